@@ -1,0 +1,3 @@
+module github.com/logrelay/logrelay
+
+go 1.26

@@ -1,0 +1,108 @@
+package wire
+
+import "bytes"
+
+// A stamp identifies a generated message: the stream (one per loadgen
+// connection slot) it belongs to, its sequence number within the stream
+// (from 1), and the time it was meant to be sent. loadgen writes one stamp
+// into every message, in every format; mockdest finds and parses it without
+// decoding the rest of the line.
+//
+// The text form is
+//
+//	lr1:SSSSSSSS:QQQQQQQQQQQQQQQQ:TTTTTTTTTTTTTTTTTTT
+//
+// with the stream id, the sequence number and the send time (Unix ns) in
+// decimal, zero-padded to 8, 16 and 19 digits so that a pre-generated
+// message can be re-stamped in place. ParseStamp also accepts unpadded
+// numbers. A line carries at most one stamp; the first "lr1:" counts.
+
+// StampLen is the length of a stamp written by PutStamp and AppendStamp.
+const StampLen = 4 + 8 + 1 + 16 + 1 + 19
+
+// StampPrefix starts every stamp.
+const StampPrefix = "lr1:"
+
+var stampPrefix = []byte(StampPrefix)
+
+// Stamp is the identity and send time carried by a generated message.
+type Stamp struct {
+	Stream uint32 // stream id
+	Seq    uint64 // sequence number within the stream, from 1
+	SentNs int64  // intended send time, Unix ns
+}
+
+// PutStamp writes s into b, which must hold StampLen bytes. Values too
+// large for their field keep only their low-order digits.
+func PutStamp(b []byte, s Stamp) {
+	_ = b[StampLen-1]
+	copy(b, StampPrefix)
+	putDigits(b[4:12], uint64(s.Stream))
+	b[12] = ':'
+	putDigits(b[13:29], s.Seq)
+	b[29] = ':'
+	putDigits(b[30:49], uint64(s.SentNs))
+}
+
+// PutStampSeqTime rewrites only the sequence number and send time of a
+// stamp already written by PutStamp at b[0:StampLen].
+func PutStampSeqTime(b []byte, seq uint64, sentNs int64) {
+	_ = b[StampLen-1]
+	putDigits(b[13:29], seq)
+	putDigits(b[30:49], uint64(sentNs))
+}
+
+// AppendStamp appends s in its fixed-width text form to dst.
+func AppendStamp(dst []byte, s Stamp) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, StampLen)...)
+	PutStamp(dst[n:], s)
+	return dst
+}
+
+func putDigits(b []byte, v uint64) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
+
+// ParseStamp finds the first stamp in line and decodes it. It reports false
+// when line has no well-formed stamp (foreign traffic).
+func ParseStamp(line []byte) (Stamp, bool) {
+	i := bytes.Index(line, stampPrefix)
+	if i < 0 {
+		return Stamp{}, false
+	}
+	b := line[i+len(stampPrefix):]
+	stream, b, ok := parseDigits(b, 10)
+	if !ok || stream > 1<<32-1 || len(b) == 0 || b[0] != ':' {
+		return Stamp{}, false
+	}
+	seq, b, ok := parseDigits(b[1:], 20)
+	if !ok || len(b) == 0 || b[0] != ':' {
+		return Stamp{}, false
+	}
+	sent, _, ok := parseDigits(b[1:], 19)
+	if !ok || sent > 1<<63-1 {
+		return Stamp{}, false
+	}
+	return Stamp{Stream: uint32(stream), Seq: seq, SentNs: int64(sent)}, true
+}
+
+// parseDigits reads 1 to max decimal digits from the start of b.
+func parseDigits(b []byte, max int) (v uint64, rest []byte, ok bool) {
+	n := 0
+	for n < len(b) && n < max && b[n] >= '0' && b[n] <= '9' {
+		d := uint64(b[n] - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, b, false
+		}
+		v = v*10 + d
+		n++
+	}
+	if n == 0 || (n < len(b) && b[n] >= '0' && b[n] <= '9') {
+		return 0, b, false
+	}
+	return v, b[n:], true
+}

@@ -106,3 +106,14 @@ func parseDigits(b []byte, max int) (v uint64, rest []byte, ok bool) {
 	}
 	return v, b[n:], true
 }
+
+// SeqRange is an inclusive range of sequence numbers within one stream,
+// as loadgen reports what it did not send or may have lost, and mockdest
+// reports what it did not receive.
+type SeqRange struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+}
+
+// Len returns the number of sequence numbers in r.
+func (r SeqRange) Len() uint64 { return r.To - r.From + 1 }

@@ -243,12 +243,15 @@ func (s *Server) untrack(c net.Conn) {
 }
 
 // closeAll closes every open connection and returns how many; final also
-// makes track refuse new ones.
+// makes track refuse new ones, otherwise the connections count as closed
+// by going down.
 func (s *Server) closeAll(final bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if final {
 		s.closing = true
+	} else {
+		s.mis.downClosed.Add(uint64(len(s.conns)))
 	}
 	for c := range s.conns {
 		c.Close()
@@ -270,7 +273,6 @@ func (s *Server) downLoop(ctx context.Context) error {
 		s.down.Store(true)
 		s.mis.downPeriods.Add(1)
 		n := s.closeAll(false)
-		s.mis.downClosed.Add(uint64(n))
 		s.log.Info("mockdest down", "for", down, "closed", n)
 		t.Reset(down)
 		select {

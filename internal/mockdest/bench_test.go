@@ -178,3 +178,55 @@ func BenchmarkFramesLoopback(b *testing.B) {
 			snap.Messages, snap.Streams.Missing, snap.DuplicateBatches, msgs)
 	}
 }
+
+// BenchmarkLinesLoopback measures lines mode: one connection over loopback
+// sends stamped 200-byte lines. One op is 100 lines.
+func BenchmarkLinesLoopback(b *testing.B) {
+	s, err := New(Config{Mode: ModeLines})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	frames, offs := benchFrames()
+	b.SetBytes(int64(len(frames[0]) - wire.HeaderSize))
+	b.ResetTimer()
+	f := 0
+	for i := 0; i < b.N; i++ {
+		if f == benchRing {
+			f = 0
+		}
+		if i >= benchRing {
+			renumber(frames[f], offs[f], benchRing)
+		}
+		if _, err := c.Write(frames[f][wire.HeaderSize:]); err != nil {
+			b.Fatal(err)
+		}
+		f++
+	}
+	c.Close()
+	want := uint64(b.N) * benchBatch
+	for s.Snapshot().Messages < want && s.Snapshot().ConnsOpen > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "msgs/s")
+	if snap := s.Snapshot(); snap.Messages != want || snap.Streams.Missing != 0 {
+		b.Fatalf("got %d messages, %d missing; want %d, 0", snap.Messages, snap.Streams.Missing, want)
+	}
+}

@@ -49,7 +49,7 @@ type Config struct {
 	NoAckRate float64
 	// CloseRate is the fraction of batches on whose arrival the connection
 	// is closed, that batch unrecorded and unacknowledged (earlier ones are
-	// acknowledged first unless acknowledgements are delayed).
+	// acknowledged first, when due if acknowledgements are delayed).
 	CloseRate float64
 	// DownFor and DownEvery make mockdest go down for DownFor at the end of
 	// every DownEvery period: it closes its open connections and closes new

@@ -194,13 +194,10 @@ func (s *Server) acceptLoop(ctx context.Context, g *errgroup.Group, ln net.Liste
 			return fmt.Errorf("mockdest: accept: %w", err)
 		}
 		backoff = 0
-		if s.down.Load() {
-			s.mis.connsRefused.Add(1)
-			refuse(c)
+		switch s.track(c) {
+		case refused:
 			continue
-		}
-		if !s.track(c) {
-			c.Close()
+		case stopping:
 			return nil
 		}
 		s.accepted.Add(1)
@@ -221,15 +218,32 @@ func refuse(c net.Conn) {
 	c.Close()
 }
 
-func (s *Server) track(c net.Conn) bool {
+type trackResult int
+
+const (
+	tracked  trackResult = iota // serve the connection
+	refused                     // down: closed with a reset
+	stopping                    // Serve is ending: closed
+)
+
+// track registers a new connection, or closes it when the server is down
+// or stopping. Going down and tracking share s.mu, so no connection slips
+// through a down period.
+func (s *Server) track(c net.Conn) trackResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return false
+	switch {
+	case s.closing:
+		c.Close()
+		return stopping
+	case s.down.Load():
+		s.mis.connsRefused.Add(1)
+		refuse(c)
+		return refused
 	}
 	s.conns[c] = struct{}{}
 	s.open.Add(1)
-	return true
+	return tracked
 }
 
 func (s *Server) untrack(c net.Conn) {
@@ -242,15 +256,17 @@ func (s *Server) untrack(c net.Conn) {
 	c.Close()
 }
 
-// closeAll closes every open connection and returns how many; final also
-// makes track refuse new ones, otherwise the connections count as closed
-// by going down.
+// closeAll closes every open connection and returns how many. final makes
+// track close new ones from now on; otherwise the server goes down and the
+// connections count as closed by going down.
 func (s *Server) closeAll(final bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if final {
 		s.closing = true
 	} else {
+		s.down.Store(true)
+		s.mis.downPeriods.Add(1)
 		s.mis.downClosed.Add(uint64(len(s.conns)))
 	}
 	for c := range s.conns {
@@ -270,8 +286,6 @@ func (s *Server) downLoop(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		s.down.Store(true)
-		s.mis.downPeriods.Add(1)
 		n := s.closeAll(false)
 		s.log.Info("mockdest down", "for", down, "closed", n)
 		t.Reset(down)

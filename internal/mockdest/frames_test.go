@@ -41,6 +41,9 @@ func TestFramesExactCounts(t *testing.T) {
 			t.Errorf("ack %d: got %+v want seq %d ok", i, a, i+1)
 		}
 	}
+	if p := s.Progress(); p != (Progress{Batches: 8, Messages: q, Distinct: q, ConnsOpen: 1}) {
+		t.Errorf("progress: got %+v want 8 batches, %d messages and distinct, 1 open", p, q)
+	}
 	snap := s.Snapshot()
 	if snap.Batches != 8 || snap.Messages != q || snap.Bytes != wantBytes || snap.MaxBatchSize != 100 {
 		t.Errorf("got batches %d messages %d bytes %d max %d, want 8 %d %d 100",

@@ -208,3 +208,20 @@ func (r *Recorder) Snapshot() Snapshot {
 	r.snapshot(&s)
 	return s
 }
+
+// Progress is a cheap subset of Snapshot, for polling while a run goes on.
+type Progress struct {
+	Batches, Messages, DuplicateBatches, Distinct uint64
+	ConnsOpen                                     int64
+}
+
+// Progress returns the main totals without copying histograms or walking
+// the streams.
+func (s *Server) Progress() Progress {
+	r := s.rec
+	r.mu.Lock()
+	p := Progress{Batches: r.batches, Messages: r.messages, DuplicateBatches: r.dupBatch, Distinct: r.distinct}
+	r.mu.Unlock()
+	p.ConnsOpen = s.open.Load()
+	return p
+}

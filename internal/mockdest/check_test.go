@@ -61,6 +61,7 @@ func TestConfigInvalid(t *testing.T) {
 	for _, cfg := range []Config{
 		{Mode: "http"}, {NackRate: 1.5}, {CloseRate: -0.1}, {AckDelay: -1},
 		{DownFor: time.Second}, {DownFor: 2 * time.Second, DownEvery: time.Second}, {Expect: -1},
+		{Mode: ModeLines, NackRate: 0.1}, {Mode: ModeLines, AckDelay: time.Millisecond},
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v): got %v want ErrConfig", cfg, err)

@@ -105,6 +105,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%w: %s %v: must not be negative", ErrConfig, d.name, d.v)
 		}
 	}
+	if c.Mode == ModeLines && (c.AckDelay > 0 || c.AckJitter > 0 || c.NackRate > 0 || c.NoAckRate > 0) {
+		return fmt.Errorf("%w: lines mode has no acknowledgements to delay, nack or drop", ErrConfig)
+	}
 	if (c.DownFor > 0 || c.DownEvery > 0) && !(c.DownFor > 0 && c.DownEvery > c.DownFor) {
 		return fmt.Errorf("%w: down for %v every %v: want 0 < down-for < down-every", ErrConfig, c.DownFor, c.DownEvery)
 	}

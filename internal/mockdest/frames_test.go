@@ -228,3 +228,22 @@ func TestFramesManyConnections(t *testing.T) {
 			snap.Batches, snap.Streams.Distinct, snap.Streams.Missing, conns*frames, conns*frames*per)
 	}
 }
+
+// TestAckNotHeldByPartialFrame checks that an acknowledgement is written
+// while the next frame is still incomplete: a sender may wait for it before
+// sending the rest.
+func TestAckNotHeldByPartialFrame(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Config{})
+	c := dial(t, s)
+	f1 := frame(wire.Header{Seq: 1}, seqMsgs(0, 1, 3)...)
+	f2 := frame(wire.Header{Seq: 2}, seqMsgs(0, 4, 6)...)
+	write(t, c, append(f1, f2[:wire.HeaderSize+20]...))
+	if a := readAcks(t, c, 1); a[0].Seq != 1 {
+		t.Fatalf("ack: got %+v want seq 1", a[0])
+	}
+	write(t, c, f2[wire.HeaderSize+20:])
+	if a := readAcks(t, c, 1); a[0].Seq != 2 {
+		t.Fatalf("ack: got %+v want seq 2", a[0])
+	}
+}

@@ -68,3 +68,15 @@ func TestLinesReadError(t *testing.T) {
 		t.Errorf("messages: got %d want 2", n)
 	}
 }
+
+func TestLinesCloseRate(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Config{Mode: ModeLines, CloseRate: 1})
+	c := dial(t, s)
+	write(t, c, []byte("one\ntwo\n"))
+	expectClosed(t, c)
+	snap := s.Snapshot()
+	if snap.Misbehaviour.ConnsClosed != 1 || snap.Messages != 0 {
+		t.Errorf("got conns closed %d messages %d, want 1 0", snap.Misbehaviour.ConnsClosed, snap.Messages)
+	}
+}

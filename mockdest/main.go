@@ -57,13 +57,15 @@ func main() {
 		os.Exit(2)
 	}
 	s, err := mockdest.New(c)
-	if err == nil {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		err = s.Run(ctx)
-		stop()
-		snap := s.Snapshot()
-		_ = snap.WriteText(os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mockdest:", err)
+		os.Exit(2)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err = s.Run(ctx)
+	stop()
+	snap := s.Snapshot()
+	_ = snap.WriteText(os.Stdout)
 	if err == nil {
 		err = s.Check()
 	}

@@ -181,6 +181,16 @@ func (r *Recorder) Record(b Batch, payload []byte) (duplicate bool) {
 	return duplicate
 }
 
+// startIfEmpty moves the start of the recording to t if nothing has been
+// recorded yet, so that a Server's report starts when it starts serving.
+func (r *Recorder) startIfEmpty(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.batches == 0 && r.dupBatch == 0 {
+		r.start = t
+	}
+}
+
 // maxPoints bounds the throughput series (one point per second, a week).
 const maxPoints = 7 * 24 * 3600
 

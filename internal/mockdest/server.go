@@ -126,6 +126,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.Duration)
 		defer cancel()
 	}
+	s.rec.startIfEmpty(time.Now())
 	g, gctx := errgroup.WithContext(ctx)
 	addr := ln.Addr()
 	s.addr.Store(&addr)

@@ -1,0 +1,307 @@
+// Package report holds what a bench run measured and decided — the
+// verdict rules, each scenario's observations, the throughput steps and the
+// regression gate — and writes it as a table on a terminal, GitHub step
+// summary Markdown, report.json, report.md, and report.html, a
+// self-contained page with plots.
+package report
+
+import (
+	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/procstat"
+	"github.com/logrelay/logrelay/internal/bench/stats"
+	"github.com/logrelay/logrelay/internal/mockdest"
+	"github.com/logrelay/logrelay/internal/wire"
+)
+
+// Rule is one checked rule of a scenario: what was expected, what was
+// measured, and the verdict. A rule whose measurement is missing fails.
+type Rule struct {
+	Scenario string `json:"scenario"`
+	Rule     string `json:"rule"`
+	Expected string `json:"expected"`
+	Measured string `json:"measured"`
+	Pass     bool   `json:"pass"`
+	Note     string `json:"note,omitempty"`
+}
+
+// Verdict returns "PASS" or "FAIL".
+func (r Rule) Verdict() string {
+	if r.Pass {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// Param is one named parameter of a scenario run, in display order.
+type Param struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Event marks a moment of a scenario on the throughput plot (a chaos
+// phase, an outage, a shutdown signal).
+type Event struct {
+	At    time.Time `json:"at"`
+	Label string    `json:"label"`
+}
+
+// RatePoint is one sample of the live send rate, taken by the bench.
+type RatePoint struct {
+	At   time.Time `json:"at"`
+	Sent uint64    `json:"sent"` // messages loadgen had written so far
+}
+
+// Scenario is one scenario's run: parameters, observations and rules.
+type Scenario struct {
+	Name            string        `json:"name"`
+	Description     string        `json:"description"`
+	Params          []Param       `json:"params"`
+	ExpectedSeconds float64       `json:"expected_seconds"`
+	Start           time.Time     `json:"start"`
+	End             time.Time     `json:"end"`
+	Error           string        `json:"error,omitempty"` // why the scenario could not run to its end
+	Rules           []Rule        `json:"rules"`
+	Notes           []string      `json:"notes,omitempty"`
+	Events          []Event       `json:"events,omitempty"`
+	SendRate        []RatePoint   `json:"send_rate,omitempty"`
+	Files           []string      `json:"files,omitempty"` // written next to the report, relative paths
+	Obs             Observation   `json:"observation"`
+	Elapsed         time.Duration `json:"-"`
+}
+
+// Seconds returns the scenario's wall time.
+func (s *Scenario) Seconds() float64 { return s.End.Sub(s.Start).Seconds() }
+
+// Passed reports whether the scenario has rules and all passed.
+func (s *Scenario) Passed() bool {
+	if len(s.Rules) == 0 {
+		return false
+	}
+	for _, r := range s.Rules {
+		if !r.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// Observation is everything recorded about one scenario run. A nil field
+// means the measurement is missing, and every rule needing it fails.
+type Observation struct {
+	BatchSize     int           `json:"batch_size"`
+	FlushInterval time.Duration `json:"flush_interval_ns"`
+	AgeTolerance  time.Duration `json:"age_tolerance_ns"`
+
+	Dest       *mockdest.Snapshot `json:"dest,omitempty"`       // what arrived at mockdest
+	Load       *Load              `json:"load,omitempty"`       // what loadgen sent
+	Delivery   *Delivery          `json:"delivery,omitempty"`   // sent vs arrived, stream by stream
+	Relay      *Relay             `json:"relay,omitempty"`      // the relay's own counters
+	Proc       *procstat.Summary  `json:"process,omitempty"`    // the relay's process (or the bench's, in-process)
+	Leak       *Leak              `json:"leak,omitempty"`       // goroutines and fds before and after
+	Shutdown   *Shutdown          `json:"shutdown,omitempty"`   // graceful shutdown outcome
+	Alive      *Alive             `json:"alive,omitempty"`      // probe after the chaos
+	Throughput *Throughput        `json:"throughput,omitempty"` // throughput steps
+}
+
+// Load is loadgen's account of what it sent.
+type Load struct {
+	TargetRate      float64           `json:"target_rate"`
+	AchievedRate    float64           `json:"achieved_rate"`
+	Seconds         float64           `json:"seconds"`
+	Conns           int               `json:"conns"`
+	Sent            uint64            `json:"sent"`
+	WriteFailed     uint64            `json:"write_failed"`
+	AtRisk          uint64            `json:"at_risk"`
+	ConnectAttempts uint64            `json:"connect_attempts"`
+	ConnectFailures uint64            `json:"connect_failures"`
+	Disconnects     map[string]uint64 `json:"disconnects,omitempty"`
+	ScheduleLagP99  time.Duration     `json:"schedule_lag_p99_ns"`
+	ScheduleLagMax  time.Duration     `json:"schedule_lag_max_ns"`
+}
+
+// Gap is a range of a stream's sequence numbers.
+type Gap struct {
+	Stream uint32 `json:"stream"`
+	wire.SeqRange
+}
+
+// Delivery compares, stream by stream, what loadgen sent with what arrived:
+// every seq in [1, LastSeq] not in Failed ∪ AtRisk must have arrived.
+type Delivery struct {
+	Streams    int    `json:"streams"`
+	MustArrive uint64 `json:"must_arrive"` // seqs that loadgen sent safely
+	Excused    uint64 `json:"excused"`     // seqs in Failed ∪ AtRisk (write failed, or in flight at an abort)
+	Lost       uint64 `json:"lost"`        // seqs that must have arrived and did not
+	Examples   []Gap  `json:"examples,omitempty"`
+}
+
+// Relay is the relay's own account, from relay.Stats in-process or its
+// /metrics otherwise.
+type Relay struct {
+	Source      string            `json:"source"` // "stats" or "metrics"
+	Received    uint64            `json:"received"`
+	Delivered   uint64            `json:"delivered"`
+	Rejected    uint64            `json:"rejected"`
+	Retries     uint64            `json:"retries"`
+	SinkErrors  uint64            `json:"sink_errors"`
+	Batches     map[string]uint64 `json:"batches,omitempty"`
+	ConnsTotal  uint64            `json:"conns_total"`
+	ConnsPeak   int64             `json:"conns_peak"`   // most connections open at one sample
+	ConnsEnd    int64             `json:"conns_end"`    // connections open at the end
+	PendingPeak int64             `json:"pending_peak"` // most messages pending at one sample
+	MaxPending  int               `json:"max_pending"`  // the configured limit
+	Samples     int               `json:"samples"`      // how many times it was polled
+}
+
+// Leak compares the relay's goroutines and file descriptors before the
+// load and after it ended.
+type Leak struct {
+	GoroutinesBefore int    `json:"goroutines_before"`
+	GoroutinesAfter  int    `json:"goroutines_after"`
+	FDsBefore        int    `json:"fds_before"`
+	FDsAfter         int    `json:"fds_after"`
+	Slack            int    `json:"slack"` // allowed excess
+	Source           string `json:"source"`
+}
+
+// Shutdown is the outcome of a graceful shutdown under load.
+type Shutdown struct {
+	Mode      string        `json:"mode"` // "in-process (ctx cancel)" or "process (SIGTERM)"
+	Exited    bool          `json:"exited"`
+	ExitCode  int           `json:"exit_code"`
+	Err       string        `json:"error,omitempty"`
+	Took      time.Duration `json:"took_ns"`
+	Received  uint64        `json:"received"`   // messages the relay read (its own count)
+	Counted   bool          `json:"counted"`    // Received is known
+	Arrived   uint64        `json:"arrived"`    // distinct stamped messages at mockdest
+	PrefixGap uint64        `json:"prefix_gap"` // seqs missing below a stream's highest arrival
+	Batches   uint64        `json:"shutdown_batches"`
+}
+
+// Alive is a probe sent to the relay after a disruptive phase.
+type Alive struct {
+	Sent    int    `json:"sent"`
+	Arrived int    `json:"arrived"`
+	Err     string `json:"error,omitempty"`
+}
+
+// Step is one throughput measurement of one relay (or of the bare pipe).
+type Step struct {
+	Name       string  `json:"name"`
+	TargetRate float64 `json:"target_rate"` // 0 = as fast as possible
+	Conns      int     `json:"conns"`
+	Size       int     `json:"size"`
+	Seconds    float64 `json:"seconds"`
+	Sent       uint64  `json:"sent"`
+	Arrived    uint64  `json:"arrived"`
+	Bytes      uint64  `json:"bytes"`
+	MsgsPerSec float64 `json:"msgs_per_sec"` // arrivals per second
+	MiBPerSec  float64 `json:"mib_per_sec"`
+	SendRate   float64 `json:"send_rate"` // loadgen's achieved rate
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSS    uint64  `json:"peak_rss_bytes"`
+	Lost       uint64  `json:"lost"`
+	Err        string  `json:"error,omitempty"`
+}
+
+// Throughput is the throughput scenario's measurements.
+type Throughput struct {
+	Replicates  []Step  `json:"replicates"` // the relay at full speed, repeated
+	Pipe        *Step   `json:"pipe,omitempty"`
+	Sustained   *Step   `json:"sustained,omitempty"` // open-loop check below the saturation rate
+	Peers       []Step  `json:"peers,omitempty"`     // other relays (compare-relays.sh)
+	RelayMedian float64 `json:"relay_median_msgs_per_sec"`
+	PipeRate    float64 `json:"pipe_msgs_per_sec"`
+	Ratio       float64 `json:"ratio_to_pipe"`
+}
+
+// Rates returns the replicates' messages per second.
+func (t *Throughput) Rates() []float64 {
+	r := make([]float64, 0, len(t.Replicates))
+	for _, s := range t.Replicates {
+		if s.Err == "" && s.MsgsPerSec > 0 {
+			r = append(r, s.MsgsPerSec)
+		}
+	}
+	return r
+}
+
+// Regression is the --baseline gate's result.
+type Regression struct {
+	Baseline  string     `json:"baseline"`
+	Before    []float64  `json:"before"` // baseline replicates, msgs/s
+	After     []float64  `json:"after"`  // this run's replicates
+	Gate      stats.Gate `json:"gate"`
+	Err       string     `json:"error,omitempty"`
+	Alpha     float64    `json:"alpha"`
+	MinEffect float64    `json:"min_effect"`
+}
+
+// Profile is a saved relay profile.
+type Profile struct {
+	Kind    string `json:"kind"`
+	Path    string `json:"path"`
+	Command string `json:"command"`
+}
+
+// Host describes the machine that ran the suite.
+type Host struct {
+	Hostname  string `json:"hostname"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CPUs      int    `json:"cpus"`
+}
+
+// Suite is a whole bench run.
+type Suite struct {
+	Command       []string      `json:"command"`
+	Start         time.Time     `json:"start"`
+	End           time.Time     `json:"end"`
+	Quick         bool          `json:"quick"`
+	Host          Host          `json:"host"`
+	RelayMode     string        `json:"relay_mode"` // "in-process", "process", "external"
+	BatchSize     int           `json:"batch_size"`
+	FlushInterval time.Duration `json:"flush_interval_ns"`
+	AgeTolerance  time.Duration `json:"age_tolerance_ns"`
+	Scenarios     []*Scenario   `json:"scenarios"`
+	Regression    *Regression   `json:"regression,omitempty"`
+	Profiles      []Profile     `json:"profiles,omitempty"`
+	Dir           string        `json:"-"`
+}
+
+// Rules returns every rule of every scenario, in order (the regression
+// gate's rule is one of the throughput scenario's).
+func (s *Suite) Rules() []Rule {
+	var rs []Rule
+	for _, sc := range s.Scenarios {
+		rs = append(rs, sc.Rules...)
+	}
+	return rs
+}
+
+// Passed reports whether the suite has rules and every one passed.
+func (s *Suite) Passed() bool {
+	rs := s.Rules()
+	if len(rs) == 0 {
+		return false
+	}
+	for _, r := range rs {
+		if !r.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed returns the rules that failed.
+func (s *Suite) Failed() []Rule {
+	var rs []Rule
+	for _, r := range s.Rules() {
+		if !r.Pass {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}

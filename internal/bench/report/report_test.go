@@ -1,0 +1,171 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logrelay/logrelay/internal/mockdest"
+	"github.com/logrelay/logrelay/internal/wire"
+)
+
+// snapshot records n batches of size messages on stream 0 into a real
+// mockdest Recorder, every fifth flushed by age after 10 s.
+func snapshot(t *testing.T, n, size int) *mockdest.Snapshot {
+	t.Helper()
+	r := mockdest.NewRecorder()
+	now := time.Now()
+	seq := uint64(0)
+	for b := range n {
+		var p []byte
+		for range size {
+			seq++
+			p = wire.AppendStamp(p, wire.Stamp{Stream: 0, Seq: seq, SentNs: now.UnixNano()})
+			p = append(p, '\n')
+		}
+		reason, age := "size", 5*time.Millisecond
+		if b%5 == 4 {
+			reason, age = "age", 10*time.Second+3*time.Millisecond
+		}
+		flush := now.Add(time.Duration(b) * time.Second)
+		r.Record(mockdest.Batch{Seq: uint64(b + 1), Reason: reason, OldestNs: flush.Add(-age).UnixNano(),
+			FlushNs: flush.UnixNano(), ArrivalNs: flush.Add(time.Millisecond).UnixNano()}, p)
+	}
+	s := r.Snapshot()
+	s.Mode = "frames"
+	return &s
+}
+
+func suite(t *testing.T) *Suite {
+	now := time.Now()
+	ok := &Scenario{Name: "size", Description: "size rule", Start: now, End: now.Add(3 * time.Second),
+		Params: []Param{{"rate", "100000/s"}},
+		Rules: []Rule{{Scenario: "size", Rule: "max batch", Expected: "≤ 100", Measured: "100", Pass: true}},
+		Obs: Observation{BatchSize: 100, FlushInterval: 10 * time.Second, AgeTolerance: 100 * time.Millisecond,
+			Dest: snapshot(t, 20, 100)},
+		Events:   []Event{{At: now.Add(time.Second), Label: "chaos starts"}},
+		SendRate: []RatePoint{{now, 0}, {now.Add(time.Second), 1000}, {now.Add(2 * time.Second), 2500}},
+	}
+	bad := &Scenario{Name: "throughput", Description: "tp <b>html</b>", Start: now, End: now.Add(time.Second),
+		Rules: []Rule{{Scenario: "throughput", Rule: "measured | piped", Expected: "> 0", Measured: "missing", Pass: false}},
+		Obs: Observation{Throughput: &Throughput{
+			Replicates: []Step{{Name: "relay #1", MsgsPerSec: 1e6}, {Name: "relay #2", MsgsPerSec: 1.1e6}},
+			Pipe:       &Step{Name: "pipe", MsgsPerSec: 5e6}, RelayMedian: 1.05e6, PipeRate: 5e6, Ratio: 0.21}},
+	}
+	return &Suite{Command: []string{"bench", "--quick"}, Start: now, End: now.Add(5 * time.Second),
+		BatchSize: 100, FlushInterval: 10 * time.Second, Scenarios: []*Scenario{ok, bad}}
+}
+
+func TestVerdictAndTables(t *testing.T) {
+	t.Parallel()
+	s := suite(t)
+	if s.Passed() {
+		t.Error("suite with a failing rule: Passed() = true")
+	}
+	if got := len(s.Failed()); got != 1 {
+		t.Errorf("Failed(): got %d rules want 1", got)
+	}
+	if (&Suite{}).Passed() {
+		t.Error("empty suite: Passed() = true, want false (no rules is not a pass)")
+	}
+	if (&Scenario{}).Passed() {
+		t.Error("scenario without rules: Passed() = true")
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"SCENARIO", "max batch", "PASS", "FAIL", "FAIL: 1 of 2 rules passed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	if err := WriteMarkdownTable(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `measured \| piped`) || !strings.Contains(b.String(), "❌ FAIL") {
+		t.Errorf("markdown table: pipe not escaped or verdict missing:\n%s", b.String())
+	}
+}
+
+func TestWriteDir(t *testing.T) {
+	t.Parallel()
+	s := suite(t)
+	dir := t.TempDir()
+	if err := WriteDir(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"report.json", "report.md", "report.html", "size/latency.hgrm", "size/batch-age-age.hgrm"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	h := string(html)
+	if n := strings.Count(h, "<svg"); n < 5 {
+		t.Errorf("report.html has %d inline SVG plots, want ≥ 5 (sizes, age, throughput, steps, latency)", n)
+	}
+	for _, bad := range []string{"<script", `src="http`, `href="http`, "<?xml", "tp <b>html</b>"} {
+		if strings.Contains(h, bad) {
+			t.Errorf("report.html contains %q (must be self-contained and escaped)", bad)
+		}
+	}
+	back, err := ReadJSON(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := back.Scenario("throughput")
+	if tp == nil || tp.Obs.Throughput == nil || len(tp.Obs.Throughput.Rates()) != 2 {
+		t.Fatalf("throughput replicates did not round-trip through report.json: %+v", tp)
+	}
+	var raw map[string]any
+	js, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err := json.Unmarshal(js, &raw); err != nil || raw["passed"] != false {
+		t.Errorf("report.json passed: got %v (err %v) want false", raw["passed"], err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	if !strings.Contains(string(md), "| relay #1 | 1,000,000 |") {
+		t.Errorf("report.md lacks the throughput steps table:\n%s", md)
+	}
+}
+
+func TestStepSummary(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "summary.md")
+	if err := os.WriteFile(path, []byte("earlier step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := AppendStepSummary(path, suite(t)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), "earlier step\n") || !strings.Contains(string(b), "| Scenario | Rule |") {
+		t.Errorf("step summary not appended:\n%s", b)
+	}
+	if err := AppendStepSummary("", suite(t)); err != nil {
+		t.Errorf("empty path: %v", err)
+	}
+}
+
+func TestPercentileXYs(t *testing.T) {
+	t.Parallel()
+	s := snapshot(t, 10, 100)
+	xys := percentileXYs(s.Latency, 1e-3)
+	if len(xys) < 10 {
+		t.Fatalf("got %d points for %d values", len(xys), s.Latency.TotalCount())
+	}
+	for i := 1; i < len(xys); i++ {
+		if xys[i].X <= xys[i-1].X || xys[i].Y < xys[i-1].Y {
+			t.Fatalf("curve not monotonic at %d: %v then %v", i, xys[i-1], xys[i])
+		}
+	}
+	if last := xys[len(xys)-1]; last.Y != float64(s.Latency.Max())*1e-3 {
+		t.Errorf("last point %v, want the maximum %d µs", last, s.Latency.Max())
+	}
+}

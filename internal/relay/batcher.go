@@ -1,0 +1,171 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/logrelay/logrelay/internal/wire"
+)
+
+// batcher is the single goroutine that turns chunks into batches. It owns
+// the current batch, its deadline and the age timer; nothing else touches
+// them, so none of it needs a lock.
+//
+// The rules: a batch is flushed when it holds batchSize messages (reason
+// size), when its payload reaches batchBytes or the next message would
+// overflow it (reason bytes, only when batchBytes > 0), or when its oldest
+// message has waited flushInterval since the read that delivered it (reason
+// age). The age deadline is set by the batch's first message, so a batch
+// started by a late message is timed from that message. When the readers
+// are gone, what is left is flushed with reason shutdown.
+type batcher struct {
+	batchSize  int
+	batchBytes int
+	interval   time.Duration
+
+	clock   Clock
+	in      *chunkQueue
+	chunks  *chunkPool
+	batches *batchPool
+	out     *batchQueue
+	st      *counters
+
+	cur      *Batch
+	deadline time.Time
+	timer    Timer
+	seq      uint64
+}
+
+func newBatcher(cfg *Config, clock Clock, in *chunkQueue, chunks *chunkPool, out *batchQueue, st *counters) *batcher {
+	initial := wire.HeaderSize + cfg.BatchSize*256
+	if cfg.BatchBytes > 0 {
+		initial = min(initial, wire.HeaderSize+cfg.BatchBytes)
+	}
+	return &batcher{
+		batchSize:  cfg.BatchSize,
+		batchBytes: cfg.BatchBytes,
+		interval:   cfg.FlushInterval,
+		clock:      clock,
+		in:         in,
+		chunks:     chunks,
+		batches:    newBatchPool(min(initial, 4<<20)),
+		out:        out,
+		st:         st,
+		timer:      newStoppedTimer(clock),
+	}
+}
+
+// run batches chunks until done is closed and the queue is empty, then
+// flushes the last batch with reason shutdown and closes out. Close done
+// only after every producer has stopped pushing.
+func (b *batcher) run(done <-chan struct{}) {
+	defer b.timer.Stop()
+	finishing := false
+	for {
+		for c := b.in.pop(); c != nil; c = b.in.pop() {
+			b.add(c)
+			b.chunks.put(c)
+		}
+		if finishing {
+			if b.cur != nil {
+				b.flush(wire.ReasonShutdown, b.clock.Now())
+			}
+			b.out.close()
+			return
+		}
+		if !b.in.prepareSleep() {
+			continue
+		}
+		select {
+		case <-b.in.wake:
+		case <-b.timer.C():
+			b.in.sleeping.Store(false)
+			b.onTimer()
+		case <-done:
+			b.in.sleeping.Store(false)
+			finishing = true
+		}
+	}
+}
+
+// add appends c's messages to the current batch, flushing as the rules say.
+func (b *batcher) add(c *chunk) {
+	now := b.clock.Now()
+	if b.cur != nil && !now.Before(b.deadline) {
+		b.flush(wire.ReasonAge, now)
+	}
+	data, ends := c.data, c.ends
+	off := uint32(0)
+	for i := 0; i < len(ends); {
+		if b.cur == nil {
+			b.start(c.recvNs, now)
+		}
+		count := int(b.cur.hdr.Count)
+		n := min(b.batchSize-count, len(ends)-i)
+		if b.batchBytes > 0 {
+			room := b.batchBytes - (len(b.cur.buf) - wire.HeaderSize)
+			k := 0
+			for k < n && int(ends[i+k]-off) <= room {
+				k++
+			}
+			if k == 0 {
+				if count > 0 {
+					b.flush(wire.ReasonBytes, now)
+					continue
+				}
+				k = 1 // one message over the cap makes a batch of its own
+			}
+			n = k
+		}
+		end := ends[i+n-1]
+		b.cur.buf = append(b.cur.buf, data[off:end]...)
+		b.cur.hdr.Count += uint32(n)
+		off, i = end, i+n
+		switch {
+		case int(b.cur.hdr.Count) == b.batchSize:
+			b.flush(wire.ReasonSize, now)
+		case b.batchBytes > 0 && len(b.cur.buf)-wire.HeaderSize >= b.batchBytes:
+			b.flush(wire.ReasonBytes, now)
+		}
+	}
+	if b.cur != nil && !now.Before(b.deadline) {
+		b.flush(wire.ReasonAge, now)
+	}
+}
+
+// start opens a batch whose oldest message was received at recvNs.
+func (b *batcher) start(recvNs int64, now time.Time) {
+	b.cur = b.batches.get()
+	b.cur.hdr.OldestNs = recvNs
+	b.deadline = time.Unix(0, recvNs).Add(b.interval)
+	b.timer.Reset(max(b.deadline.Sub(now), 0))
+}
+
+// onTimer handles the age timer: it flushes the batch if its deadline has
+// passed, or re-arms the timer if it fired early.
+func (b *batcher) onTimer() {
+	if b.cur == nil {
+		return
+	}
+	now := b.clock.Now()
+	if !now.Before(b.deadline) {
+		b.flush(wire.ReasonAge, now)
+		return
+	}
+	b.timer.Reset(b.deadline.Sub(now))
+}
+
+// flush closes the current batch: it numbers it, writes its header and
+// hands it to the sender.
+func (b *batcher) flush(reason wire.Reason, now time.Time) {
+	bt := b.cur
+	b.cur = nil
+	b.timer.Stop()
+	b.seq++
+	bt.hdr.Seq = b.seq
+	bt.hdr.PayloadLen = uint32(len(bt.buf) - wire.HeaderSize)
+	bt.hdr.FlushNs = max(now.UnixNano(), bt.hdr.OldestNs)
+	bt.hdr.Reason = reason
+	wire.PutHeader(bt.buf, bt.hdr)
+	b.st.batchFlushed(reason, int(bt.hdr.Count))
+	b.out.push(bt)
+}

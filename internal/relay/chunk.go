@@ -1,0 +1,60 @@
+package relay
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// readRoom is the space a read gets in a chunk beyond the longest partial
+// line that may be carried into it.
+const readRoom = 64 << 10
+
+// A chunk is what one read from a client connection produces: the complete
+// lines of that read, already in wire payload form (each message followed
+// by one '\n', '\r' stripped, empty and over-long lines removed), and the
+// offset just past each message. Readers fill chunks and hand them to the
+// batcher through a chunkQueue; the batcher copies their messages into
+// batches and recycles them.
+type chunk struct {
+	next   atomic.Pointer[chunk] // chunkQueue link
+	buf    []byte                // backing store, len = cap = chunk size
+	data   []byte                // buf[:n]: the messages, each ending in '\n'
+	ends   []uint32              // ends[i]: offset in data just past message i's '\n'
+	recvNs int64                 // when the read completed (Unix ns): every message's receive time
+}
+
+// chunkPool recycles chunks of one size.
+type chunkPool struct {
+	size int
+	p    sync.Pool
+}
+
+func newChunkPool(maxLineBytes int) *chunkPool {
+	cp := &chunkPool{size: maxLineBytes + 1 + readRoom}
+	cp.p.New = func() any { return &chunk{buf: make([]byte, cp.size), ends: make([]uint32, 0, 512)} }
+	return cp
+}
+
+func (cp *chunkPool) get() *chunk { return cp.p.Get().(*chunk) }
+
+func (cp *chunkPool) put(c *chunk) {
+	c.data, c.ends, c.recvNs = nil, c.ends[:0], 0
+	c.next.Store(nil)
+	cp.p.Put(c)
+}
+
+// splitAfter moves the messages after the first n of c into a new chunk
+// from cp and returns it; c keeps its first n messages. It is the slow path
+// taken when the pending limit admits only part of a read.
+func (cp *chunkPool) splitAfter(c *chunk, n int) *chunk {
+	rest := cp.get()
+	from := c.ends[n-1]
+	m := copy(rest.buf, c.data[from:])
+	rest.data = rest.buf[:m]
+	for _, e := range c.ends[n:] {
+		rest.ends = append(rest.ends, e-from)
+	}
+	rest.recvNs = c.recvNs
+	c.data, c.ends = c.data[:from], c.ends[:n]
+	return rest
+}

@@ -1,0 +1,130 @@
+package relay
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Config configures a Relay. DefaultConfig returns the documented defaults;
+// New rejects invalid values with an error wrapping ErrConfig.
+type Config struct {
+	// Listen is the TCP address clients send newline-delimited lines to.
+	Listen string
+	// Admin is the address of the HTTP admin listener (/metrics,
+	// /debug/pprof/, /healthz); "" means none. Keep it on loopback: pprof
+	// must not be public.
+	Admin string
+	// Sink is the destination, as "tcp://HOST:PORT".
+	Sink string
+	// BatchSize is the number of messages at which a batch is flushed; no
+	// batch ever holds more.
+	BatchSize int
+	// FlushInterval is the longest a batch's oldest message waits before
+	// the batch is flushed.
+	FlushInterval time.Duration
+	// BatchBytes caps a batch's payload (messages plus their newlines) in
+	// bytes; 0 means no cap. A single message larger than the cap makes a
+	// batch of its own.
+	BatchBytes int
+	// MaxLineBytes is the longest accepted line, without its line ending.
+	// Longer lines are dropped and counted; the connection continues.
+	MaxLineBytes int
+	// MaxConns limits concurrent client connections; 0 means unlimited.
+	// Connections over the limit are accepted and closed at once.
+	MaxConns int
+	// IdleTimeout closes a connection that sent nothing for this long; 0
+	// means never.
+	IdleTimeout time.Duration
+	// MaxPending bounds the messages held (batched or in flight, not yet
+	// acknowledged). When it is reached, readers stop reading. It must be
+	// at least BatchSize.
+	MaxPending int
+	// SinkConcurrency is the number of batches that may be in flight
+	// (sent, not yet acknowledged) at once.
+	SinkConcurrency int
+	// RetryBase is the first reconnect delay after a sink failure; it
+	// doubles after each consecutive failure, with jitter.
+	RetryBase time.Duration
+	// RetryMax caps the reconnect delay.
+	RetryMax time.Duration
+	// SendTimeout bounds one attempt: connecting, or a batch's wait for its
+	// acknowledgement.
+	SendTimeout time.Duration
+	// ShutdownTimeout bounds the wait for acknowledgements after the
+	// relay's context is done.
+	ShutdownTimeout time.Duration
+	// Logger receives the relay's logs; nil discards them.
+	Logger *slog.Logger
+	// Clock is the source of time; nil means the wall clock.
+	Clock Clock
+	// Transport, when not nil, is used instead of the sink built from
+	// Sink; it lets tests and other transports plug in.
+	Transport Sink
+}
+
+// DefaultConfig returns the relay's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		Admin:           "127.0.0.1:6060",
+		Sink:            "tcp://127.0.0.1:9000",
+		BatchSize:       100,
+		FlushInterval:   10 * time.Second,
+		MaxLineBytes:    64 << 10,
+		MaxPending:      100_000,
+		SinkConcurrency: 1,
+		RetryBase:       100 * time.Millisecond,
+		RetryMax:        10 * time.Second,
+		SendTimeout:     10 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch {
+	case c.BatchSize < 1:
+		return bad("batch size %d: want at least 1", c.BatchSize)
+	case c.FlushInterval <= 0:
+		return bad("flush interval %v: want > 0", c.FlushInterval)
+	case c.BatchBytes < 0:
+		return bad("batch bytes %d: want >= 0", c.BatchBytes)
+	case c.MaxLineBytes < 1 || c.MaxLineBytes > 64<<20:
+		return bad("max line bytes %d: want 1..64MiB", c.MaxLineBytes)
+	case c.MaxConns < 0:
+		return bad("max conns %d: want >= 0", c.MaxConns)
+	case c.IdleTimeout < 0:
+		return bad("idle timeout %v: want >= 0", c.IdleTimeout)
+	case c.MaxPending < c.BatchSize:
+		return bad("max pending %d: want at least the batch size %d", c.MaxPending, c.BatchSize)
+	case c.SinkConcurrency < 1:
+		return bad("sink concurrency %d: want at least 1", c.SinkConcurrency)
+	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
+		return bad("retry base %v, max %v: want 0 < base <= max", c.RetryBase, c.RetryMax)
+	case c.SendTimeout <= 0:
+		return bad("send timeout %v: want > 0", c.SendTimeout)
+	case c.ShutdownTimeout < 0:
+		return bad("shutdown timeout %v: want >= 0", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+// parseSinkURL checks a sink address and returns its scheme and host:port.
+func parseSinkURL(s string) (scheme, addr string, err error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %q: %v", ErrSinkURL, s, err)
+	}
+	switch u.Scheme {
+	case "tcp":
+		if u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+			return "", "", fmt.Errorf("%w: %q: want tcp://HOST:PORT", ErrSinkURL, s)
+		}
+		return u.Scheme, u.Host, nil
+	}
+	return "", "", fmt.Errorf("%w: %q: scheme %q not supported (want tcp)", ErrSinkURL, s, u.Scheme)
+}

@@ -1,0 +1,98 @@
+package relay
+
+import (
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/logrelay/logrelay/internal/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// collector exposes the relay's atomic counters to Prometheus at scrape
+// time, so the hot path never touches a Prometheus metric.
+type collector struct {
+	r                                             *Relay
+	connsOpen, connsTotal, connsRejected          *prometheus.Desc
+	received, delivered, rejected, bytes, pending *prometheus.Desc
+	batches, retries, sinkErrors                  *prometheus.Desc
+}
+
+func newCollector(r *Relay) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &collector{
+		r:             r,
+		connsOpen:     d("logrelay_connections_open", "Client connections open now."),
+		connsTotal:    d("logrelay_connections_total", "Client connections accepted."),
+		connsRejected: d("logrelay_connections_rejected_total", "Client connections closed at once because --max-conns was reached."),
+		received:      d("logrelay_messages_received_total", "Messages read from clients and handed to the batcher."),
+		delivered:     d("logrelay_messages_delivered_total", "Messages acknowledged by the destination."),
+		rejected:      d("logrelay_messages_rejected_total", "Lines dropped, by reason.", "reason"),
+		bytes:         d("logrelay_bytes_received_total", "Bytes read from clients."),
+		pending:       d("logrelay_pending_messages", "Messages held: batched or in flight, not yet acknowledged."),
+		batches:       d("logrelay_batches_flushed_total", "Batches flushed, by reason.", "reason"),
+		retries:       d("logrelay_sink_retries_total", "Batch sends after the first (resends after a sink failure)."),
+		sinkErrors:    d("logrelay_sink_errors_total", "Sink failures: connects, writes, nacks, timeouts, protocol errors."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.r.st
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	ch <- prometheus.MustNewConstMetric(c.connsOpen, prometheus.GaugeValue, float64(st.connsOpen.Load()))
+	counter(c.connsTotal, st.connsTotal.Load())
+	counter(c.connsRejected, st.connsRejected.Load())
+	counter(c.received, st.received.Load())
+	counter(c.delivered, st.delivered.Load())
+	for i, reason := range rejectReasons {
+		counter(c.rejected, st.rejected[i].Load(), reason)
+	}
+	counter(c.bytes, st.bytes.Load())
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(c.r.pending.load()))
+	for _, reason := range wire.Reasons {
+		counter(c.batches, st.batches[reason].Load(), reason.String())
+	}
+	counter(c.retries, st.retries.Load())
+	counter(c.sinkErrors, st.sinkErrors.Load())
+}
+
+// newRegistry returns a private registry with the relay's metrics and the
+// Go and process collectors.
+func newRegistry(r *Relay) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newCollector(r),
+		r.st.batchSize,
+		r.st.sendSeconds,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// AdminHandler returns the admin listener's handler: /metrics (Prometheus
+// text format), /debug/pprof/ and /healthz. Serve it on loopback only.
+func (r *Relay) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if r.stopping.Load() {
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}

@@ -1,0 +1,310 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Relay receives newline-delimited log lines over TCP, batches them and
+// delivers the batches to a Sink.
+type Relay struct {
+	cfg   Config
+	clock Clock
+	log   *slog.Logger
+	sink  Sink
+
+	st      *counters
+	pending *pendingLimit
+	chunks  *chunkPool
+	queue   *chunkQueue
+	reg     *prometheus.Registry
+
+	serving  atomic.Bool
+	stopping atomic.Bool
+	ready    chan struct{}
+	addr     net.Addr
+	admin    net.Addr
+
+	mu    sync.Mutex
+	conns map[*connReader]struct{}
+
+	tooLongWarn, connWarn rateLimit
+}
+
+// New checks cfg and returns a relay ready to Serve or Run.
+func New(cfg Config) (*Relay, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Relay{
+		cfg:     cfg,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		sink:    cfg.Transport,
+		st:      newCounters(cfg.BatchSize),
+		pending: newPendingLimit(cfg.MaxPending),
+		chunks:  newChunkPool(cfg.MaxLineBytes),
+		queue:   newChunkQueue(),
+		ready:   make(chan struct{}),
+		conns:   make(map[*connReader]struct{}),
+	}
+	if r.clock == nil {
+		r.clock = realClock{}
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.sink == nil {
+		_, addr, err := parseSinkURL(cfg.Sink)
+		if err != nil {
+			return nil, err
+		}
+		r.sink = NewTCPSink(addr, cfg.SendTimeout)
+	}
+	r.reg = newRegistry(r)
+	return r, nil
+}
+
+// Addr returns the client listener's address once Ready is closed.
+func (r *Relay) Addr() net.Addr {
+	select {
+	case <-r.ready:
+		return r.addr
+	default:
+		return nil
+	}
+}
+
+// AdminAddr returns the admin listener's address once Ready is closed, or
+// nil when there is none.
+func (r *Relay) AdminAddr() net.Addr {
+	select {
+	case <-r.ready:
+		return r.admin
+	default:
+		return nil
+	}
+}
+
+// Ready is closed when the relay accepts connections.
+func (r *Relay) Ready() <-chan struct{} { return r.ready }
+
+// Stats returns a snapshot of the relay's counters. It is safe to call at
+// any time.
+func (r *Relay) Stats() Stats { return r.st.snapshot(r.pending.load()) }
+
+// Registry returns the Prometheus registry behind /metrics.
+func (r *Relay) Registry() *prometheus.Registry { return r.reg }
+
+// Run listens on cfg.Listen and, unless cfg.Admin is empty, serves the
+// admin handler on cfg.Admin, then calls Serve.
+func (r *Relay) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", r.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", r.cfg.Listen, err)
+	}
+	if r.cfg.Admin == "" {
+		return r.Serve(ctx, ln)
+	}
+	aln, err := net.Listen("tcp", r.cfg.Admin)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("admin listen on %s: %w", r.cfg.Admin, err)
+	}
+	r.admin = aln.Addr()
+	srv := &http.Server{Handler: r.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(aln) }()
+	err = r.Serve(ctx, ln)
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if aerr := <-done; aerr != nil && !errors.Is(aerr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("admin server: %w", aerr))
+	}
+	return err
+}
+
+// Serve accepts client connections on ln until ctx is done, then shuts
+// down in this order: stop accepting (ln is closed), stop reading (every
+// connection is closed; a partial line is dropped and counted), flush the
+// batcher (reason shutdown), wait up to ShutdownTimeout for the sink to
+// acknowledge everything. It returns nil when every message read was
+// delivered, and an error wrapping ErrUndelivered otherwise. It logs the
+// totals as its last line.
+func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
+	if !r.serving.CompareAndSwap(false, true) {
+		return ErrServing
+	}
+	r.addr = ln.Addr()
+
+	batches := newBatchQueue()
+	b := newBatcher(&r.cfg, r.clock, r.queue, r.chunks, batches, r.st)
+	s := &sender{
+		sink: r.sink, clock: r.clock, log: r.log, st: r.st, pending: r.pending,
+		batches: b.batches, in: batches, conc: r.cfg.SinkConcurrency,
+		timeout: r.cfg.SendTimeout, base: r.cfg.RetryBase, maxDelay: r.cfg.RetryMax,
+	}
+	hardCtx, hardStop := context.WithCancel(context.Background())
+	defer hardStop()
+	readersDone := make(chan struct{})
+	var workers sync.WaitGroup
+	workers.Add(2)
+	go func() { defer workers.Done(); b.run(readersDone) }()
+	go func() { defer workers.Done(); s.run(hardCtx) }()
+
+	var readers sync.WaitGroup
+	acceptErr := make(chan error, 1)
+	go func() { acceptErr <- r.accept(ln, &readers) }()
+	close(r.ready)
+	r.log.Info("relay listening", "addr", r.addr.String(), "sink", r.sink.String(),
+		"batch_size", r.cfg.BatchSize, "flush_interval", r.cfg.FlushInterval)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-acceptErr:
+		err = fmt.Errorf("accept: %w", err)
+		r.log.Error("accepting failed; shutting down", "error", err)
+	}
+	start := time.Now()
+	r.log.Info("shutting down", "shutdown_timeout", r.cfg.ShutdownTimeout)
+	timeout := r.clock.NewTimer(r.cfg.ShutdownTimeout)
+	defer timeout.Stop()
+	senderDone := make(chan struct{})
+	go func() {
+		select {
+		case <-timeout.C():
+			hardStop()
+		case <-senderDone:
+		}
+	}()
+
+	// 1. stop accepting.
+	r.stopping.Store(true)
+	ln.Close()
+	if err == nil {
+		<-acceptErr
+	}
+	// 2. stop reading.
+	r.pending.stop()
+	r.mu.Lock()
+	for cr := range r.conns {
+		cr.nc.SetReadDeadline(aLongTimeAgo)
+	}
+	r.mu.Unlock()
+	readers.Wait()
+	// 3. flush the batcher; 4. drain the sink (until the timeout).
+	close(readersDone)
+	workers.Wait()
+	close(senderDone)
+
+	st := r.Stats()
+	undelivered := st.Received - st.Delivered
+	level := slog.LevelInfo
+	if undelivered > 0 {
+		level = slog.LevelError
+		err = errors.Join(err, fmt.Errorf("shutdown after %v: %d of %d messages not acknowledged: %w",
+			time.Since(start).Round(time.Millisecond), undelivered, st.Received, ErrUndelivered))
+	}
+	r.log.Log(context.Background(), level, "relay stopped",
+		"received", st.Received, "delivered", st.Delivered, "rejected", st.RejectedTotal(),
+		"undelivered", undelivered, "batches", st.Batches[1]+st.Batches[2]+st.Batches[3]+st.Batches[4],
+		"shutdown", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// accept runs the accept loop until ln is closed (it returns nil) or fails
+// for good.
+func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if r.stopping.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: wait, keep going.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				r.connWarn.warn(r.log, r.clock, "accept failed; retrying", "error", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if r.cfg.MaxConns > 0 && r.st.connsOpen.Load() >= int64(r.cfg.MaxConns) {
+			r.st.connsRejected.Add(1)
+			r.connWarn.warn(r.log, r.clock, "connection limit reached; closing new connection",
+				"max_conns", r.cfg.MaxConns, "remote", nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		}
+		cr := newConnReader(r, nc)
+		r.mu.Lock()
+		if r.stopping.Load() {
+			r.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		r.conns[cr] = struct{}{}
+		r.mu.Unlock()
+		r.st.connsOpen.Add(1)
+		r.st.connsTotal.Add(1)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			cr.serve()
+			nc.Close()
+			r.mu.Lock()
+			delete(r.conns, cr)
+			r.mu.Unlock()
+			r.st.connsOpen.Add(-1)
+		}()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// rejectTooLong counts an over-long line and warns, at most once a second.
+func (r *Relay) rejectTooLong(nc net.Conn, n int) {
+	r.st.rejected[rejTooLong].Add(1)
+	r.tooLongWarn.warn(r.log, r.clock, "dropped a line over the limit",
+		"remote", nc.RemoteAddr().String(), "bytes_so_far", n, "max_line_bytes", r.cfg.MaxLineBytes)
+}
+
+// rateLimit lets one log line through per second and counts the rest.
+type rateLimit struct {
+	last       atomic.Int64
+	suppressed atomic.Uint64
+}
+
+func (l *rateLimit) warn(log *slog.Logger, c Clock, msg string, args ...any) {
+	now := c.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return
+	}
+	if n := l.suppressed.Swap(0); n > 0 {
+		args = append(args, "suppressed_since_last", n)
+	}
+	log.Warn(msg, args...)
+}

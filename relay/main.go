@@ -1,0 +1,70 @@
+// Command relay receives newline-delimited log lines over TCP and forwards
+// them in acknowledged batches of at most --batch-size messages, each
+// flushed no later than --flush-interval after its oldest message arrived.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/logrelay/logrelay/internal/cli"
+	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	c := relay.DefaultConfig()
+	fs := pflag.NewFlagSet("relay", pflag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address clients send newline-delimited lines to")
+	fs.StringVar(&c.Admin, "admin", c.Admin, `admin HTTP address for /metrics, /debug/pprof/, /healthz ("" = none; keep it on loopback)`)
+	fs.StringVar(&c.Sink, "sink", c.Sink, "destination, tcp://HOST:PORT, speaking the framed batch protocol")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "flush a batch when it holds this many messages (never more)")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "flush a batch when its oldest message has waited this long")
+	fs.IntVar(&c.BatchBytes, "batch-bytes", c.BatchBytes, "also flush when a batch's payload reaches this many bytes (0 = no cap)")
+	fs.IntVar(&c.MaxLineBytes, "max-line-bytes", c.MaxLineBytes, "drop (and count) lines longer than this")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "close new client connections beyond this many (0 = unlimited)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close client connections silent for this long (0 = never)")
+	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "messages held unacknowledged before reading stops (backpressure)")
+	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", c.SinkConcurrency, "batches in flight to the sink before their acknowledgements")
+	fs.DurationVar(&c.RetryBase, "retry-base", c.RetryBase, "first reconnect delay after a sink failure (doubles, with jitter)")
+	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "longest reconnect delay")
+	fs.DurationVar(&c.SendTimeout, "send-timeout", c.SendTimeout, "per-attempt limit for connecting and for a batch's acknowledgement")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "on SIGINT/SIGTERM, how long to wait for acknowledgements")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	mutexFrac := fs.Int("mutex-profile-fraction", 0, "runtime.SetMutexProfileFraction for /debug/pprof/mutex (0 = off)")
+	blockRate := fs.Int("block-profile-rate", 0, "runtime.SetBlockProfileRate in ns for /debug/pprof/block (0 = off)")
+	cli.AnnotateEnv(fs, "LOGRELAY")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if err == pflag.ErrHelp {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	if err := cli.BindEnv(fs, "LOGRELAY"); err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(2)
+	}
+	log, err := cli.NewLogger(*level, *format, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(2)
+	}
+	runtime.SetMutexProfileFraction(*mutexFrac)
+	runtime.SetBlockProfileRate(*blockRate)
+	c.Logger = log
+	r, err := relay.New(c)
+	if err == nil {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err = r.Run(ctx)
+		stop()
+	}
+	if err != nil {
+		log.Error("relay failed", "error", err)
+		os.Exit(1)
+	}
+}

@@ -18,7 +18,7 @@ type testDest struct {
 	t    testing.TB
 	addr string
 
-	nacks atomic.Int64 // nack this many more frames
+	nacks atomic.Int64  // nack this many more frames
 	hold  chan struct{} // when not nil, acks wait until it is closed
 
 	mu       sync.Mutex

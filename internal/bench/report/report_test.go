@@ -44,7 +44,7 @@ func suite(t *testing.T) *Suite {
 	now := time.Now()
 	ok := &Scenario{Name: "size", Description: "size rule", Start: now, End: now.Add(3 * time.Second),
 		Params: []Param{{"rate", "100000/s"}},
-		Rules: []Rule{{Scenario: "size", Rule: "max batch", Expected: "≤ 100", Measured: "100", Pass: true}},
+		Rules:  []Rule{{Scenario: "size", Rule: "max batch", Expected: "≤ 100", Measured: "100", Pass: true}},
 		Obs: Observation{BatchSize: 100, FlushInterval: 10 * time.Second, AgeTolerance: 100 * time.Millisecond,
 			Dest: snapshot(t, 20, 100)},
 		Events:   []Event{{At: now.Add(time.Second), Label: "chaos starts"}},

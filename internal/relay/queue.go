@@ -31,11 +31,12 @@ import (
 // one connection reach the batcher in the order they were read.
 type chunkQueue struct {
 	head     atomic.Pointer[chunk] // last pushed; producers swap it
-	_        [56]byte              // keep producers' and the consumer's lines apart
-	tail     *chunk                // next to pop; consumer only
-	stub     chunk
-	sleeping atomic.Bool
+	_        [56]byte              // keep the producers' line and the consumer's apart
+	sleeping atomic.Bool           // read by every push: on a line the consumer rarely writes
 	wake     chan struct{}
+	_        [48]byte
+	tail     *chunk // next to pop; consumer only
+	stub     chunk
 }
 
 func newChunkQueue() *chunkQueue {

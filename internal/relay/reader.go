@@ -114,6 +114,7 @@ func (cr *connReader) serve() {
 		c, n, err := cr.read()
 		if n > 0 {
 			r.st.bytes.Add(uint64(n))
+			r.st.reads.Add(1)
 			c.recvNs = r.clock.Now().UnixNano()
 			cr.parse(c, len(cr.carry)+n)
 			cr.handoff(c)

@@ -59,6 +59,7 @@ type counters struct {
 	received      atomic.Uint64
 	delivered     atomic.Uint64
 	bytes         atomic.Uint64
+	reads         atomic.Uint64
 	rejected      [len(rejectReasons)]atomic.Uint64
 	batches       [int(wire.ReasonBytes) + 1]atomic.Uint64
 	retries       atomic.Uint64

@@ -2,24 +2,30 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
+	"os"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
-// sender delivers flushed batches through a Sink. It keeps every batch
-// until it is acknowledged, in seq order (the window). On one session it
-// sends up to concurrency batches ahead of their acknowledgements, which
-// must come back in order. A failed connect, write, a nack, an
-// out-of-order or missing acknowledgement (SendTimeout after the oldest
-// unacknowledged send) ends the session; after a backoff (RetryBase
-// doubling up to RetryMax, with jitter) it reconnects and resends the
-// whole window in seq order. So the destination never misses a seq, may
-// see a seq again after a reconnect, and sees first arrivals in seq order.
+// sender delivers flushed batches through a Sink, in one goroutine. It
+// keeps every batch until it is acknowledged, in seq order (the window).
+// On one session it sends up to concurrency batches ahead of their
+// acknowledgements, which must come back in order; while any batch is in
+// flight it waits for the oldest one's acknowledgement itself (no extra
+// goroutine or channel hop per batch), then tops the window up again with
+// whatever the batcher flushed meanwhile.
+//
+// A failed connect or write, a nack, an acknowledgement out of order, or
+// none within SendTimeout of the oldest unacknowledged send ends the
+// session; after a backoff (RetryBase doubling up to RetryMax, with
+// jitter) the sender reconnects and resends the whole window in seq order.
+// So the destination never misses a seq, may see a seq again after a
+// reconnect, and sees first arrivals in seq order.
 type sender struct {
 	sink     Sink
 	clock    Clock
@@ -38,25 +44,14 @@ type sender struct {
 	sent int // win[head:head+sent] were sent on the current session
 
 	conn     SinkConn
-	gen      uint64 // current session number; stale acknowledgements are ignored
-	connDone chan struct{}
-	connWG   sync.WaitGroup
-	acks     chan ackEvent
-	failures int // consecutive failures, for the backoff
+	stopConn func() bool // undoes the hard-stop hook of conn
+	failures int          // consecutive failures, for the backoff
 	timer    Timer
-}
-
-type ackEvent struct {
-	gen uint64
-	ack wire.Ack
-	err error
 }
 
 // run delivers batches until the input is closed and every batch is
 // acknowledged (it returns true), or hardCtx is done (it returns false).
 func (s *sender) run(hardCtx context.Context) bool {
-	hardStop := hardCtx.Done()
-	s.acks = make(chan ackEvent, s.conc+1)
 	s.timer = newStoppedTimer(s.clock)
 	defer s.timer.Stop()
 	defer s.closeConn()
@@ -66,11 +61,17 @@ func (s *sender) run(hardCtx context.Context) bool {
 		if closed && s.unacked() == 0 {
 			return true
 		}
+		if hardCtx.Err() != nil {
+			return false
+		}
 		if s.unacked() > 0 && s.conn == nil {
-			if s.failures > 0 && !s.backoff(hardStop) {
+			if s.failures > 0 && !s.backoff(hardCtx.Done()) {
 				return false
 			}
 			if err := s.open(hardCtx); err != nil {
+				if hardCtx.Err() != nil {
+					return false
+				}
 				s.fail(err)
 				continue
 			}
@@ -81,31 +82,21 @@ func (s *sender) run(hardCtx context.Context) bool {
 				break
 			}
 		}
-		s.armTimeout()
-		select {
-		case <-s.in.notify:
-		case ev := <-s.acks:
-			s.onAck(ev)
-		case <-s.timer.C():
-			if s.sent > 0 && !s.clock.Now().Before(s.win[s.head].sentAt.Add(s.timeout)) {
-				s.fail(fmt.Errorf("batch %d: %w after %v", s.win[s.head].hdr.Seq, ErrSendTimeout, s.timeout))
+		if s.conn != nil && s.sent > 0 {
+			s.awaitAck(hardCtx)
+			continue
+		}
+		if s.conn != nil || s.unacked() == 0 {
+			select {
+			case <-s.in.notify:
+			case <-hardCtx.Done():
+				return false
 			}
-		case <-hardStop:
-			return false
 		}
 	}
 }
 
 func (s *sender) unacked() int { return len(s.win) - s.head }
-
-// undelivered returns the messages in batches not acknowledged.
-func (s *sender) undelivered() int64 {
-	var n int64
-	for _, b := range s.win[s.head:] {
-		n += int64(b.hdr.Count)
-	}
-	return n
-}
 
 func (s *sender) open(hardCtx context.Context) error {
 	ctx, cancel := context.WithTimeout(hardCtx, s.timeout)
@@ -114,29 +105,10 @@ func (s *sender) open(hardCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.gen++
-	s.conn, s.sent, s.connDone = c, 0, make(chan struct{})
-	s.connWG.Add(1)
-	go s.readAcks(c, s.gen, s.connDone)
-	s.log.Debug("sink connected", "sink", s.sink.String(), "session", s.gen)
+	s.conn, s.sent = c, 0
+	s.stopConn = context.AfterFunc(hardCtx, func() { c.Close() })
+	s.log.Debug("sink connected", "sink", s.sink.String())
 	return nil
-}
-
-// readAcks forwards a session's acknowledgements until it fails or is
-// closed.
-func (s *sender) readAcks(c SinkConn, gen uint64, done <-chan struct{}) {
-	defer s.connWG.Done()
-	for {
-		a, err := c.Recv()
-		select {
-		case s.acks <- ackEvent{gen: gen, ack: a, err: err}:
-		case <-done:
-			return
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 func (s *sender) send(b *Batch) error {
@@ -152,37 +124,26 @@ func (s *sender) send(b *Batch) error {
 	return nil
 }
 
-func (s *sender) armTimeout() {
-	if s.sent == 0 {
-		s.timer.Stop()
-		return
-	}
-	s.timer.Reset(max(s.win[s.head].sentAt.Add(s.timeout).Sub(s.clock.Now()), 0))
-}
-
-func (s *sender) onAck(ev ackEvent) {
-	if ev.gen != s.gen || s.conn == nil {
-		return // from a session already closed
-	}
-	if ev.err != nil {
-		if s.sent == 0 {
-			s.log.Debug("sink session ended while idle", "error", ev.err)
-			s.closeConn()
-			return
-		}
-		s.fail(ev.err)
-		return
-	}
-	if s.sent == 0 || ev.ack.Seq != s.win[s.head].hdr.Seq {
-		want := uint64(0)
-		if s.sent > 0 {
-			want = s.win[s.head].hdr.Seq
-		}
-		s.fail(fmt.Errorf("got ack for batch %d, want %d: %w", ev.ack.Seq, want, ErrAckOrder))
-		return
-	}
+// awaitAck waits for the acknowledgement of the oldest batch in flight and
+// handles it.
+func (s *sender) awaitAck(hardCtx context.Context) {
 	b := s.win[s.head]
-	if ev.ack.Status == wire.AckNack {
+	deadline := time.Now().Add(b.sentAt.Add(s.timeout).Sub(s.clock.Now()))
+	a, err := s.conn.Recv(deadline)
+	switch {
+	case hardCtx.Err() != nil:
+		s.closeConn()
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.fail(fmt.Errorf("batch %d: %w after %v", b.hdr.Seq, ErrSendTimeout, s.timeout))
+		return
+	case err != nil:
+		s.fail(err)
+		return
+	case a.Seq != b.hdr.Seq:
+		s.fail(fmt.Errorf("got ack for batch %d, want %d: %w", a.Seq, b.hdr.Seq, ErrAckOrder))
+		return
+	case a.Status == wire.AckNack:
 		s.fail(fmt.Errorf("batch %d: %w", b.hdr.Seq, ErrNack))
 		return
 	}
@@ -216,9 +177,8 @@ func (s *sender) closeConn() {
 	if s.conn == nil {
 		return
 	}
-	close(s.connDone)
+	s.stopConn()
 	s.conn.Close()
-	s.connWG.Wait()
 	s.conn, s.sent = nil, 0
 }
 

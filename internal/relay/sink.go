@@ -21,17 +21,17 @@ type Sink interface {
 	String() string
 }
 
-// SinkConn is one session with a destination. The sender calls Send from
-// one goroutine and Recv from another; Close may be called at any time
+// SinkConn is one session with a destination. The sender calls Send and
+// Recv from one goroutine; Close may be called from another at any time
 // and makes a blocked Send or Recv return.
 type SinkConn interface {
 	// Send transmits b. It may return before b is acknowledged: up to
 	// Config.SinkConcurrency batches are sent before their acknowledgements
 	// are read. b stays valid until it is acknowledged.
 	Send(b *Batch) error
-	// Recv returns the next acknowledgement. Acknowledgements come in the
-	// order the batches were sent.
-	Recv() (wire.Ack, error)
+	// Recv returns the next acknowledgement, waiting until deadline at
+	// most. Acknowledgements come in the order the batches were sent.
+	Recv(deadline time.Time) (wire.Ack, error)
 	// Close ends the session.
 	Close() error
 }
@@ -80,7 +80,12 @@ func (c *tcpSinkConn) Send(b *Batch) error {
 	return nil
 }
 
-func (c *tcpSinkConn) Recv() (wire.Ack, error) {
+func (c *tcpSinkConn) Recv(deadline time.Time) (wire.Ack, error) {
+	if c.br.Buffered() < wire.AckSize {
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
+			return wire.Ack{}, fmt.Errorf("read ack: %w", err)
+		}
+	}
 	a, err := wire.ReadAck(c.br, &c.scratch)
 	if err != nil {
 		return wire.Ack{}, fmt.Errorf("read ack: %w", err)

@@ -45,7 +45,7 @@ type sender struct {
 
 	conn     SinkConn
 	stopConn func() bool // undoes the hard-stop hook of conn
-	failures int          // consecutive failures, for the backoff
+	failures int         // consecutive failures, for the backoff
 	timer    Timer
 }
 

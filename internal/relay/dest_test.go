@@ -18,8 +18,9 @@ type testDest struct {
 	t    testing.TB
 	addr string
 
-	nacks atomic.Int64  // nack this many more frames
-	hold  chan struct{} // when not nil, acks wait until it is closed
+	nacks  atomic.Int64  // nack this many more frames
+	silent atomic.Int64  // this many more connections get no acknowledgement at all
+	hold   chan struct{} // when not nil, acks wait until it is closed
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -90,6 +91,13 @@ func (d *testDest) serve(c net.Conn) {
 		c.Close()
 	}()
 	r := wire.NewReader(c, 0)
+	if d.silent.Add(-1) >= 0 {
+		for {
+			if _, _, err := r.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}
 	var ack []byte
 	for {
 		h, p, err := r.ReadFrame()

@@ -226,6 +226,28 @@ func TestNackAndResend(t *testing.T) {
 	checkExactlyOnce(t, d, "m", 1000)
 }
 
+// TestSendTimeout gives the relay a destination that reads but never
+// acknowledges on its first connection: the relay must time out, reconnect
+// and resend.
+func TestSendTimeout(t *testing.T) {
+	t.Parallel()
+	d := newTestDest(t)
+	d.silent.Store(1)
+	cfg := testConfig(d.addr)
+	cfg.SendTimeout = 100 * time.Millisecond
+	cfg.SinkConcurrency = 2
+	r := startRelay(t, cfg)
+	sendLines(t, dial(t, r), "m", 0, 500)
+	waitFor(t, "delivery", func() bool { return r.Stats().Delivered == 500 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, d, "m", 500)
+	if st := r.Stats(); st.SinkErrors != 1 || st.Retries < 2 {
+		t.Errorf("sink errors %d, retries %d: want 1 timeout and at least 2 resends", st.SinkErrors, st.Retries)
+	}
+}
+
 // TestShutdownFlushes checks that cancelling the context flushes partial
 // batches with reason shutdown and waits for their acknowledgements.
 func TestShutdownFlushes(t *testing.T) {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -64,7 +65,9 @@ func main() {
 		stop()
 	}
 	if err != nil {
-		log.Error("relay failed", "error", err)
+		if !errors.Is(err, relay.ErrUndelivered) { // else Serve's last line already says it all
+			log.Error("relay failed", "error", err)
+		}
 		os.Exit(1)
 	}
 }

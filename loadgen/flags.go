@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/logrelay/logrelay/internal/cli"
+	"github.com/logrelay/logrelay/internal/loadgen"
+	"github.com/spf13/pflag"
+)
+
+// envPrefix prefixes the environment variable of every flag.
+const envPrefix = "LOADGEN"
+
+// parseFlags turns the command line (and LOADGEN_* variables) into a
+// Config; code ≥ 0 means exit with it.
+func parseFlags(args []string) (loadgen.Config, int) {
+	var c loadgen.Config
+	fs := pflag.NewFlagSet("loadgen", pflag.ContinueOnError)
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "TCP address to send to")
+	fs.IntVar(&c.Conns, "conns", 1, "connections (streams 0..conns-1)")
+	rate := fs.String("rate", "0", "aggregate messages/s, k and M suffixes allowed (0 = as fast as possible)")
+	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0 = no limit)")
+	fs.Int64Var(&c.Count, "count", 0, "stop after this many messages in total (0 = no limit)")
+	fs.IntVar(&c.Size, "size", loadgen.DefaultSize, "bytes per message, newline included")
+	fs.StringVar(&c.Format, "format", "json", "message format: json, syslog (RFC 5424), apache (common log) or raw")
+	fs.DurationVar(&c.RampUp, "ramp-up", 0, "raise the rate linearly from 0 over this long first")
+	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "connection attempts per second, all streams (0 = unlimited)")
+	fs.Int64Var(&c.Seed, "seed", 1, "seed for payloads, chaos and jitter")
+	steps := fs.String("rate-steps", "", "step profile: comma-separated rates, e.g. 10k,50k,100k")
+	fs.DurationVar(&c.StepDuration, "step-duration", 0, "how long each of --rate-steps lasts")
+	fs.Float64Var(&c.SineAmplitude, "sine-amplitude", 0, "sine profile: amplitude around --rate (≤ rate)")
+	fs.DurationVar(&c.SinePeriod, "sine-period", 0, "sine profile: period")
+	rampTo := fs.String("ramp-to", "0", "linear profile: go from --rate to this rate over --duration")
+	fs.IntVar(&c.Burst, "burst", 0, "send each connection's messages in back-to-back groups of this many")
+	fs.DurationVar(&c.ChaosEvery, "chaos-every", 0, "close one random connection this often (0 = off)")
+	fs.Float64Var(&c.ChaosProb, "chaos-prob", 0, "close each connection with this probability per second")
+	fs.Float64Var(&c.ChaosAbortive, "chaos-abortive", 0.5, "fraction of chaos closes that are abortive (RST)")
+	fs.DurationVar(&c.ReconnectBase, "reconnect-base", loadgen.DefaultReconnectBase, "first reconnect delay (doubles per failure, jittered)")
+	fs.DurationVar(&c.ReconnectMax, "reconnect-max", loadgen.DefaultReconnectMax, "longest reconnect delay")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", loadgen.DefaultConnectTimeout, "limit for one connection attempt")
+	fs.StringVar(&c.Report, "report", "", "write the JSON report to this file")
+	fs.StringVar(&c.OutDir, "out", "", "write report.json, report.txt and .hgrm files into this directory")
+	fs.StringVar(&c.HlogPath, "hlog", "", "write interval histograms (HdrHistogram log format) to this file")
+	progress := fs.Bool("progress", true, "print a progress line every second on stderr")
+	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	cli.AnnotateEnv(fs, envPrefix)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: loadgen [flags]\n       loadgen merge [--out DIR] [--hlog FILE] a.hlog b.hlog...\n\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			return c, 0
+		}
+		return c, 2
+	}
+	fail := func(err error) (loadgen.Config, int) {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return c, 2
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if err := cli.BindEnv(fs, envPrefix); err != nil {
+		return fail(err)
+	}
+	var err error
+	if c.Rate, err = loadgen.ParseRate(*rate); err != nil {
+		return fail(err)
+	}
+	if c.RampTo, err = loadgen.ParseRate(*rampTo); err != nil {
+		return fail(err)
+	}
+	if c.RateSteps, err = loadgen.ParseRates(*steps); err != nil {
+		return fail(err)
+	}
+	if c.Logger, err = cli.NewLogger(*level, *logFormat, os.Stderr); err != nil {
+		return fail(err)
+	}
+	if *progress {
+		c.Progress = os.Stderr
+	}
+	return c, -1
+}

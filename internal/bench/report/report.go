@@ -99,7 +99,8 @@ type Observation struct {
 	Relay      *Relay             `json:"relay,omitempty"`      // the relay's own counters
 	Proc       *procstat.Summary  `json:"process,omitempty"`    // the relay's process (or the bench's, in-process)
 	Leak       *Leak              `json:"leak,omitempty"`       // goroutines and fds before and after
-	Shutdown   *Shutdown          `json:"shutdown,omitempty"`   // graceful shutdown outcome
+	Shutdown   *Shutdown          `json:"shutdown,omitempty"`   // graceful shutdown in-process (ctx cancelled)
+	Signal     *Shutdown          `json:"signal,omitempty"`     // graceful shutdown of the relay process (SIGTERM)
 	Alive      *Alive             `json:"alive,omitempty"`      // probe after the chaos
 	Throughput *Throughput        `json:"throughput,omitempty"` // throughput steps
 }

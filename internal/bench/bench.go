@@ -1,0 +1,365 @@
+// Package bench provides logrelay's scenario suite: it starts mockdest, the
+// relay and loadgen (in one process by default, the relay as its own
+// process where its CPU and memory must be its own), runs the scenarios
+// that prove the batch-size and flush-interval rules under stress, checks
+// every rule, and writes the verdict and the reports.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/report"
+	"github.com/logrelay/logrelay/internal/bench/stats"
+)
+
+// Peer is another relay to measure in the throughput scenario, already
+// running: it listens on Addr for newline-delimited TCP and forwards to
+// DestAddr, where the bench runs mockdest (in lines mode unless DestMode
+// says "frames").
+type Peer struct {
+	Name     string
+	Addr     string
+	DestAddr string
+	DestMode string
+	PID      int // for CPU and RSS; 0 = not sampled
+}
+
+// Config configures a bench run. The zero value plus DefaultConfig's
+// rule parameters runs the default suite in-process.
+type Config struct {
+	// Quick shortens every scenario so the suite stays under 90 s.
+	Quick bool
+	// Scenarios limits the run to these names; empty = all.
+	Scenarios []string
+	// Out is the run directory; "" = bench-results/<timestamp>.
+	Out string
+	// Baseline is a report.json whose throughput replicates this run is
+	// gated against; "" = no gate.
+	Baseline string
+	// Alpha is the gate's significance level (0.10 = 90% confidence), and
+	// MinEffect the smallest relative drop that fails it (0.05 = 5%).
+	Alpha, MinEffect float64
+	// Profile saves the relay's CPU, heap, allocs, goroutine, mutex and
+	// block profiles during the throughput scenario.
+	Profile bool
+
+	// RelayBin is a relay binary for the scenarios that run the relay as a
+	// process; "" = build ./relay into the run directory on the fly.
+	RelayBin string
+	// RelayProcess runs the relay as its own process in every scenario.
+	RelayProcess bool
+	// RelayAddr is an external relay to test instead of starting one; its
+	// sink must point at DestAddr. RelayAdmin is its admin address (for
+	// /metrics), RelayPID its process id (for CPU and RSS).
+	RelayAddr, RelayAdmin string
+	RelayPID              int
+	// DestAddr is the address mockdest listens on; "" = 127.0.0.1:0. An
+	// external relay's sink must point at it.
+	DestAddr string
+	// DestMode is "frames" (our relay) or "lines" (other relays; then the
+	// batch rules cannot be checked and are left out).
+	DestMode string
+	// Peers are other relays measured in the throughput scenario.
+	Peers []Peer
+	// PipeBin and PipeArgs run the bare TCP pipe as its own process (the
+	// bench main re-executes itself as "bench pipe LISTEN TARGET"); empty
+	// = the pipe runs in-process.
+	PipeBin  string
+	PipeArgs []string
+
+	// BatchSize and FlushInterval are the relay's rules; AgeTolerance is
+	// the slack allowed on the flush interval.
+	BatchSize     int
+	FlushInterval time.Duration
+	AgeTolerance  time.Duration
+
+	// Scaling: Rate and Conns override the size scenario's (Conns also the
+	// throughput scenario's), ManyConns the many-conns scenario's,
+	// DurationScale multiplies load durations, Replicates sets the
+	// throughput replicates.
+	Rate          float64
+	Conns         int
+	ManyConns     int
+	DurationScale float64
+	Replicates    int
+
+	// Stdout receives the verdict table; Progress the live progress lines
+	// (ProgressTTY: rewrite one line in place).
+	Stdout      io.Writer
+	Progress    io.Writer
+	ProgressTTY bool
+	// StepSummary is the GITHUB_STEP_SUMMARY file; "" = none.
+	StepSummary string
+	// Command is recorded in the report.
+	Command []string
+	// Logger receives the components' logs; nil = discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the relay's default rules and the regression
+// gate's thresholds.
+func DefaultConfig() Config {
+	return Config{
+		BatchSize:     100,
+		FlushInterval: 10 * time.Second,
+		AgeTolerance:  100 * time.Millisecond,
+		Alpha:         0.10,
+		MinEffect:     0.05,
+		DestMode:      "frames",
+		DurationScale: 1,
+	}
+}
+
+func (c *Config) validate() error {
+	if c.BatchSize < 1 || c.FlushInterval <= 0 || c.AgeTolerance < 0 {
+		return fmt.Errorf("%w: batch-size %d, flush-interval %s, age tolerance %s", ErrConfig, c.BatchSize, c.FlushInterval, c.AgeTolerance)
+	}
+	if c.DestMode != "frames" && c.DestMode != "lines" {
+		return fmt.Errorf("%w: dest mode %q: want frames or lines", ErrConfig, c.DestMode)
+	}
+	if c.RelayAddr != "" && c.DestAddr == "" {
+		return fmt.Errorf("%w: --relay-addr needs --dest-addr (where the relay's sink points)", ErrConfig)
+	}
+	if c.Alpha <= 0 || c.Alpha >= 1 || c.MinEffect < 0 {
+		return fmt.Errorf("%w: alpha %v, min effect %v", ErrConfig, c.Alpha, c.MinEffect)
+	}
+	if c.DurationScale <= 0 {
+		c.DurationScale = 1
+	}
+	for _, p := range c.Peers {
+		if p.Name == "" || p.Addr == "" || p.DestAddr == "" {
+			return fmt.Errorf("%w: peer %+v needs a name, an address and a destination address", ErrConfig, p)
+		}
+	}
+	return nil
+}
+
+// Select returns the scenarios named by names (all when empty), in suite
+// order.
+func Select(names []string) ([]*Scenario, error) {
+	all := Scenarios()
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []*Scenario
+	for _, s := range all {
+		if slices.Contains(names, s.Name) {
+			out = append(out, s)
+		}
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(all, func(s *Scenario) bool { return s.Name == n }) {
+			return nil, fmt.Errorf("%w: %q (have %s)", ErrUnknownScenario, n, strings.Join(ScenarioNames(), ", "))
+		}
+	}
+	return out, nil
+}
+
+// Run runs the suite, prints the verdict table, writes the run directory
+// and returns the suite. The error wraps ErrFailed when a rule failed.
+func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	scs, err := Select(cfg.Scenarios)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Out == "" {
+		cfg.Out = filepath.Join("bench-results", time.Now().Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: run directory: %w", err)
+	}
+	host, _ := os.Hostname()
+	suite := &report.Suite{
+		Command: cfg.Command, Start: time.Now(), Quick: cfg.Quick, Dir: cfg.Out,
+		Host:      report.Host{Hostname: host, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()},
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, AgeTolerance: cfg.AgeTolerance,
+		RelayMode: relayMode(&cfg),
+	}
+	e := newEnv(&cfg, suite)
+	defer e.close()
+	prog := newProgress(cfg.Progress, cfg.ProgressTTY)
+	e.prog = prog
+	progCtx, stopProg := context.WithCancel(ctx)
+	var progWG sync.WaitGroup
+	progWG.Add(1)
+	go func() { defer progWG.Done(); prog.run(progCtx) }()
+
+	results := make([]*report.Scenario, len(scs))
+	var wg sync.WaitGroup
+	// Concurrent scenarios start first and run alongside the sequential
+	// ones, each with its own relay and mockdest. With an external relay
+	// everything is sequential (one relay, one destination address).
+	concurrent := cfg.RelayAddr == "" && cfg.DestAddr == ""
+	for i, sc := range scs {
+		if sc.Concurrent && concurrent {
+			wg.Add(1)
+			go func() { defer wg.Done(); results[i] = e.runScenario(ctx, sc) }()
+		}
+	}
+	for i, sc := range scs {
+		if !(sc.Concurrent && concurrent) {
+			results[i] = e.runScenario(ctx, sc)
+		}
+	}
+	wg.Wait()
+	stopProg()
+	progWG.Wait()
+	suite.Scenarios = results
+	if cfg.Baseline != "" {
+		if tp := suite.Scenario("throughput"); tp != nil {
+			suite.Regression = regression(&cfg, tp)
+			tp.Rules = append(tp.Rules, regressionRule(suite.Regression))
+		} else {
+			suite.Regression = &report.Regression{Baseline: cfg.Baseline, Err: "the throughput scenario did not run"}
+			if len(results) > 0 {
+				results[0].Rules = append(results[0].Rules, regressionRule(suite.Regression))
+			}
+		}
+	}
+	suite.End = time.Now()
+
+	var errs []error
+	if err := report.WriteTable(cfg.Stdout, suite); err != nil {
+		errs = append(errs, err)
+	}
+	if r := suite.Regression; r != nil {
+		fmt.Fprintln(cfg.Stdout, regressionLine(r))
+	}
+	if err := report.WriteDir(cfg.Out, suite); err != nil {
+		errs = append(errs, err)
+	}
+	if err := report.AppendStepSummary(cfg.StepSummary, suite); err != nil {
+		errs = append(errs, err)
+	}
+	fmt.Fprintf(cfg.Stdout, "reports: %s\n", filepath.Join(cfg.Out, "report.html"))
+	for _, p := range suite.Profiles {
+		fmt.Fprintf(cfg.Stdout, "profile %-9s %s\n", p.Kind+":", p.Command)
+	}
+	if len(errs) > 0 {
+		return suite, fmt.Errorf("bench: write reports: %w", errs[0])
+	}
+	if !suite.Passed() {
+		return suite, fmt.Errorf("%w: %d of %d", ErrFailed, len(suite.Failed()), len(suite.Rules()))
+	}
+	return suite, nil
+}
+
+func relayMode(cfg *Config) string {
+	switch {
+	case cfg.RelayAddr != "":
+		return "external (" + cfg.RelayAddr + ")"
+	case cfg.RelayProcess:
+		return "process (every scenario)"
+	}
+	return "in-process (throughput and shutdown/SIGTERM: process)"
+}
+
+// runScenario runs one scenario and checks its rules. A run error becomes
+// a failed rule; the checks then judge whatever was recorded.
+func (e *env) runScenario(ctx context.Context, sc *Scenario) *report.Scenario {
+	p := sc.params(e.cfg)
+	rec := &report.Scenario{
+		Name: sc.Name, Description: sc.Description, Params: p.describe(),
+		ExpectedSeconds: p.Expected.Seconds(), Start: time.Now(),
+		Obs: report.Observation{BatchSize: e.cfg.BatchSize, FlushInterval: e.cfg.FlushInterval, AgeTolerance: e.cfg.AgeTolerance},
+	}
+	e.prog.start(sc.Name, p.Expected)
+	err := sc.run(ctx, e, p, rec)
+	e.prog.done(sc.Name)
+	rec.End = time.Now()
+	cs := sc.Checks
+	if e.cfg.DestMode == "lines" {
+		cs = slices.DeleteFunc(slices.Clone(cs), func(c Check) bool { return framesOnly[c.Name] })
+		rec.Notes = append(rec.Notes, "mockdest in lines mode: the relay's batch boundaries, reasons and ages are not visible, so the batch rules are not checked.")
+	}
+	if err != nil {
+		rec.Error = err.Error()
+		rec.Rules = append(rec.Rules, report.Rule{Rule: "ran to completion", Expected: "no error", Measured: err.Error()})
+	}
+	for _, c := range cs {
+		r := c.Fn(p, &rec.Obs)
+		r.Scenario = sc.Name
+		rec.Rules = append(rec.Rules, r)
+	}
+	for i := range rec.Rules {
+		rec.Rules[i].Scenario = sc.Name
+	}
+	e.prog.printf("%s: %s in %.1f s\n", sc.Name, map[bool]string{true: "PASS", false: "FAIL"}[rec.Passed()], rec.Seconds())
+	return rec
+}
+
+// framesOnly names the checks that need the framed protocol's batch
+// boundaries and timestamps.
+var framesOnly = map[string]bool{
+	CheckMaxBatch.Name: true, CheckSizeExact.Name: true, CheckAgeBound.Name: true,
+	CheckAgeFlushes.Name: true, CheckAgeNotEarly.Name: true,
+}
+
+// regression gates this run's throughput replicates against the
+// baseline's.
+func regression(cfg *Config, tp *report.Scenario) *report.Regression {
+	r := &report.Regression{Baseline: cfg.Baseline, Alpha: cfg.Alpha, MinEffect: cfg.MinEffect}
+	base, err := report.ReadJSON(cfg.Baseline)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	if b := base.Scenario("throughput"); b != nil && b.Obs.Throughput != nil {
+		r.Before = b.Obs.Throughput.Rates()
+	}
+	if tp.Obs.Throughput != nil {
+		r.After = tp.Obs.Throughput.Rates()
+	}
+	g, err := stats.Compare(r.Before, r.After, cfg.Alpha, cfg.MinEffect)
+	if err != nil {
+		r.Err = fmt.Sprintf("%d baseline and %d new replicates: %v", len(r.Before), len(r.After), err)
+		return r
+	}
+	r.Gate = g
+	return r
+}
+
+func regressionRule(r *report.Regression) report.Rule {
+	rule := newRule("no regression vs baseline", fmt.Sprintf("not (p < %.2f and drop > %.0f%%)", r.Alpha, 100*r.MinEffect))
+	if r.Err != "" {
+		return missing(rule, r.Err)
+	}
+	g := r.Gate
+	return verdict(rule, !g.Regressed, "%s → %s msgs/s: delta %+.2f%%, p = %.4f (n = %d vs %d)",
+		human(g.MeanA), human(g.MeanB), 100*g.Delta, g.P, len(r.Before), len(r.After))
+}
+
+func regressionLine(r *report.Regression) string {
+	if r.Err != "" {
+		return "regression gate: not computed: " + r.Err
+	}
+	g := r.Gate
+	v := "no regression"
+	if g.Regressed {
+		v = "REGRESSION"
+	}
+	return fmt.Sprintf("regression gate vs %s: delta %+.2f%%, p-value %.4f (Welch's t = %.3f, df = %.1f): %s (fails only if p < %.2f and the drop exceeds %.0f%%)",
+		r.Baseline, 100*g.Delta, g.P, g.T, g.DF, v, r.Alpha, 100*r.MinEffect)
+}

@@ -1,0 +1,437 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/report"
+)
+
+// A Check turns one recorded observation into one rule verdict. Every
+// check fails when the measurement it needs is missing: a nil field, a
+// scenario that produced no batches, a metric not found. None passes by
+// default; checks_test.go feeds each one a recording that breaks it.
+type Check struct {
+	Name string
+	Fn   func(p Params, o *report.Observation) report.Rule
+}
+
+func newRule(name, expected string) report.Rule { return report.Rule{Rule: name, Expected: expected} }
+
+func fail(r report.Rule, format string, a ...any) report.Rule {
+	r.Measured, r.Pass = fmt.Sprintf(format, a...), false
+	return r
+}
+
+func missing(r report.Rule, what string) report.Rule { return fail(r, "missing: %s", what) }
+
+func verdict(r report.Rule, pass bool, format string, a ...any) report.Rule {
+	r.Measured, r.Pass = fmt.Sprintf(format, a...), pass
+	return r
+}
+
+func secs(us int64) string { return fmt.Sprintf("%.3f s", float64(us)/1e6) }
+
+// batchesOf returns the number of batches recorded with reason.
+func batchesOf(o *report.Observation, reason string) uint64 {
+	var n uint64
+	for _, c := range o.Dest.BatchSizes[reason] {
+		n += c
+	}
+	return n
+}
+
+// CheckMaxBatch: no batch holds more than batch-size messages.
+var CheckMaxBatch = Check{"no batch exceeds batch-size", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("no batch exceeds batch-size", fmt.Sprintf("max batch ≤ %d", o.BatchSize))
+	d := o.Dest
+	if d == nil || d.Batches == 0 {
+		return missing(r, "no batches arrived")
+	}
+	if o.BatchSize <= 0 {
+		return missing(r, "batch-size unknown")
+	}
+	over := 0
+	for _, reason := range []string{"size", "age", "shutdown", "bytes", "read"} {
+		for n := o.BatchSize + 1; n < len(d.BatchSizes[reason]); n++ {
+			over += int(d.BatchSizes[reason][n])
+		}
+		over += len(d.BatchSizesOver[reason])
+	}
+	return verdict(r, d.MaxBatchSize <= o.BatchSize && over == 0, "max %d in %d batches (%d over the limit)", d.MaxBatchSize, d.Batches, over)
+}}
+
+// CheckSizeExact: every batch closed by size holds exactly batch-size
+// messages (and at least one such batch exists).
+var CheckSizeExact = Check{"size flushes hold exactly batch-size", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("size flushes hold exactly batch-size", fmt.Sprintf("every size batch = %d, ≥ 1 size batch", o.BatchSize))
+	d := o.Dest
+	if d == nil || d.Batches == 0 {
+		return missing(r, "no batches arrived")
+	}
+	sizes := d.BatchSizes["size"]
+	var exact, other uint64
+	var example int
+	for n, c := range sizes {
+		if n == o.BatchSize {
+			exact += c
+		} else if c > 0 {
+			other += c
+			example = n
+		}
+	}
+	other += uint64(len(d.BatchSizesOver["size"]))
+	if exact+other == 0 {
+		return missing(r, "no batch was flushed by size")
+	}
+	if other > 0 {
+		return fail(r, "%d of %d size batches ≠ %d (e.g. %d)", other, exact+other, o.BatchSize, example)
+	}
+	return verdict(r, true, "%d size batches, all %d", exact, o.BatchSize)
+}}
+
+// CheckAgeBound: no batch's oldest message waited longer than the flush
+// interval plus the tolerance (all reasons: a size batch must not be older
+// either).
+var CheckAgeBound = Check{"no batch older than flush-interval", func(p Params, o *report.Observation) report.Rule {
+	limit := o.FlushInterval + o.AgeTolerance
+	r := newRule("no batch older than flush-interval", fmt.Sprintf("max age ≤ %s + %s", o.FlushInterval, o.AgeTolerance))
+	r.Note = "age = flush time − oldest message's receive time, both from the relay's frame header; histogram resolution 0.1%"
+	d := o.Dest
+	if d == nil || d.Batches == 0 || o.FlushInterval <= 0 {
+		return missing(r, "no batches arrived")
+	}
+	var maxUs, n int64
+	worst := ""
+	for reason, h := range d.BatchAge {
+		if h == nil || h.TotalCount() == 0 {
+			continue
+		}
+		n += h.TotalCount()
+		if h.Max() > maxUs {
+			maxUs, worst = h.Max(), reason
+		}
+	}
+	if n == 0 {
+		return missing(r, "no batch ages (frames without timestamps?)")
+	}
+	return verdict(r, time.Duration(maxUs)*time.Microsecond <= limit, "max %s (%s batch) over %d batches", secs(maxUs), worst, n)
+}}
+
+// CheckAgeFlushes: at least MinAgeFlushes batches were flushed by age.
+var CheckAgeFlushes = Check{"age flushes happened", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("age flushes happened", fmt.Sprintf("≥ %d age flushes", max(p.MinAgeFlushes, 1)))
+	if o.Dest == nil || o.Dest.Batches == 0 {
+		return missing(r, "no batches arrived")
+	}
+	n := batchesOf(o, "age")
+	return verdict(r, n >= uint64(max(p.MinAgeFlushes, 1)), "%d age flushes", n)
+}}
+
+// CheckAgeNotEarly: no batch flushed by age went out much earlier than the
+// interval (a batch that filled up is flushed by size instead).
+var CheckAgeNotEarly = Check{"age flushes not early", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("age flushes not early", fmt.Sprintf("min age-flush age ≥ %s − %s", o.FlushInterval, o.AgeTolerance))
+	d := o.Dest
+	if d == nil || o.FlushInterval <= 0 {
+		return missing(r, "no batches arrived")
+	}
+	h := d.BatchAge["age"]
+	if h == nil || h.TotalCount() == 0 {
+		return missing(r, "no batch was flushed by age")
+	}
+	minUs := h.Min()
+	return verdict(r, time.Duration(minUs)*time.Microsecond >= o.FlushInterval-o.AgeTolerance,
+		"min %s, max %s over %d age flushes", secs(minUs), secs(h.Max()), h.TotalCount())
+}}
+
+// CheckNoLoss: every seq that loadgen sent safely arrived (stream by
+// stream: [1, LastSeq] minus Failed ∪ AtRisk).
+var CheckNoLoss = Check{"nothing lost", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("nothing lost", "every safely sent message arrives")
+	dl := o.Delivery
+	if dl == nil {
+		return missing(r, "no per-stream delivery data")
+	}
+	if dl.MustArrive == 0 {
+		return missing(r, "no message was sent")
+	}
+	if dl.Lost > 0 {
+		ex := ""
+		if len(dl.Examples) > 0 {
+			g := dl.Examples[0]
+			ex = fmt.Sprintf(" (e.g. stream %d seq %d–%d)", g.Stream, g.From, g.To)
+		}
+		return fail(r, "%d of %d lost%s", dl.Lost, dl.MustArrive, ex)
+	}
+	m := fmt.Sprintf("%d of %d arrived", dl.MustArrive, dl.MustArrive)
+	if dl.Excused > 0 {
+		m += fmt.Sprintf(" (%d excused: write failed or at risk)", dl.Excused)
+	}
+	return verdict(r, true, "%s", m)
+}}
+
+// CheckExactCount: without chaos, the distinct messages at mockdest equal
+// exactly what loadgen sent, and no write failed.
+var CheckExactCount = Check{"arrived = sent", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("arrived = sent", "distinct arrivals = messages sent, no failed writes")
+	if o.Load == nil || o.Dest == nil {
+		return missing(r, "loadgen or mockdest report")
+	}
+	if o.Load.Sent == 0 {
+		return missing(r, "no message was sent")
+	}
+	got, want := o.Dest.Streams.Distinct, o.Load.Sent
+	return verdict(r, got == want && o.Load.WriteFailed == 0 && o.Dest.Streams.Untracked == 0,
+		"%d of %d (write failed %d)", got, want, o.Load.WriteFailed)
+}}
+
+// CheckNoDuplicates: no stamped message arrived twice outside resent
+// batches.
+var CheckNoDuplicates = Check{"no duplicates", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("no duplicates", "0 duplicate messages (resent batches excluded)")
+	d := o.Dest
+	if d == nil || d.Streams.Distinct == 0 {
+		return missing(r, "no stamped messages arrived")
+	}
+	m := fmt.Sprintf("%d duplicates", d.Streams.Duplicates)
+	if d.DuplicateBatches > 0 {
+		m += fmt.Sprintf(" (%d resent batches counted apart)", d.DuplicateBatches)
+	}
+	return verdict(r, d.Streams.Duplicates == 0, "%s", m)
+}}
+
+// CheckOrder: per-stream order holds.
+var CheckOrder = Check{"per-stream order", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("per-stream order", "0 out-of-order arrivals")
+	d := o.Dest
+	if d == nil || d.Streams.Distinct == 0 {
+		return missing(r, "no stamped messages arrived")
+	}
+	return verdict(r, d.Streams.Reordered == 0, "%d reordered in %d streams", d.Streams.Reordered, d.Streams.Streams)
+}}
+
+// CheckRate: loadgen achieved at least MinRate messages per second.
+var CheckRate = Check{"sustained input rate", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("sustained input rate", fmt.Sprintf("≥ %s msgs/s over %d conns", human(p.MinRate), p.Conns))
+	l := o.Load
+	if l == nil || l.Sent == 0 || l.Seconds <= 0 {
+		return missing(r, "loadgen report")
+	}
+	return verdict(r, l.AchievedRate >= p.MinRate && l.Conns >= p.Conns, "%s msgs/s over %d conns (%s in %.1f s)",
+		human(l.AchievedRate), l.Conns, human(float64(l.Sent)), l.Seconds)
+}}
+
+// CheckConns: the relay held all the connections at once.
+var CheckConns = Check{"concurrent connections", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("concurrent connections", fmt.Sprintf("%d open at once, 0 connect failures", p.Conns))
+	if o.Relay == nil || o.Relay.Samples == 0 || o.Load == nil {
+		return missing(r, "relay connection counts or loadgen report")
+	}
+	return verdict(r, o.Relay.ConnsPeak >= int64(p.Conns) && o.Load.ConnectFailures == 0,
+		"peak %d open, %d connect failures", o.Relay.ConnsPeak, o.Load.ConnectFailures)
+}}
+
+// CheckRSS: the relay's RSS is reported and under MaxRSS.
+var CheckRSS = Check{"relay RSS", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("relay RSS", fmt.Sprintf("reported, peak ≤ %d MiB", p.MaxRSS>>20))
+	if o.Proc == nil || o.Proc.PeakRSS == 0 {
+		return missing(r, "no RSS samples")
+	}
+	return verdict(r, p.MaxRSS > 0 && o.Proc.PeakRSS <= p.MaxRSS, "peak %.1f MiB (pid %d)", float64(o.Proc.PeakRSS)/(1<<20), o.Proc.PID)
+}}
+
+// CheckChaos: chaos really happened — both graceful and abortive closes,
+// followed by reconnects.
+var CheckChaos = Check{"chaos happened", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("chaos happened", "≥ 1 graceful and ≥ 1 abortive close, reconnects")
+	l := o.Load
+	if l == nil {
+		return missing(r, "loadgen report")
+	}
+	g, a := l.Disconnects["chaos_graceful"], l.Disconnects["chaos_abortive"]
+	return verdict(r, g > 0 && a > 0 && l.ConnectAttempts > uint64(l.Conns),
+		"%d graceful, %d abortive, %d connects for %d conns", g, a, l.ConnectAttempts, l.Conns)
+}}
+
+// CheckAlive: the relay still relays after the disruption.
+var CheckAlive = Check{"relay keeps running", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("relay keeps running", "a probe batch sent afterwards arrives")
+	a := o.Alive
+	if a == nil || a.Sent == 0 {
+		return missing(r, "no probe")
+	}
+	if a.Err != "" {
+		return fail(r, "%d of %d arrived: %s", a.Arrived, a.Sent, a.Err)
+	}
+	return verdict(r, a.Arrived == a.Sent, "%d of %d arrived", a.Arrived, a.Sent)
+}}
+
+// CheckLeaks: goroutines and file descriptors return to their baseline.
+var CheckLeaks = Check{"no goroutine or fd leak", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("no goroutine or fd leak", "counts return to baseline (± slack)")
+	l := o.Leak
+	if l == nil || l.GoroutinesBefore <= 0 || l.FDsBefore <= 0 {
+		return missing(r, "goroutine/fd counts")
+	}
+	r.Expected = fmt.Sprintf("after ≤ before + %d", l.Slack)
+	return verdict(r, l.GoroutinesAfter <= l.GoroutinesBefore+l.Slack && l.FDsAfter >= 0 && l.FDsAfter <= l.FDsBefore+l.Slack,
+		"goroutines %d → %d, fds %d → %d", l.GoroutinesBefore, l.GoroutinesAfter, l.FDsBefore, l.FDsAfter)
+}}
+
+// CheckOutage: mockdest went down and came back several times and the
+// relay retried.
+var CheckOutage = Check{"outages happened, relay retried", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("outages happened, relay retried", "≥ 2 down periods, ≥ 1 retry")
+	if o.Dest == nil || o.Relay == nil {
+		return missing(r, "mockdest or relay counters")
+	}
+	m := o.Dest.Misbehaviour
+	return verdict(r, m.DownPeriods >= 2 && o.Relay.Retries > 0, "%d down periods (%d conns refused), %d retries",
+		m.DownPeriods, m.ConnsRefused, o.Relay.Retries)
+}}
+
+// CheckAckTrouble: mockdest delayed, refused or dropped acknowledgements
+// and the relay retried.
+var CheckAckTrouble = Check{"acks delayed/failed, relay retried", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("acks delayed/failed, relay retried", "acks delayed, nacks and dropped acks > 0; ≥ 1 retry")
+	if o.Dest == nil || o.Relay == nil {
+		return missing(r, "mockdest or relay counters")
+	}
+	m := o.Dest.Misbehaviour
+	return verdict(r, m.AcksDelayed > 0 && m.Nacks > 0 && m.AcksDropped > 0 && o.Relay.Retries > 0,
+		"%d delayed, %d nacks, %d dropped; %d retries, %d resent batches", m.AcksDelayed, m.Nacks, m.AcksDropped,
+		o.Relay.Retries, o.Dest.DuplicateBatches)
+}}
+
+// CheckPendingBound: backpressure kept the relay's pending messages within
+// max-pending.
+var CheckPendingBound = Check{"pending bounded (backpressure)", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("pending bounded (backpressure)", "pending ≤ max-pending at every sample")
+	rl := o.Relay
+	if rl == nil || rl.Samples == 0 || rl.MaxPending <= 0 {
+		return missing(r, "relay pending samples")
+	}
+	r.Expected = fmt.Sprintf("pending ≤ %d at every sample", rl.MaxPending)
+	return verdict(r, rl.PendingPeak <= int64(rl.MaxPending), "peak %d over %d samples", rl.PendingPeak, rl.Samples)
+}}
+
+// CheckShutdownExit: the in-process relay's Serve returned nil after its
+// context was cancelled under load.
+var CheckShutdownExit = shutdownExit("in-process: exits cleanly", func(o *report.Observation) *report.Shutdown { return o.Shutdown })
+
+// CheckShutdownDelivered: every message the in-process relay read arrived.
+var CheckShutdownDelivered = shutdownDelivered("in-process: everything read delivered", func(o *report.Observation) *report.Shutdown { return o.Shutdown })
+
+// CheckSignalExit: the relay process exited 0 after SIGTERM under load.
+var CheckSignalExit = shutdownExit("SIGTERM: exits 0", func(o *report.Observation) *report.Shutdown { return o.Signal })
+
+// CheckSignalDelivered: every message the relay process read arrived.
+var CheckSignalDelivered = shutdownDelivered("SIGTERM: everything read delivered", func(o *report.Observation) *report.Shutdown { return o.Signal })
+
+func shutdownExit(name string, sel func(*report.Observation) *report.Shutdown) Check {
+	return Check{name, func(p Params, o *report.Observation) report.Rule {
+		r := newRule(name, "exit 0 (nil from Serve) within the shutdown timeout")
+		s := sel(o)
+		if s == nil || !s.Exited {
+			if s != nil && s.Err != "" {
+				return missing(r, "the relay did not exit: "+s.Err)
+			}
+			return missing(r, "the relay did not exit")
+		}
+		if s.Err != "" || s.ExitCode != 0 {
+			return fail(r, "exit %d after %s: %s", s.ExitCode, s.Took.Round(time.Millisecond), s.Err)
+		}
+		return verdict(r, true, "exit 0 in %s", s.Took.Round(time.Millisecond))
+	}}
+}
+
+func shutdownDelivered(name string, sel func(*report.Observation) *report.Shutdown) Check {
+	return Check{name, func(p Params, o *report.Observation) report.Rule {
+		r := newRule(name, "arrivals = messages the relay read; no gap below any stream's last arrival")
+		s := sel(o)
+		if s == nil || !s.Counted {
+			return missing(r, "the relay's read count")
+		}
+		if s.Received == 0 {
+			return missing(r, "the relay read nothing")
+		}
+		return verdict(r, s.Arrived == s.Received && s.PrefixGap == 0, "read %d, arrived %d, %d missing below the last arrival",
+			s.Received, s.Arrived, s.PrefixGap)
+	}}
+}
+
+// CheckThroughput: the relay and the bare pipe were both measured, and the
+// ratio is reported.
+var CheckThroughput = Check{"throughput measured", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("throughput measured", "relay and bare pipe rates > 0, ratio reported")
+	t := o.Throughput
+	if t == nil || len(t.Rates()) == 0 {
+		return missing(r, "no relay throughput step")
+	}
+	if t.Pipe == nil || t.Pipe.MsgsPerSec <= 0 {
+		return missing(r, "no bare-pipe step")
+	}
+	return verdict(r, t.RelayMedian > 0 && t.Ratio > 0, "relay %s msgs/s (%.1f MiB/s, median of %d), pipe %s msgs/s: ratio %.2f",
+		human(t.RelayMedian), medianMiB(t), len(t.Rates()), human(t.PipeRate), t.Ratio)
+}}
+
+// CheckSustained: an open-loop run just below the measured capacity holds
+// its rate with nothing lost.
+var CheckSustained = Check{"sustained rate holds", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("sustained rate holds", "open-loop send rate ≥ 97% of target, nothing lost")
+	t := o.Throughput
+	if t == nil || t.Sustained == nil || t.Sustained.TargetRate <= 0 {
+		return missing(r, "no sustained step")
+	}
+	s := t.Sustained
+	if s.Err != "" {
+		return fail(r, "%s", s.Err)
+	}
+	return verdict(r, s.SendRate >= 0.97*s.TargetRate && s.Lost == 0 && s.Arrived == s.Sent,
+		"target %s, sent %s msgs/s, arrived %d of %d", human(s.TargetRate), human(s.SendRate), s.Arrived, s.Sent)
+}}
+
+// CheckStepsLossless: no throughput step of the relay lost a message.
+var CheckStepsLossless = Check{"no loss at full speed", func(p Params, o *report.Observation) report.Rule {
+	r := newRule("no loss at full speed", "every relay step: arrivals = sent")
+	t := o.Throughput
+	if t == nil || len(t.Replicates) == 0 {
+		return missing(r, "no relay throughput step")
+	}
+	var sent, arrived, lost uint64
+	for _, s := range t.Replicates {
+		if s.Err != "" {
+			return fail(r, "%s: %s", s.Name, s.Err)
+		}
+		sent, arrived, lost = sent+s.Sent, arrived+s.Arrived, lost+s.Lost
+	}
+	if sent == 0 {
+		return missing(r, "nothing was sent")
+	}
+	return verdict(r, lost == 0 && arrived == sent, "%d steps: %d of %d arrived, %d lost", len(t.Replicates), arrived, sent, lost)
+}}
+
+func medianMiB(t *report.Throughput) float64 {
+	for _, s := range t.Replicates {
+		if s.MsgsPerSec > 0 && math.Abs(s.MsgsPerSec-t.RelayMedian) < 1 {
+			return s.MiBPerSec
+		}
+	}
+	if len(t.Replicates) > 0 {
+		return t.Replicates[0].MiBPerSec
+	}
+	return 0
+}
+
+// human formats a rate or count compactly: 1234567 → "1.23M".
+func human(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case a >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

@@ -1,0 +1,15 @@
+package bench
+
+import "errors"
+
+var (
+	// ErrFailed means the suite ran and at least one rule failed.
+	ErrFailed = errors.New("bench: rules failed")
+	// ErrConfig means the bench was configured inconsistently.
+	ErrConfig = errors.New("bench: invalid configuration")
+	// ErrUnknownScenario means --scenario named no scenario of the suite.
+	ErrUnknownScenario = errors.New("bench: unknown scenario")
+	// ErrNotApplicable means a scenario cannot run in this setup (e.g. the
+	// shutdown scenario against an external relay it cannot signal).
+	ErrNotApplicable = errors.New("bench: scenario not applicable")
+)

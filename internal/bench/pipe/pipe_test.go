@@ -1,0 +1,64 @@
+package pipe
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestPipeCopiesAndCloses(t *testing.T) {
+	t.Parallel()
+	dst, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := dst.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, dst.Addr().String()) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("line of text\n"), 10000)
+	if _, err := c.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("target got %d bytes, want %d", len(b), len(want))
+	}
+	c.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func TestRunNeedsAddresses(t *testing.T) {
+	t.Parallel()
+	if err := Run(context.Background(), "", "x"); err == nil {
+		t.Error("Run without listen: nil error")
+	}
+}

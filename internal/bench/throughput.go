@@ -1,0 +1,368 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/pipe"
+	"github.com/logrelay/logrelay/internal/bench/procstat"
+	"github.com/logrelay/logrelay/internal/bench/report"
+	"github.com/logrelay/logrelay/internal/bench/stats"
+	"github.com/logrelay/logrelay/internal/loadgen"
+	"github.com/logrelay/logrelay/internal/mockdest"
+)
+
+// runThroughput measures the relay process at full speed (replicates),
+// confirms 90% of that rate open-loop, and measures the bare pipe and any
+// peers in the same run.
+func runThroughput(ctx context.Context, e *env, p Params, rec *report.Scenario) error {
+	t := &report.Throughput{}
+	rec.Obs.Throughput = t
+	var errs []error
+	for i := range max(p.Replicates, 1) {
+		s, _, err := e.relayStep(ctx, p, rec, fmt.Sprintf("relay #%d", i+1), 0, e.cfg.Profile && i == 0)
+		t.Replicates = append(t.Replicates, s)
+		errs = append(errs, err)
+	}
+	if rates := t.Rates(); len(rates) > 0 {
+		t.RelayMedian = stats.Median(rates)
+		s, snap, err := e.relayStep(ctx, p, rec, "relay at 90%", 0.9*t.RelayMedian, false)
+		t.Sustained = &s
+		errs = append(errs, err)
+		rec.Obs.Dest = snap
+	}
+	ps := e.pipeStep(ctx, p)
+	t.Pipe = &ps
+	if ps.Err == "" {
+		t.PipeRate = ps.MsgsPerSec
+	}
+	if t.PipeRate > 0 {
+		t.Ratio = t.RelayMedian / t.PipeRate
+	}
+	for _, peer := range e.cfg.Peers {
+		t.Peers = append(t.Peers, e.peerStep(ctx, p, peer))
+	}
+	rec.Notes = append(rec.Notes, "msgs/s counts arrivals at mockdest during loadgen's run (50 connections, as fast as possible, "+
+		"TCP backpressure from the relay); CPU s and peak RSS are the relay process's own (/proc), not loadgen's or mockdest's. "+
+		"All three share this machine's cores, so compare ratios within one run.")
+	return errJoin(errs...)
+}
+
+// relayStep runs one throughput step against a fresh relay process and
+// mockdest. rate 0 = as fast as possible.
+func (e *env) relayStep(ctx context.Context, p Params, rec *report.Scenario, name string, rate float64, profile bool) (report.Step, *mockdest.Snapshot, error) {
+	s := report.Step{Name: name, TargetRate: rate, Conns: p.Conns, Size: p.Size}
+	d, err := e.startDest(ctx, destConfig{})
+	if err != nil {
+		s.Err = err.Error()
+		return s, nil, err
+	}
+	h, _, err := e.startRelay(ctx, relayConfig{Sink: d.addr, Profile: profile}, true)
+	if err != nil {
+		d.stop()
+		s.Err = err.Error()
+		return s, nil, err
+	}
+	var sm *procstat.Sampler
+	sctx, scancel := context.WithCancel(ctx)
+	sdone := make(chan struct{})
+	if h.PID() > 0 && h.Kind() != "in-process" {
+		sm = procstat.NewSampler(h.PID(), 200*time.Millisecond)
+		go func() { sm.Run(sctx); close(sdone) }()
+	} else {
+		close(sdone)
+	}
+	lc := e.loadCfg(p, h.Addr())
+	lc.Rate, lc.Duration = rate, p.StepDuration
+	if rate > 0 {
+		lc.Duration += time.Second
+	}
+	g, err := loadgen.New(lc)
+	var rep *loadgen.Report
+	var profErr chan error
+	if err == nil {
+		e.prog.track(rec.Name, name, func() uint64 { return g.Live().Sent })
+		if profile {
+			profErr = make(chan error, 1)
+			go func() { profErr <- e.cpuProfile(ctx, h, p.StepDuration) }()
+		}
+		rep, err = g.Run(ctx)
+	}
+	arrivedAtEnd := d.srv.Progress()
+	if profile {
+		err = errJoin(err, <-profErr, e.snapshotProfiles(ctx, h))
+	}
+	if sm != nil {
+		sm.Sample()
+	}
+	scancel()
+	<-sdone
+	var res shutdownResult
+	if h.Kind() == "external" {
+		if rep != nil {
+			d.waitArrived(ctx, rep.Sent, e.cfg.FlushInterval+2*time.Second)
+		}
+	} else {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		res = h.Stop(stopCtx)
+		cancel()
+	}
+	e.prog.track(rec.Name, "", nil)
+	snap, derr := d.stop()
+	if sm != nil {
+		if sum, ok := sm.Summary(); ok {
+			s.CPUSeconds, s.PeakRSS = sum.CPUSeconds, sum.PeakRSS
+		}
+	}
+	if rep != nil {
+		secs := rep.End.Sub(rep.Start).Seconds()
+		s.Seconds, s.Sent, s.SendRate = secs, rep.Sent, rep.AchievedRate
+		s.Arrived = snap.Streams.Distinct
+		if secs > 0 {
+			s.MsgsPerSec = float64(arrivedAtEnd.Messages) / secs
+			if arrivedAtEnd.Messages > 0 {
+				s.MiBPerSec = s.MsgsPerSec * float64(snap.Bytes) / float64(snap.Messages) / (1 << 20)
+			}
+		}
+		s.Lost = delivery(rep.Streams, d.srv.MissingRanges).Lost
+	}
+	if res.Err != nil {
+		err = errJoin(err, fmt.Errorf("%s: relay shutdown: %w", name, res.Err))
+	}
+	err = errJoin(err, derr)
+	if err != nil {
+		s.Err = err.Error()
+	}
+	return s, snap, err
+}
+
+// pipeStep measures the bare TCP pipe (its own process when PipeBin is
+// set) with mockdest in lines mode.
+func (e *env) pipeStep(ctx context.Context, p Params) report.Step {
+	s := report.Step{Name: "bare TCP pipe", Conns: p.Conns, Size: p.Size}
+	d, err := e.startDest(ctx, destConfig{Mode: "lines", Listen: "127.0.0.1:0"})
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	defer d.stop()
+	addr, pid, stop, err := e.startPipe(ctx, d.addr)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	defer stop()
+	e.measurePeer(ctx, p, &s, d, addr, pid)
+	return s
+}
+
+// startPipe starts the pipe; it returns its address, its pid (0 when
+// in-process) and a stop function.
+func (e *env) startPipe(ctx context.Context, target string) (string, int, func(), error) {
+	if e.cfg.PipeBin == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", 0, nil, err
+		}
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { pipe.Serve(pctx, ln, target); close(done) }()
+		return ln.Addr().String(), 0, func() { cancel(); <-done }, nil
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	cmd := exec.Command(e.cfg.PipeBin, append(slices.Clone(e.cfg.PipeArgs), "--listen", addr, "--to", target)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, fmt.Errorf("start pipe: %w", err)
+	}
+	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			stop()
+			return "", 0, nil, fmt.Errorf("pipe not ready: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return addr, cmd.Process.Pid, stop, nil
+}
+
+// peerStep measures another relay, already running.
+func (e *env) peerStep(ctx context.Context, p Params, peer Peer) report.Step {
+	s := report.Step{Name: peer.Name, Conns: p.Conns, Size: p.Size}
+	mode := peer.DestMode
+	if mode == "" {
+		mode = "lines"
+	}
+	d, err := e.startDest(ctx, destConfig{Mode: mode, Listen: peer.DestAddr})
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	defer d.stop()
+	e.measurePeer(ctx, p, &s, d, peer.Addr, peer.PID)
+	return s
+}
+
+// measurePeer runs one full-speed step through addr into d, sampling pid.
+func (e *env) measurePeer(ctx context.Context, p Params, s *report.Step, d *dest, addr string, pid int) {
+	var sm *procstat.Sampler
+	sctx, scancel := context.WithCancel(ctx)
+	sdone := make(chan struct{})
+	if pid > 0 {
+		sm = procstat.NewSampler(pid, 200*time.Millisecond)
+		go func() { sm.Run(sctx); close(sdone) }()
+	} else {
+		close(sdone)
+	}
+	lc := e.loadCfg(p, addr)
+	lc.Rate, lc.Duration = 0, p.StepDuration
+	g, err := loadgen.New(lc)
+	var rep *loadgen.Report
+	if err == nil {
+		rep, err = g.Run(ctx)
+	}
+	at := d.srv.Progress()
+	if sm != nil {
+		sm.Sample()
+	}
+	scancel()
+	<-sdone
+	if sm != nil {
+		if sum, ok := sm.Summary(); ok {
+			s.CPUSeconds, s.PeakRSS = sum.CPUSeconds, sum.PeakRSS
+		}
+	}
+	if err != nil {
+		s.Err = err.Error()
+	}
+	if rep == nil {
+		return
+	}
+	// Let what the peer still holds arrive (it has no acknowledgements to
+	// wait for), for the loss count.
+	last, quiet := d.srv.Progress().Messages, time.Now()
+	for time.Since(quiet) < time.Second && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		if n := d.srv.Progress().Messages; n != last {
+			last, quiet = n, time.Now()
+		}
+	}
+	secs := rep.End.Sub(rep.Start).Seconds()
+	s.Seconds, s.Sent, s.SendRate = secs, rep.Sent, rep.AchievedRate
+	snap := d.srv.Snapshot()
+	s.Arrived = snap.Streams.Distinct
+	s.Lost = delivery(rep.Streams, d.srv.MissingRanges).Lost
+	if secs > 0 {
+		s.MsgsPerSec = float64(at.Messages) / secs
+		if snap.Messages > 0 {
+			s.MiBPerSec = s.MsgsPerSec * float64(snap.Bytes) / float64(snap.Messages) / (1 << 20)
+		}
+	}
+}
+
+// The relay profiles saved under --profile.
+var profileKinds = []string{"heap", "allocs", "goroutine", "mutex", "block"}
+
+func (e *env) profileDir() (string, error) {
+	dir := filepath.Join(e.cfg.Out, "profiles")
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// cpuProfile saves a CPU profile of the relay over most of the step.
+func (e *env) cpuProfile(ctx context.Context, h relayHandle, d time.Duration) error {
+	secs := max(1, int((d - 500*time.Millisecond).Seconds()))
+	return e.fetchProfile(ctx, h, "cpu", fmt.Sprintf("profile?seconds=%d", secs), time.Duration(secs+10)*time.Second)
+}
+
+// snapshotProfiles saves the heap, allocs, goroutine, mutex and block
+// profiles, and a copy of the relay binary so the pprof commands work after
+// the run.
+func (e *env) snapshotProfiles(ctx context.Context, h relayHandle) error {
+	var errs []error
+	for _, k := range profileKinds {
+		errs = append(errs, e.fetchProfile(ctx, h, k, k, 10*time.Second))
+	}
+	return errJoin(errs...)
+}
+
+func (e *env) fetchProfile(ctx context.Context, h relayHandle, kind, path string, timeout time.Duration) error {
+	ph, ok := h.(*procRelay)
+	if !ok {
+		return fmt.Errorf("profile: the relay is not a process the bench started")
+	}
+	dir, err := e.profileDir()
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+ph.admin+"/debug/pprof/"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", kind, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", kind, resp.Status)
+	}
+	file := filepath.Join(dir, "relay-"+kind+".pb.gz")
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("profile %s: %w", kind, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	bin, err := e.keepRelayBinary(dir)
+	if err != nil {
+		return err
+	}
+	cmd := fmt.Sprintf("go tool pprof -http=127.0.0.1:0 %s %s", bin, file)
+	if kind == "cpu" || kind == "allocs" || kind == "heap" {
+		cmd = fmt.Sprintf("go tool pprof -top %s %s", bin, file)
+	}
+	e.mu.Lock()
+	e.suite.Profiles = append(e.suite.Profiles, report.Profile{Kind: kind, Path: file, Command: cmd})
+	e.mu.Unlock()
+	return nil
+}
+
+// keepRelayBinary copies the relay binary next to the profiles once.
+func (e *env) keepRelayBinary(dir string) (string, error) {
+	dst := filepath.Join(dir, "relay")
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	src, err := e.relayBinary(context.Background())
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	return dst, os.WriteFile(dst, b, 0o755)
+}

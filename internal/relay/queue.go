@@ -61,9 +61,13 @@ func (q *chunkQueue) push(c *chunk) {
 
 // pop removes and returns the oldest chunk, or nil when the queue is empty.
 // Only the consumer may call it. A push that has swapped head but not yet
-// linked its node makes pop spin briefly until the link appears.
+// linked its node (a window of a few instructions) makes pop wait for the
+// link: it spins, then yields if the producer was preempted there.
 func (q *chunkQueue) pop() *chunk {
-	for {
+	for spins := 0; ; spins++ {
+		if spins > 64 {
+			runtime.Gosched()
+		}
 		tail := q.tail
 		next := tail.next.Load()
 		if tail == &q.stub {
@@ -71,8 +75,7 @@ func (q *chunkQueue) pop() *chunk {
 				if q.head.Load() == tail {
 					return nil // empty
 				}
-				runtime.Gosched() // a producer is between swap and link
-				continue
+				continue // a producer is between swap and link
 			}
 			q.tail = next
 			tail = next
@@ -83,8 +86,7 @@ func (q *chunkQueue) pop() *chunk {
 			return tail
 		}
 		if q.head.Load() != tail {
-			runtime.Gosched() // a push after tail is in progress
-			continue
+			continue // a push after tail is in progress
 		}
 		// tail is the last node: put the stub behind it so it can be taken.
 		q.push0(&q.stub)
@@ -93,7 +95,6 @@ func (q *chunkQueue) pop() *chunk {
 			q.tail = next
 			return tail
 		}
-		runtime.Gosched()
 	}
 }
 

@@ -75,6 +75,10 @@ type Config struct {
 	ReconnectBase, ReconnectMax time.Duration
 	// ConnectTimeout bounds one connection attempt (default 5s).
 	ConnectTimeout time.Duration
+	// SendBuffer, when > 0, sets each connection's kernel send buffer
+	// (SO_SNDBUF) in bytes; smaller buffers make a slow receiver felt
+	// sooner.
+	SendBuffer int
 
 	// Report, when set, is the path the JSON report is written to.
 	Report string
@@ -154,6 +158,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Count < 0 {
 		return bad("count %d: must be ≥ 0", cfg.Count)
+	}
+	if cfg.SendBuffer < 0 {
+		return bad("send-buffer %d: must be ≥ 0", cfg.SendBuffer)
 	}
 	if cfg.Burst < 0 {
 		return bad("burst %d: must be ≥ 0", cfg.Burst)

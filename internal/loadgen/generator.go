@@ -423,6 +423,11 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 		s.connects++
 		s.failures, s.backoff = 0, false
 		s.conn = c.(*net.TCPConn)
+		if g.cfg.SendBuffer > 0 {
+			if err := s.conn.SetWriteBuffer(g.cfg.SendBuffer); err != nil {
+				g.log.Debug("set send buffer", "stream", s.id, "error", err)
+			}
+		}
 		s.connFirst, s.connBytes = s.next+1, 0
 		conn := s.conn
 		s.stopAfter = context.AfterFunc(ctx, func() { _ = conn.SetWriteDeadline(time.Unix(1, 0)) })

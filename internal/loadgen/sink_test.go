@@ -211,3 +211,17 @@ func (s *sink) checkReport(t testing.TB, rep *Report) (missingAtRisk int) {
 	}
 	return missingAtRisk
 }
+
+// lockedWriter serialises writes for a test reading the result later.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+var errConnReset = syscall.ECONNRESET

@@ -1,0 +1,450 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logrelay/logrelay/internal/wire"
+)
+
+func run(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := g.Run(context.Background())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return rep
+}
+
+// TestExactCountAndSequences: the receiver gets exactly Count messages,
+// each stream's seqs 1..LastSeq once, dealt evenly over the streams.
+func TestExactCountAndSequences(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"as fast as possible", Config{Conns: 7, Count: 20001, Format: "raw", Size: 80}},
+		{"paced", Config{Conns: 5, Count: 3003, Rate: 20000, Format: "syslog", Size: 300}},
+		{"paced burst", Config{Conns: 3, Count: 2000, Rate: 20000, Burst: 10, Format: "apache"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSink(t, 0).start()
+			tc.cfg.Addr = s.addr()
+			rep := run(t, tc.cfg)
+			n := uint64(tc.cfg.Count)
+			if rep.Sent != n || rep.Scheduled != n || rep.WriteFailed != 0 || rep.AtRisk != 0 {
+				t.Fatalf("got sent %d scheduled %d failed %d at risk %d want %d, %d, 0, 0",
+					rep.Sent, rep.Scheduled, rep.WriteFailed, rep.AtRisk, n, n)
+			}
+			waitFor(t, 5*time.Second, "every line", func() bool { return s.lineCount() == int(n) })
+			s.checkReport(t, rep)
+			c := uint64(tc.cfg.Conns)
+			for _, sr := range rep.Streams {
+				want := n / c
+				if uint64(sr.ID) < n%c {
+					want++
+				}
+				if sr.LastSeq != want || sr.Sent != want || sr.Connects != 1 {
+					t.Errorf("stream %d: got last seq %d sent %d connects %d want %d, %d, 1",
+						sr.ID, sr.LastSeq, sr.Sent, sr.Connects, want, want)
+				}
+			}
+			if tc.cfg.Rate > 0 && rep.ScheduleLag.TotalCount() != int64(n) {
+				t.Errorf("schedule lag has %d values want %d", rep.ScheduleLag.TotalCount(), n)
+			}
+			if rep.ConnectLatency.TotalCount() != int64(tc.cfg.Conns) {
+				t.Errorf("connect latency has %d values want %d", rep.ConnectLatency.TotalCount(), tc.cfg.Conns)
+			}
+		})
+	}
+}
+
+// TestRate: a modest constant rate is met within ±2% over a few seconds,
+// as sent and as received, and the stamps carry the intended times.
+func TestRate(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	const rate, dur = 2000.0, 2500 * time.Millisecond
+	rep := run(t, Config{Addr: s.addr(), Conns: 4, Rate: rate, Duration: dur})
+	want := rate * dur.Seconds()
+	if got := float64(rep.Sent); math.Abs(got/want-1) > 0.02 {
+		t.Errorf("sent %v in %v want %v ±2%%", got, dur, want)
+	}
+	if math.Abs(rep.AchievedRate/rate-1) > 0.02 || math.Abs(rep.TargetRate/rate-1) > 0.02 {
+		t.Errorf("achieved %v target %v want %v ±2%%", rep.AchievedRate, rep.TargetRate, rate)
+	}
+	waitFor(t, 5*time.Second, "every line", func() bool { return s.lineCount() == int(rep.Sent) })
+	s.mu.Lock()
+	span := s.last.Sub(s.first).Seconds()
+	got := float64(s.lines-1) / span
+	s.mu.Unlock()
+	if math.Abs(got/rate-1) > 0.02 {
+		t.Errorf("received at %v/s want %v ±2%%", got, rate)
+	}
+	s.checkReport(t, rep)
+}
+
+// TestRateProfileSteps: a step profile sends each step's share.
+func TestRateProfileSteps(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	rep := run(t, Config{Addr: s.addr(), Conns: 3, RateSteps: []float64{500, 2000, 1000}, StepDuration: 500 * time.Millisecond})
+	want := (500 + 2000 + 1000) * 0.5
+	if math.Abs(float64(rep.Sent)/want-1) > 0.03 {
+		t.Errorf("sent %d want %v ±3%%", rep.Sent, want)
+	}
+	if math.Abs(rep.TargetRate-want/1.5) > 0.03*want/1.5 {
+		t.Errorf("target rate %v want %v", rep.TargetRate, want/1.5)
+	}
+}
+
+// TestChaos: ChaosEvery closes of both kinds at the configured rate,
+// reconnects after a backoff, and the accounting invariant holds.
+func TestChaos(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	const every, dur, base = 40 * time.Millisecond, 2 * time.Second, 20 * time.Millisecond
+	rep := run(t, Config{Addr: s.addr(), Conns: 4, Rate: 4000, Duration: dur, ChaosEvery: every,
+		ChaosAbortive: 0.5, ReconnectBase: base, ReconnectMax: 4 * base, Seed: 3})
+	g, a := rep.Disconnects[CauseChaosGraceful], rep.Disconnects[CauseChaosAbortive]
+	want := float64(dur / every)
+	if g == 0 || a == 0 || math.Abs(float64(g+a)/want-1) > 0.25 {
+		t.Errorf("chaos closes: graceful %d abortive %d want both > 0, %v in total ±25%%", g, a, want)
+	}
+	if rep.Reconnects < g+a-uint64(rep.Conns) || rep.Reconnects > g+a {
+		t.Errorf("reconnects %d after %d chaos closes", rep.Reconnects, g+a)
+	}
+	waitFor(t, 5*time.Second, "every line", func() bool {
+		return uint64(s.lineCount()) >= rep.Sent-rep.AtRisk
+	})
+	time.Sleep(50 * time.Millisecond) // let stragglers of at-risk connections land
+	s.checkReport(t, rep)
+	// The receiver saw every chaos close end a connection, and the
+	// stream's next connection arrive no sooner than the backoff allows.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ends := map[int]time.Time{}
+	resets, gaps := 0, 0
+	for _, c := range s.conns {
+		if c.reset {
+			resets++
+		}
+		if e, ok := ends[c.stream]; ok {
+			gaps++
+			if gap := c.accept.Sub(e); gap < base/2-2*time.Millisecond {
+				t.Errorf("stream %d reconnected %v after its close want ≥ %v (backoff)", c.stream, gap, base/2)
+			}
+		}
+		if !c.end.IsZero() {
+			ends[c.stream] = c.end
+		}
+	}
+	if resets == 0 || gaps == 0 {
+		t.Errorf("receiver saw %d resets and %d reconnections want both > 0", resets, gaps)
+	}
+}
+
+// TestChaosProb: each connection is closed with the configured probability
+// per second.
+func TestChaosProb(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	const conns, p, dur = 20, 0.5, 2 * time.Second
+	rep := run(t, Config{Addr: s.addr(), Conns: conns, Rate: 2000, Duration: dur, ChaosProb: p,
+		ChaosAbortive: 0.3, ReconnectBase: 10 * time.Millisecond, Seed: 5})
+	closes := rep.Disconnects[CauseChaosGraceful] + rep.Disconnects[CauseChaosAbortive]
+	want := -math.Log(1-p) * conns * dur.Seconds() // ≈ 27.7; Poisson sd ≈ 5.3
+	if math.Abs(float64(closes)-want) > 4*math.Sqrt(want) {
+		t.Errorf("chaos closes %d want %.1f ± %.1f", closes, want, 4*math.Sqrt(want))
+	}
+	waitFor(t, 5*time.Second, "every line", func() bool { return uint64(s.lineCount()) >= rep.Sent-rep.AtRisk })
+	time.Sleep(50 * time.Millisecond)
+	s.checkReport(t, rep)
+}
+
+// TestAbortiveLosesOnlyAtRisk: against a receiver that reads nothing for a
+// while, abortive closes discard the unacknowledged send queue; every
+// message lost is in AtRisk, and AtRisk is not empty.
+func TestAbortiveLosesOnlyAtRisk(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 4096)
+	s.pause = 300 * time.Millisecond
+	s.start()
+	rep := run(t, Config{Addr: s.addr(), Conns: 2, Rate: 20000, Duration: time.Second, Size: 500,
+		ChaosEvery: 100 * time.Millisecond, ChaosAbortive: 1, SendBuffer: 8192, ReconnectBase: 10 * time.Millisecond})
+	if rep.AtRisk == 0 {
+		t.Fatalf("at risk 0 after %d abortive closes against a stalled reader", rep.Disconnects[CauseChaosAbortive])
+	}
+	time.Sleep(500 * time.Millisecond) // the paused readers drain what survived
+	waitFor(t, 5*time.Second, "the sink to drain", func() bool {
+		n := s.lineCount()
+		time.Sleep(50 * time.Millisecond)
+		return n == s.lineCount()
+	})
+	lost := s.checkReport(t, rep)
+	t.Logf("abortive closes %d: at risk %d, of which lost %d", rep.Disconnects[CauseChaosAbortive], rep.AtRisk, lost)
+	if lost == 0 {
+		t.Errorf("no at-risk message was lost: want the test to exercise real loss")
+	}
+}
+
+// TestRefusingListener: connections are retried with backoff until the
+// listener comes back, then everything is delivered.
+func TestRefusingListener(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // refuse for a while
+	g, err := New(Config{Addr: addr, Conns: 3, Rate: 1000, Count: 600, ReconnectBase: 5 * time.Millisecond,
+		ReconnectMax: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rep *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := g.Run(context.Background())
+		done <- result{rep, err}
+	}()
+	waitFor(t, 5*time.Second, "failed connects", func() bool { return g.Live().ConnectFailures >= 9 })
+	s := &sink{t: t, seen: map[uint32]map[uint64]int{}}
+	s.ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	t.Cleanup(s.close)
+	s.start()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.rep.Sent != 600 || r.rep.ConnectFailures < 9 || r.rep.ConnectAttempts != r.rep.ConnectFailures+3 {
+		t.Errorf("got sent %d, connect failures %d, attempts %d want 600, ≥ 9, failures + 3",
+			r.rep.Sent, r.rep.ConnectFailures, r.rep.ConnectAttempts)
+	}
+	waitFor(t, 5*time.Second, "every line", func() bool { return s.lineCount() == 600 })
+	s.checkReport(t, r.rep)
+	// Messages that fell due while refused were sent late: recorded lag.
+	if r.rep.ScheduleLag.Max() < 5000 {
+		t.Errorf("max schedule lag %dµs want ≥ 5ms after refused connects", r.rep.ScheduleLag.Max())
+	}
+}
+
+// TestSlowReader: a receiver reading far below the rate makes writes
+// block; the generator does not lower its schedule quietly but records
+// the lag, and the stamps carry the intended send times.
+func TestSlowReader(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 4096)
+	s.readRate = 50_000 // bytes/s per connection, a tenth of the offered load
+	s.start()
+	const rate, dur = 2500.0, 1500 * time.Millisecond
+	g, err := New(Config{Addr: s.addr(), Conns: 1, Rate: rate, Duration: dur, SendBuffer: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := g.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent > uint64(rate*dur.Seconds()/2) {
+		t.Fatalf("sent %d of %v into a reader taking a tenth: the test did not throttle", rep.Sent, rate*dur.Seconds())
+	}
+	if rep.TargetRate < rate*0.98 {
+		t.Errorf("target rate %v want %v: the schedule must not drop", rep.TargetRate, rate)
+	}
+	if got := rep.ScheduleLag.TotalCount(); got != int64(rep.Sent) {
+		t.Errorf("lag recorded for %d messages want every sent one, %d", got, rep.Sent)
+	}
+	if p90 := rep.ScheduleLag.ValueAtPercentile(90); p90 < 300_000 {
+		t.Errorf("p90 schedule lag %dµs want ≥ 300ms behind a slow reader", p90)
+	}
+	t.Logf("sent %d, achieved %.0f/s of %.0f/s, lag p50 %dµs max %dµs", rep.Sent, rep.AchievedRate, rep.TargetRate,
+		rep.ScheduleLag.ValueAtPercentile(50), rep.ScheduleLag.Max())
+}
+
+func TestInterruptedAndRunOnce(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	g, err := New(Config{Addr: s.addr(), Conns: 2, Rate: 1000, Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		waitFor(t, 5*time.Second, "some messages", func() bool { return g.Live().Sent >= 50 })
+		cancel()
+	}()
+	rep, err := g.Run(ctx)
+	if !errors.Is(err, ErrInterrupted) || rep == nil || rep.Sent < 50 {
+		t.Fatalf("got %v with report %v want ErrInterrupted and a report", err, rep != nil)
+	}
+	if _, err := g.Run(context.Background()); !errors.Is(err, ErrAlreadyRun) {
+		t.Errorf("second Run: got %v want ErrAlreadyRun", err)
+	}
+	waitFor(t, 5*time.Second, "every line", func() bool { return s.lineCount() == int(rep.Sent) })
+	s.checkReport(t, rep)
+}
+
+// TestOutputs: progress lines, the JSON report, .hgrm files and an .hlog
+// that MergeLogs reads back.
+func TestOutputs(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	dir := t.TempDir()
+	var progress strings.Builder
+	rep := run(t, Config{Addr: s.addr(), Conns: 2, Rate: 1000, Duration: 2200 * time.Millisecond,
+		Report: filepath.Join(dir, "r.json"), OutDir: filepath.Join(dir, "out"), HlogPath: filepath.Join(dir, "a.hlog"),
+		Progress: &lockedWriter{w: &progress}})
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "rate") || strings.Contains(progress.String(), "\r") {
+		t.Errorf("progress: got %q want ≥ 2 plain lines", progress.String())
+	}
+	for _, f := range []string{"r.json", "out/report.json", "out/report.txt", "out/schedule_lag.hgrm", "out/connect_latency.hgrm"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || len(b) == 0 {
+			t.Errorf("%s: %v, %d bytes", f, err, len(b))
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "r.json"))
+	for _, key := range []string{`"achieved_rate"`, `"schedule_lag"`, `"p99"`, `"last_seq"`, `"chaos_abortive"`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON report lacks %s", key)
+		}
+	}
+	h, _ := os.ReadFile(filepath.Join(dir, "out/schedule_lag.hgrm"))
+	if !strings.Contains(string(h), "Percentile") || !strings.Contains(string(h), "#[Max") {
+		t.Errorf("schedule_lag.hgrm does not look like an .hgrm file:\n%s", h)
+	}
+	f1, _ := os.Open(filepath.Join(dir, "a.hlog"))
+	defer f1.Close()
+	f2, _ := os.Open(filepath.Join(dir, "a.hlog"))
+	defer f2.Close()
+	m, err := MergeLogs(f1, f2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.Totals["lag"].TotalCount(), 2*int64(rep.Sent); got != want {
+		t.Errorf("merged lag count %d want %d (twice the run's)", got, want)
+	}
+	if got, want := m.Totals["connect"].TotalCount(), int64(4); got != want {
+		t.Errorf("merged connect count %d want %d", got, want)
+	}
+	if m.Intervals < 6 {
+		t.Errorf("read %d interval histograms want ≥ 6 (2 tags × 3 intervals)", m.Intervals)
+	}
+	// Values survive the ns round trip to 3 significant digits.
+	if got, want := m.Totals["lag"].Max(), rep.ScheduleLag.Max(); math.Abs(float64(got-want)) > 0.002*float64(want)+1 {
+		t.Errorf("merged max lag %dµs want %dµs", got, want)
+	}
+	var merged strings.Builder
+	if err := m.WriteLog(&merged); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := MergeLogs(strings.NewReader(merged.String()))
+	if err != nil || m2.Totals["lag"].TotalCount() != 2*int64(rep.Sent) {
+		t.Errorf("re-reading the merged log: %v", err)
+	}
+	if _, err := MergeLogs(strings.NewReader("#nothing\n")); !errors.Is(err, ErrNoHistograms) {
+		t.Errorf("empty log: got %v want ErrNoHistograms", err)
+	}
+}
+
+// TestRSTKeepsPeerReceiveQueue is the experiment behind AtRisk: on Linux,
+// data the peer's kernel has acknowledged (its receive queue) survives our
+// abortive close: the peer reads all of it, then ECONNRESET. Only bytes
+// still unacknowledged in our send queue (SIOCOUTQ) are lost.
+func TestRSTKeepsPeerReceiveQueue(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	defer peer.Close()
+	tc := c.(*net.TCPConn)
+	data := make([]byte, 50_000) // fits the peer's receive queue unread
+	if _, err := tc.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the peer to acknowledge everything", func() bool {
+		n, err := sendQueue(tc)
+		return err == nil && n == 0
+	})
+	_ = tc.SetLinger(0)
+	tc.Close() // RST while every byte waits unread in the peer's receive queue
+	time.Sleep(20 * time.Millisecond)
+	buf := make([]byte, 1<<16)
+	total := 0
+	var rerr error
+	for rerr == nil {
+		var n int
+		n, rerr = peer.Read(buf)
+		total += n
+	}
+	if total != len(data) {
+		t.Errorf("peer read %d of %d acknowledged bytes before %v: the RST discarded its receive queue", total, len(data), rerr)
+	}
+	if !errors.Is(rerr, errConnReset) {
+		t.Logf("peer's read ended with %v", rerr)
+	}
+}
+
+// TestLiveCounters: Live reports progress while running.
+func TestLiveCounters(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	g, err := New(Config{Addr: s.addr(), Conns: 3, Rate: 2000, Count: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = g.Run(context.Background())
+	}()
+	waitFor(t, 5*time.Second, "three connections up", func() bool { return g.Live().ConnsUp == 3 })
+	waitFor(t, 5*time.Second, "some sent", func() bool { l := g.Live(); return l.Sent > 0 && l.Elapsed > 0 })
+	<-done
+	l := g.Live()
+	if l.Sent != 1000 || l.ConnsUp != 0 || l.ConnectAttempts != 3 || l.Errors != 0 {
+		t.Errorf("after the run: got %+v want sent 1000, 0 up, 3 attempts, 0 errors", l)
+	}
+}
+
+var _ = wire.StampLen

@@ -38,6 +38,10 @@ const (
 
 var causes = []string{CauseChaosGraceful, CauseChaosAbortive, CausePeerClosed, CauseError}
 
+// endGrace is how long a write blocked when the run's time is up may
+// still take before it is cut (cut writes count as failed).
+const endGrace = time.Second
+
 // batchBytes is the size of the buffer a connection fills with due
 // messages before one write.
 const batchBytes = 64 << 10
@@ -59,12 +63,13 @@ type Generator struct {
 
 	bufs sync.Pool // *batchBuf
 
-	start   time.Time
-	startNs int64
-	ran     atomic.Bool
-	prog    progressState
-	running atomic.Bool
-	c       counters
+	start       time.Time
+	startNs     int64
+	interrupted func() bool // whether Run's own context has ended
+	ran         atomic.Bool
+	prog        progressState
+	running     atomic.Bool
+	c           counters
 }
 
 type counters struct {
@@ -430,7 +435,15 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 		}
 		s.connFirst, s.connBytes = s.next+1, 0
 		conn := s.conn
-		s.stopAfter = context.AfterFunc(ctx, func() { _ = conn.SetWriteDeadline(time.Unix(1, 0)) })
+		s.stopAfter = context.AfterFunc(ctx, func() {
+			// At the end of the schedule a blocked write may finish within
+			// endGrace; when interrupted, stop at once.
+			d := time.Unix(1, 0)
+			if !g.interrupted() {
+				d = time.Now().Add(endGrace)
+			}
+			_ = conn.SetWriteDeadline(d)
+		})
 		if p := g.cfg.ChaosProb; p > 0 {
 			lambda := -math.Log1p(-p) // closes per second, so P(close within 1 s) = p
 			s.chaosAt = g.elapsed() + seconds(s.rng.ExpFloat64()/lambda)

@@ -81,13 +81,16 @@ func (g *Generator) report(start, end time.Time, lag, conn *hdrhistogram.Histogr
 	el := end.Sub(start).Seconds()
 	if el > 0 {
 		r.AchievedRate = float64(r.Sent) / el
-		if g.pacer != nil {
-			want := expected(g.pacer, min(end.Sub(start), g.durationOr(end.Sub(start))))
-			if g.cfg.Count > 0 {
-				want = min(want, float64(g.cfg.Count))
-			}
-			r.TargetRate = want / el
+	}
+	// The target is what the schedule called for over its own window: the
+	// run's length, cut at Duration (a run may end a little later, while
+	// its last writes complete).
+	if window := min(end.Sub(start), g.durationOr(end.Sub(start))); g.pacer != nil && window > 0 {
+		want := expected(g.pacer, window)
+		if g.cfg.Count > 0 {
+			want = min(want, float64(g.cfg.Count))
 		}
+		r.TargetRate = want / window.Seconds()
 	}
 	return r
 }

@@ -71,6 +71,7 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 		defer f.Close()
 		hlog = newHlogWriter(f)
 	}
+	g.interrupted = func() bool { return ctx.Err() != nil }
 	g.start = time.Now()
 	g.startNs = g.start.UnixNano()
 	g.running.Store(true)

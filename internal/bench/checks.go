@@ -257,7 +257,7 @@ var CheckChaos = Check{"chaos happened", func(p Params, o *report.Observation) r
 
 // CheckAlive: the relay still relays after the disruption.
 var CheckAlive = Check{"relay keeps running", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("relay keeps running", "a probe batch sent afterwards arrives")
+	r := newRule("relay keeps running", "probe after the chaos: a full batch arrives within 5 s, all of it by the end")
 	a := o.Alive
 	if a == nil || a.Sent == 0 {
 		return missing(r, "no probe")
@@ -265,7 +265,7 @@ var CheckAlive = Check{"relay keeps running", func(p Params, o *report.Observati
 	if a.Err != "" {
 		return fail(r, "%d of %d arrived: %s", a.Arrived, a.Sent, a.Err)
 	}
-	return verdict(r, a.Arrived == a.Sent, "%d of %d arrived", a.Arrived, a.Sent)
+	return verdict(r, a.Early >= o.BatchSize && a.Arrived == a.Sent, "%d within 5 s, %d of %d by the end", a.Early, a.Arrived, a.Sent)
 }}
 
 // CheckLeaks: goroutines and file descriptors return to their baseline.
@@ -377,25 +377,32 @@ var CheckThroughput = Check{"throughput measured", func(p Params, o *report.Obse
 		human(t.RelayMedian), medianMiB(t), len(t.Rates()), human(t.PipeRate), t.Ratio)
 }}
 
-// CheckSustained: an open-loop run just below the measured capacity holds
-// its rate with nothing lost.
+// CheckSustained: an open-loop run at a good fraction of the measured
+// capacity holds its rate with nothing lost (the search tries 90%, 75%,
+// 60% and 50% and keeps the first that holds).
 var CheckSustained = Check{"sustained rate holds", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("sustained rate holds", "open-loop send rate ≥ 97% of target, nothing lost")
+	r := newRule("sustained rate holds", fmt.Sprintf("open-loop at ≥ %.0f%% of saturation: send rate ≥ 97%% of target, nothing lost", 100*minSustained))
 	t := o.Throughput
-	if t == nil || t.Sustained == nil || t.Sustained.TargetRate <= 0 {
+	if t == nil || t.Sustained == nil || t.Sustained.TargetRate <= 0 || t.RelayMedian <= 0 {
 		return missing(r, "no sustained step")
 	}
 	s := t.Sustained
 	if s.Err != "" {
 		return fail(r, "%s", s.Err)
 	}
-	return verdict(r, s.SendRate >= 0.97*s.TargetRate && s.Lost == 0 && s.Arrived == s.Sent,
-		"target %s, sent %s msgs/s, arrived %d of %d", human(s.TargetRate), human(s.SendRate), s.Arrived, s.Sent)
+	frac := s.TargetRate / t.RelayMedian
+	return verdict(r, frac >= minSustained-1e-9 && sustained(*s),
+		"%s msgs/s (%.0f%% of saturation): sent at %s msgs/s, %d sent, %d arrived, %d lost", human(s.TargetRate), 100*frac,
+		human(s.SendRate), s.Sent, s.Arrived, s.Lost)
 }}
 
-// CheckStepsLossless: no throughput step of the relay lost a message.
+// CheckStepsLossless: no throughput step of the relay lost a message that
+// loadgen sent safely. (A message whose write was cut off when a step
+// ended may still arrive, as the final unterminated line of its
+// connection, so arrivals may exceed the sent count by up to one per
+// connection.)
 var CheckStepsLossless = Check{"no loss at full speed", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("no loss at full speed", "every relay step: arrivals = sent")
+	r := newRule("no loss at full speed", "every relay step: every safely sent message arrives")
 	t := o.Throughput
 	if t == nil || len(t.Replicates) == 0 {
 		return missing(r, "no relay throughput step")
@@ -407,10 +414,10 @@ var CheckStepsLossless = Check{"no loss at full speed", func(p Params, o *report
 		}
 		sent, arrived, lost = sent+s.Sent, arrived+s.Arrived, lost+s.Lost
 	}
-	if sent == 0 {
-		return missing(r, "nothing was sent")
+	if sent == 0 || arrived == 0 {
+		return missing(r, "nothing was sent or nothing arrived")
 	}
-	return verdict(r, lost == 0 && arrived == sent, "%d steps: %d of %d arrived, %d lost", len(t.Replicates), arrived, sent, lost)
+	return verdict(r, lost == 0, "%d steps: %d sent, %d arrived, %d lost", len(t.Replicates), sent, arrived, lost)
 }}
 
 func medianMiB(t *report.Throughput) float64 {

@@ -20,7 +20,14 @@ const stopTimeout = 40 * time.Second
 
 // probeStream is the stream id of the probe sent after the chaos; loadgen's
 // streams are 0..conns-1.
-const probeStream = 1 << 30
+// (The stamp holds 8 decimal digits of stream id.)
+const probeStream = 99_999_999
+
+// drainTimeout bounds the wait, after loadgen closed its connections, for
+// the relay to read everything (it sees EOF on every connection); the
+// relay's shutdown stops reading, so stopping earlier would lose what is
+// still in the sockets.
+const drainTimeout = 20 * time.Second
 
 func (e *env) loadCfg(p Params, addr string) loadgen.Config {
 	return loadgen.Config{
@@ -103,6 +110,9 @@ func (r *run) load(ctx context.Context, lc loadgen.Config) (*loadgen.Report, err
 // mockdest, and fills the observation. streams is loadgen's per-stream
 // account for the delivery check.
 func (r *run) finish(ctx context.Context, streams []loadgen.StreamReport, sent uint64) (shutdownResult, error) {
+	if streams != nil {
+		waitIdle(ctx, r.h, drainTimeout)
+	}
 	r.rec.Obs.Relay = r.w.relayObs(r.max)
 	r.rec.Obs.Proc = r.w.procObs()
 	var res shutdownResult
@@ -113,8 +123,13 @@ func (r *run) finish(ctx context.Context, streams []loadgen.StreamReport, sent u
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		res = r.h.Stop(sctx)
 		cancel()
-		if r.h.Kind() == "in-process" {
-			r.rec.Obs.Relay = r.w.relayObs(r.max) // final counters after the flush
+		if before := r.rec.Obs.Relay; r.h.Kind() == "in-process" && before != nil {
+			// Final counters after the flush; the peaks stay those of the
+			// run (shutdown hands over what was already read, beyond
+			// max-pending by design).
+			after := r.w.relayObs(r.max)
+			after.ConnsPeak, after.PendingPeak, after.Samples = before.ConnsPeak, before.PendingPeak, before.Samples
+			r.rec.Obs.Relay = after
 		}
 	}
 	r.wcancel()
@@ -169,16 +184,19 @@ func runChaos(ctx context.Context, e *env, p Params, rec *report.Scenario) error
 	rec.Events = append(rec.Events, report.Event{At: time.Now(), Label: "load ends"})
 	waitIdle(ctx, r.h, 5*time.Second)
 
-	// The probe: one batch-size worth of messages on a fresh connection.
+	// The probe: two batches' worth of messages on a fresh connection. The
+	// relay's batcher may still hold a partial batch from the chaos, so
+	// at least one full batch of them must arrive at once, the rest by the
+	// shutdown flush.
 	base := r.d.srv.Progress().Distinct
-	n := e.cfg.BatchSize
+	n := 2 * e.cfg.BatchSize
 	alive := &report.Alive{Sent: n}
 	if err := sendStamped(ctx, r.h.Addr(), probeStream, 1, n, p.Size); err != nil {
 		alive.Err = err.Error()
 	}
-	r.d.waitArrived(ctx, base+uint64(n), 5*time.Second)
+	r.d.waitArrived(ctx, base+uint64(e.cfg.BatchSize), 5*time.Second)
 	if st, ok := r.d.srv.Recorder().Stream(probeStream); ok {
-		alive.Arrived = int(st.Distinct)
+		alive.Early = int(st.Distinct)
 	}
 	rec.Obs.Alive = alive
 	waitIdle(ctx, r.h, 5*time.Second)
@@ -207,6 +225,9 @@ func runChaos(ctx context.Context, e *env, p Params, rec *report.Scenario) error
 		streams, sent = rep.Streams, rep.Sent
 	}
 	_, ferr := r.finish(ctx, streams, sent)
+	if st, ok := r.d.srv.Recorder().Stream(probeStream); ok {
+		alive.Arrived = int(st.Distinct)
+	}
 	rec.Notes = append(rec.Notes, "Reordering is reported, not failed, here: a stream that reconnects continues on a new "+
 		"connection, and the relay does not order messages across two connections, so messages written just before a close "+
 		"may arrive after messages written on the next connection. Messages written since the last point known safe before "+

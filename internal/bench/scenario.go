@@ -89,9 +89,9 @@ func Scenarios() []*Scenario {
 		{
 			Name:        "bursts",
 			Description: "Mixed load: bursts of a few thousand messages separated by silences longer and shorter than the flush interval. Both rules hold throughout.",
-			Quick: Params{Expected: 30 * time.Second, Conns: 4, Size: 200, Burst: 750, MinAgeFlushes: 1,
+			Quick: Params{Expected: 30 * time.Second, Conns: 4, Size: 200, Burst: 777, MinAgeFlushes: 1,
 				Silences: []time.Duration{12 * time.Second, 3 * time.Second, 500 * time.Millisecond, 11 * time.Second}},
-			Full: Params{Expected: 50 * time.Second, Conns: 8, Size: 200, Burst: 750, MinAgeFlushes: 2,
+			Full: Params{Expected: 50 * time.Second, Conns: 8, Size: 200, Burst: 777, MinAgeFlushes: 2,
 				Silences: []time.Duration{12 * time.Second, 3 * time.Second, 500 * time.Millisecond, 11 * time.Second, 7 * time.Second, 14 * time.Second}},
 			Concurrent: true,
 			Checks:     checks([]Check{CheckSizeExact, CheckAgeFlushes, CheckAgeNotEarly, CheckExactCount, CheckOrder}, basic),

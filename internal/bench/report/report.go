@@ -183,7 +183,8 @@ type Shutdown struct {
 // Alive is a probe sent to the relay after a disruptive phase.
 type Alive struct {
 	Sent    int    `json:"sent"`
-	Arrived int    `json:"arrived"`
+	Early   int    `json:"early"`   // arrived within 5 s (a full batch proves the relay relays)
+	Arrived int    `json:"arrived"` // arrived by the end of the scenario
 	Err     string `json:"error,omitempty"`
 }
 

@@ -29,7 +29,7 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	fs.Int64Var(&c.Seed, "seed", 1, "seed for payloads, chaos and jitter")
 	steps := fs.String("rate-steps", "", "step profile: comma-separated rates, e.g. 10k,50k,100k")
 	fs.DurationVar(&c.StepDuration, "step-duration", 0, "how long each of --rate-steps lasts")
-	fs.Float64Var(&c.SineAmplitude, "sine-amplitude", 0, "sine profile: amplitude around --rate (≤ rate)")
+	sineAmp := fs.String("sine-amplitude", "0", "sine profile: amplitude around --rate (≤ rate), k and M suffixes allowed")
 	fs.DurationVar(&c.SinePeriod, "sine-period", 0, "sine profile: period")
 	rampTo := fs.String("ramp-to", "0", "linear profile: go from --rate to this rate over --duration")
 	fs.IntVar(&c.Burst, "burst", 0, "send each connection's messages in back-to-back groups of this many")
@@ -53,6 +53,7 @@ func parseFlags(args []string) (loadgen.Config, int) {
 		if err == pflag.ErrHelp {
 			return c, 0
 		}
+		fmt.Fprintf(os.Stderr, "loadgen: %v (see --help)\n", err)
 		return c, 2
 	}
 	fail := func(err error) (loadgen.Config, int) {
@@ -70,6 +71,9 @@ func parseFlags(args []string) (loadgen.Config, int) {
 		return fail(err)
 	}
 	if c.RampTo, err = loadgen.ParseRate(*rampTo); err != nil {
+		return fail(err)
+	}
+	if c.SineAmplitude, err = loadgen.ParseRate(*sineAmp); err != nil {
 		return fail(err)
 	}
 	if c.RateSteps, err = loadgen.ParseRates(*steps); err != nil {

@@ -20,6 +20,7 @@ func merge(args []string) int {
 		if err == pflag.ErrHelp {
 			return 0
 		}
+		fmt.Fprintln(os.Stderr, "loadgen merge:", err)
 		return 2
 	}
 	if fs.NArg() == 0 {

@@ -203,15 +203,15 @@ func (g *Generator) progress() {
 		p.checked, p.terminal = true, isTerminal(w)
 	}
 	l := g.Live()
-	rate := 0.0
+	// Both rates are averages over the last interval.
+	rate, target := 0.0, "max"
 	if dt := (l.Elapsed - p.lastAt).Seconds(); dt > 0 {
 		rate = float64(l.Sent-p.lastSent) / dt
+		if g.pacer != nil {
+			target = fmt.Sprintf("%.0f/s", (expected(g.pacer, l.Elapsed)-expected(g.pacer, p.lastAt))/dt)
+		}
 	}
 	p.lastSent, p.lastAt = l.Sent, l.Elapsed
-	target := "max"
-	if g.pacer != nil {
-		target = fmt.Sprintf("%.0f/s", g.pacer.Rate(l.Elapsed))
-	}
 	line := fmt.Sprintf("%6.1fs rate %9.0f/s (target %s) sent %d conns %d/%d reconnects %d errors %d failed %d at-risk %d",
 		l.Elapsed.Seconds(), rate, target, l.Sent, l.ConnsUp, len(g.streams), l.Reconnects, l.Errors,
 		l.WriteFailed, l.AtRisk)

@@ -56,9 +56,13 @@ func init() {
 	plotter.DefaultFont = plot.DefaultFont
 }
 
+// renderFormat is the format svg renders to; tests may switch it to "png"
+// to look at the plots.
+var renderFormat = "svg"
+
 // svg renders p and strips the XML prolog so the result can be inlined.
 func svg(p *plot.Plot) (string, error) {
-	wt, err := p.WriterTo(plotW, plotH, "svg")
+	wt, err := p.WriterTo(plotW, plotH, renderFormat)
 	if err != nil {
 		return "", err
 	}
@@ -161,6 +165,9 @@ func BatchSizePlot(title string, s *mockdest.Snapshot, batchSize int) (string, e
 		if len(xys) == 0 {
 			continue
 		}
+		for j := range xys { // side by side when several reasons share a size
+			xys[j].X += 0.3 * float64(i)
+		}
 		st := &stems{XYs: xys, floor: 0.8, LineStyle: draw.LineStyle{Color: palette[i%len(palette)], Width: vg.Points(2.5)}}
 		p.Add(st)
 		p.Legend.Add(reason, st)
@@ -169,6 +176,7 @@ func BatchSizePlot(title string, s *mockdest.Snapshot, batchSize int) (string, e
 	lim.style.Color = limitColor
 	p.Add(lim)
 	p.X.Min, p.X.Max = 0, maxX+2
+	p.Legend.Left = true
 	return svg(p)
 }
 
@@ -262,6 +270,13 @@ func PercentilePlot(title, unit string, curves []Curve, limits map[string]float6
 	}
 	p.X.Min, p.X.Max = 1, xmax
 	p.Y.Min = 0
+	if len(limits) > 0 { // room above the limit lines for the legend
+		top := 0.0
+		for _, v := range limits {
+			top = max(top, v)
+		}
+		p.Y.Max = max(p.Y.Max, 1.4*top)
+	}
 	return svg(p)
 }
 
@@ -304,6 +319,8 @@ func ThroughputPlot(title string, sc *Scenario) (string, error) {
 		p.Add(newVlines(xs, ls))
 	}
 	p.Y.Min = 0
+	p.Y.Max *= 1.25 // room for the legend
+	p.Y.Tick.Marker = humanTicks{}
 	p.X.Min = 0
 	p.X.Max = max(sc.End.Sub(t0).Seconds(), arr[len(arr)-1].X+1)
 	return svg(p)
@@ -350,9 +367,10 @@ func StepsPlot(title string, t *Throughput) (string, error) {
 	b.LineStyle.Width = 0
 	p.Add(b)
 	p.NominalX(names...)
-	p.X.Tick.Label.Rotation = -0.5
+	p.X.Tick.Label.Rotation = -0.3
 	p.X.Tick.Label.XAlign = draw.XLeft
 	p.Y.Min = 0
+	p.Y.Tick.Marker = humanTicks{}
 	return svg(p)
 }
 
@@ -374,4 +392,27 @@ func sortedReasons(m map[string][]uint64) []string {
 		return keys[i] < keys[j]
 	})
 	return keys
+}
+
+// humanTicks are the default ticks labelled compactly (1.5M, 250k).
+type humanTicks struct{}
+
+func (humanTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = humanNum(ts[i].Value)
+		}
+	}
+	return ts
+}
+
+func humanNum(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v/1e6), "0"), ".") + "M"
+	case a >= 1e3:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", v/1e3), "0"), ".") + "k"
+	}
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", v), "0"), ".")
 }

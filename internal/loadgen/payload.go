@@ -78,10 +78,10 @@ func build(prefix, middle string, txt []byte, suffix string) ([]byte, int) {
 }
 
 func jsonFormat(r *rand.Rand) func(int) ([]byte, int) {
-	prefix := fmt.Sprintf(`{"timestamp":"%s","level":"%s","service":"%s","host":"%s","request_id":"%016x","stamp":"`,
+	prefix := fmt.Sprintf(`{"ts":"%s","level":"%s","service":"%s","host":"%s","trace":"%016x","stamp":"`,
 		randTime(r).Format("2006-01-02T15:04:05.000Z07:00"), pick(r, levels), pick(r, services), pick(r, hosts), r.Uint64())
 	long := text(r, 4096, ' ')
-	return func(n int) ([]byte, int) { return build(prefix, `","message":"`, textOf(r, long, n, ' '), `"}`) }
+	return func(n int) ([]byte, int) { return build(prefix, `","msg":"`, textOf(r, long, n, ' '), `"}`) }
 }
 
 func syslogFormat(r *rand.Rand) func(int) ([]byte, int) {
@@ -175,15 +175,21 @@ func newPayloads(formatName string, size int, seed int64) (*payloads, error) {
 	return p, nil
 }
 
-// MinSize returns the smallest message size, newline included, that
-// format can be padded to.
+// MinSize returns a message size, newline included, that format's
+// messages can always be padded to: the longest skeleton among many random
+// draws. Smaller sizes may work for some seeds.
 func MinSize(formatName string) (int, error) {
 	f, ok := formats[formatName]
 	if !ok {
 		return 0, fmt.Errorf("%w: format %q", ErrConfig, formatName)
 	}
-	line, _ := f(rand.New(rand.NewPCG(1, 1)))(0)
-	return len(line) + 1, nil
+	r := rand.New(rand.NewPCG(1, 1))
+	longest := 0
+	for range 1000 {
+		line, _ := f(r)(0)
+		longest = max(longest, len(line)+1)
+	}
+	return longest, nil
 }
 
 // count returns the number of distinct messages.

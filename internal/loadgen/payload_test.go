@@ -79,6 +79,14 @@ func TestPayloadTooSmall(t *testing.T) {
 			t.Errorf("%s size %d: got %v want ErrSizeTooSmall", format, min/2, err)
 		}
 	}
+	for _, format := range []string{"json", "syslog", "apache", "raw"} {
+		min, _ := MinSize(format)
+		for seed := range int64(20) {
+			if _, err := newPayloads(format, min, seed+1); err != nil {
+				t.Errorf("%s at MinSize %d, seed %d: got %v want nil", format, min, seed+1, err)
+			}
+		}
+	}
 	if _, err := newPayloads("raw", wire.StampLen+2, 1); err != nil {
 		t.Errorf("raw at its minimum %d: got %v want nil", wire.StampLen+2, err)
 	}

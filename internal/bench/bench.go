@@ -175,6 +175,11 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RelayAddr != "" && len(cfg.Scenarios) == 0 {
+		// The bench cannot signal a relay it did not start.
+		scs = slices.DeleteFunc(scs, func(s *Scenario) bool { return s.Name == "shutdown" })
+		fmt.Fprintln(cfg.Progress, "external relay: the shutdown scenario is left out (the bench cannot signal it)")
+	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = io.Discard
 	}
@@ -244,6 +249,11 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	if err := report.WriteTable(cfg.Stdout, suite); err != nil {
 		errs = append(errs, err)
 	}
+	if tp := suite.Scenario("throughput"); tp != nil && tp.Obs.Throughput != nil && len(tp.Obs.Throughput.Replicates) > 0 {
+		fmt.Fprintf(cfg.Stdout, "\nthroughput, %d-byte messages over %d connections (msgs/s = arrivals at mockdest; CPU s and peak RSS of the relay's own process):\n",
+			tp.Obs.Throughput.Replicates[0].Size, tp.Obs.Throughput.Replicates[0].Conns)
+		errs = append(errs, report.WriteStepsTable(cfg.Stdout, tp.Obs.Throughput))
+	}
 	if r := suite.Regression; r != nil {
 		fmt.Fprintln(cfg.Stdout, regressionLine(r))
 	}
@@ -257,8 +267,8 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	for _, p := range suite.Profiles {
 		fmt.Fprintf(cfg.Stdout, "profile %-9s %s\n", p.Kind+":", p.Command)
 	}
-	if len(errs) > 0 {
-		return suite, fmt.Errorf("bench: write reports: %w", errs[0])
+	if err := errJoin(errs...); err != nil {
+		return suite, fmt.Errorf("bench: write reports: %w", err)
 	}
 	if !suite.Passed() {
 		return suite, fmt.Errorf("%w: %d of %d", ErrFailed, len(suite.Failed()), len(suite.Rules()))

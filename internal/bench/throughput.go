@@ -263,6 +263,10 @@ func (e *env) peerStep(ctx context.Context, p Params, peer Peer) report.Step {
 
 // measurePeer runs one full-speed step through addr into d, sampling pid.
 func (e *env) measurePeer(ctx context.Context, p Params, s *report.Step, d *dest, addr string, pid int) {
+	if err := waitListening(ctx, addr, 10*time.Second); err != nil {
+		s.Err = err.Error()
+		return
+	}
 	var sm *procstat.Sampler
 	sctx, scancel := context.WithCancel(ctx)
 	sdone := make(chan struct{})
@@ -407,4 +411,20 @@ func (e *env) keepRelayBinary(dir string) (string, error) {
 		return "", err
 	}
 	return dst, os.WriteFile(dst, b, 0o755)
+}
+
+// waitListening waits until addr accepts a TCP connection.
+func waitListening(ctx context.Context, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s not listening: %w", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -57,3 +57,13 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func mdCell(s string) string {
 	return strings.ReplaceAll(oneLine(s), "|", `\|`)
 }
+
+// WriteStepsTable writes the throughput steps — relay, msgs/s, MiB/s, CPU
+// seconds, peak RSS and ratio to the bare pipe — aligned for a terminal.
+func WriteStepsTable(w io.Writer, t *Throughput) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, r := range StepRows(t) {
+		fmt.Fprintf(tw, "%s\t%s\t\n", r[0], strings.Join(r[1:], "\t"))
+	}
+	return tw.Flush()
+}

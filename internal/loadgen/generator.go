@@ -344,6 +344,32 @@ func sendQueue(c *net.TCPConn) (int, error) {
 	return n, ierr
 }
 
+// peerGone reports whether c's peer has closed or reset the connection,
+// without blocking: the receivers never send to loadgen, so a readable
+// end-of-file or a pending error means the peer is gone.
+func peerGone(c *net.TCPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var n int
+	var rerr error
+	var b [1]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return false
+	}
+	switch {
+	case rerr == nil:
+		return n == 0 // end of file: the peer sent FIN
+	case errors.Is(rerr, unix.EAGAIN):
+		return false
+	}
+	return true // ECONNRESET and the like
+}
+
 // chaosClose closes s's connection on purpose, abortively with probability
 // ChaosAbortive.
 func (g *Generator) chaosClose(s *stream) {
@@ -363,6 +389,12 @@ func (g *Generator) chaosClose(s *stream) {
 func (g *Generator) closeConn(s *stream, cause string) {
 	if s.conn == nil {
 		return
+	}
+	if cause == "" && peerGone(s.conn) {
+		// The peer closed or reset the connection before our final close:
+		// what it did not acknowledge will never arrive.
+		g.markAtRisk(s)
+		cause = CausePeerClosed
 	}
 	s.stopAfter()
 	_ = s.conn.Close()

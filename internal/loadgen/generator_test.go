@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/logrelay/logrelay/internal/wire"
 )
 
 func run(t *testing.T, cfg Config) *Report {
@@ -447,4 +445,67 @@ func TestLiveCounters(t *testing.T) {
 	}
 }
 
-var _ = wire.StampLen
+// TestPeerClosed: a receiver that closes connections is noticed at the
+// next write (or at the end), counted as peer_closed, and the stream
+// reconnects with its seq continuing.
+func TestPeerClosed(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).closeAfterLines(50).start()
+	rep := run(t, Config{Addr: s.addr(), Conns: 2, Rate: 2000, Count: 600, ReconnectBase: 5 * time.Millisecond})
+	if rep.Disconnects[CausePeerClosed] == 0 || rep.Reconnects == 0 {
+		t.Fatalf("peer closed %d, reconnects %d want both > 0", rep.Disconnects[CausePeerClosed], rep.Reconnects)
+	}
+	if rep.Scheduled != 600 {
+		t.Errorf("scheduled %d want 600", rep.Scheduled)
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sr := range rep.Streams {
+		if sr.Connects < 2 {
+			t.Errorf("stream %d: %d connects want ≥ 2", sr.ID, sr.Connects)
+		}
+		m := s.seen[sr.ID]
+		var highest uint64
+		for q, n := range m {
+			if n != 1 {
+				t.Errorf("stream %d seq %d arrived %d times", sr.ID, q, n)
+			}
+			highest = max(highest, q)
+		}
+		if highest <= 50 {
+			t.Errorf("stream %d: highest seq received %d: want the seq to continue past the first connection's 50", sr.ID, highest)
+		}
+	}
+}
+
+// TestPeerGone: the non-blocking check tells a live connection from one
+// whose peer sent FIN or RST.
+func TestPeerGone(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, abortive := range []bool{false, true} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := c.(*net.TCPConn)
+		if peerGone(tc) {
+			t.Errorf("abortive=%v: live connection reported gone", abortive)
+		}
+		if abortive {
+			_ = p.(*net.TCPConn).SetLinger(0)
+		}
+		p.Close()
+		waitFor(t, 5*time.Second, "the close to be seen", func() bool { return peerGone(tc) })
+		c.Close()
+	}
+}

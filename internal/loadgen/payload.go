@@ -81,7 +81,7 @@ func jsonFormat(r *rand.Rand) func(int) ([]byte, int) {
 	prefix := fmt.Sprintf(`{"ts":"%s","level":"%s","service":"%s","host":"%s","trace":"%016x","stamp":"`,
 		randTime(r).Format("2006-01-02T15:04:05.000Z07:00"), pick(r, levels), pick(r, services), pick(r, hosts), r.Uint64())
 	long := text(r, 4096, ' ')
-	return func(n int) ([]byte, int) { return build(prefix, `","msg":"`, textOf(r, long, n, ' '), `"}`) }
+	return func(n int) ([]byte, int) { return build(prefix, `","msg":"`, textOf(long, n, ' '), `"}`) }
 }
 
 func syslogFormat(r *rand.Rand) func(int) ([]byte, int) {
@@ -89,7 +89,7 @@ func syslogFormat(r *rand.Rand) func(int) ([]byte, int) {
 		randTime(r).Format("2006-01-02T15:04:05.000000Z07:00"), pick(r, hosts), pick(r, services),
 		1+r.IntN(65535), "ID"+fmt.Sprint(r.IntN(100)))
 	long := text(r, 4096, ' ')
-	return func(n int) ([]byte, int) { return build(prefix, `"] `, textOf(r, long, n, ' '), "") }
+	return func(n int) ([]byte, int) { return build(prefix, `"] `, textOf(long, n, ' '), "") }
 }
 
 func apacheFormat(r *rand.Rand) func(int) ([]byte, int) {
@@ -97,17 +97,17 @@ func apacheFormat(r *rand.Rand) func(int) ([]byte, int) {
 		pick(r, users), randTime(r).Format("02/Jan/2006:15:04:05 -0700"), pick(r, methods), pick(r, paths))
 	suffix := fmt.Sprintf(` HTTP/1.1" %d %d`, pick(r, statuses), r.IntN(100000))
 	long := text(r, 4096, '+')
-	return func(n int) ([]byte, int) { return build(prefix, "&q=", textOf(r, long, n, '+'), suffix) }
+	return func(n int) ([]byte, int) { return build(prefix, "&q=", textOf(long, n, '+'), suffix) }
 }
 
 func rawFormat(r *rand.Rand) func(int) ([]byte, int) {
 	long := text(r, 4096, ' ')
-	return func(n int) ([]byte, int) { return build("", " ", textOf(r, long, n, ' '), "") }
+	return func(n int) ([]byte, int) { return build("", " ", textOf(long, n, ' '), "") }
 }
 
 // textOf returns n characters of free text: a prefix of long, repeated when
 // n is longer.
-func textOf(_ *rand.Rand, long []byte, n int, sep byte) []byte {
+func textOf(long []byte, n int, sep byte) []byte {
 	if n <= len(long) {
 		return long[:n]
 	}

@@ -18,11 +18,12 @@ import (
 // sink is the test's counting listener: it reads lines, parses their
 // stamps and records every (stream, seq) it receives.
 type sink struct {
-	t        testing.TB
-	ln       net.Listener
-	discard  bool          // only count bytes, do not parse
-	pause    time.Duration // sleep this long before reading each conn's first bytes
-	readRate int           // bytes per second per connection (0 = unlimited)
+	t          testing.TB
+	ln         net.Listener
+	discard    bool          // only count bytes, do not parse
+	pause      time.Duration // sleep this long before reading each conn's first bytes
+	readRate   int           // bytes per second per connection (0 = unlimited)
+	closeAfter int           // close each connection after this many lines (0 = never)
 
 	mu      sync.Mutex
 	seen    map[uint32]map[uint64]int
@@ -119,7 +120,13 @@ func (s *sink) read(c net.Conn, i int) {
 		return
 	}
 	br := bufio.NewReaderSize(r, 1<<16)
-	for {
+	for read := 0; ; read++ {
+		if s.closeAfter > 0 && read == s.closeAfter {
+			s.mu.Lock()
+			s.conns[i].end = time.Now()
+			s.mu.Unlock()
+			return
+		}
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 && err == nil {
 			now := time.Now()
@@ -225,3 +232,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 var errConnReset = syscall.ECONNRESET
+
+// closeAfter makes the sink close each connection after reading n lines.
+func (s *sink) closeAfterLines(n int) *sink {
+	s.closeAfter = n
+	return s
+}

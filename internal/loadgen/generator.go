@@ -261,7 +261,7 @@ func (g *Generator) send(ctx context.Context, s *stream, now time.Duration) {
 			}
 			sentNs = g.startNs + int64(t)
 		}
-		b = g.pay.appendMessage(b, g.index(s, j), &s.head, j+1, sentNs)
+		b = g.pay.appendMessage(b, j*uint64(len(g.streams))+uint64(s.id), &s.head, j+1, sentNs)
 		intended = append(intended, sentNs)
 	}
 	m := len(intended)

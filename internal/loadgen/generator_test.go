@@ -95,17 +95,81 @@ func TestRate(t *testing.T) {
 	s.checkReport(t, rep)
 }
 
-// TestRateProfileSteps: a step profile sends each step's share.
-func TestRateProfileSteps(t *testing.T) {
+// TestRateProfiles: each profile sends what its integral says, and the
+// report's target rate agrees.
+func TestRateProfiles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want float64
+	}{
+		{"steps", Config{RateSteps: []float64{500, 2000, 1000}, StepDuration: 500 * time.Millisecond}, (500 + 2000 + 1000) * 0.5},
+		{"ramp-up then constant", Config{Rate: 2000, RampUp: 500 * time.Millisecond, Duration: 1500 * time.Millisecond}, 500 + 2000},
+		{"linear ramp", Config{Rate: 1000, RampTo: 3000, Duration: time.Second}, 2000},
+		{"sine", Config{Rate: 2000, SineAmplitude: 1000, SinePeriod: time.Second, Duration: time.Second}, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSink(t, 0).start()
+			tc.cfg.Addr, tc.cfg.Conns = s.addr(), 3
+			rep := run(t, tc.cfg)
+			if math.Abs(float64(rep.Sent)/tc.want-1) > 0.03 {
+				t.Errorf("sent %d want %v ±3%%", rep.Sent, tc.want)
+			}
+			secs := min(rep.End.Sub(rep.Start), tc.cfg.Duration)
+			if secs == 0 {
+				secs = rep.End.Sub(rep.Start)
+			}
+			if want := tc.want / secs.Seconds(); math.Abs(rep.TargetRate/want-1) > 0.03 {
+				t.Errorf("target rate %v want %v", rep.TargetRate, want)
+			}
+		})
+	}
+}
+
+// TestBurstSchedule: with Burst b a stream's messages are due in groups of
+// b at the group's first message's time; the average rate is unchanged.
+func TestBurstSchedule(t *testing.T) {
+	t.Parallel()
+	g, err := New(Config{Addr: "127.0.0.1:1", Conns: 4, Rate: 4000, Burst: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &g.streams[1]
+	first, _ := g.due(s, 0)
+	for j := uint64(1); j < 5; j++ {
+		if d, _ := g.due(s, j); d != first {
+			t.Errorf("message %d of the first group due at %v want %v", j, d, first)
+		}
+	}
+	next, _ := g.due(s, 5)
+	if got, want := next-first, 5*time.Millisecond; got != want {
+		t.Errorf("second group %v after the first want %v (5 messages at 1000/s per stream)", got, want)
+	}
+}
+
+// TestConnectRate: connection attempts are spaced by the limit.
+func TestConnectRate(t *testing.T) {
 	t.Parallel()
 	s := newSink(t, 0).start()
-	rep := run(t, Config{Addr: s.addr(), Conns: 3, RateSteps: []float64{500, 2000, 1000}, StepDuration: 500 * time.Millisecond})
-	want := (500 + 2000 + 1000) * 0.5
-	if math.Abs(float64(rep.Sent)/want-1) > 0.03 {
-		t.Errorf("sent %d want %v ±3%%", rep.Sent, want)
+	run(t, Config{Addr: s.addr(), Conns: 11, Rate: 1000, Count: 200, ConnectRate: 50})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) != 11 {
+		t.Fatalf("%d connections want 11", len(s.conns))
 	}
-	if math.Abs(rep.TargetRate-want/1.5) > 0.03*want/1.5 {
-		t.Errorf("target rate %v want %v", rep.TargetRate, want/1.5)
+	first, last := s.conns[0].accept, s.conns[0].accept
+	for _, c := range s.conns {
+		if c.accept.Before(first) {
+			first = c.accept
+		}
+		if c.accept.After(last) {
+			last = c.accept
+		}
+	}
+	if span := last.Sub(first); span < 180*time.Millisecond {
+		t.Errorf("11 connections accepted within %v want ≥ 200ms at 50/s", span)
 	}
 }
 

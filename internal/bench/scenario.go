@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/report"
@@ -80,7 +81,7 @@ func Scenarios() []*Scenario {
 		{
 			Name:        "age",
 			Description: "Age rule: a trickle over a few connections, long enough for at least three age flushes with the real flush interval. Every batch's age at flush is ≤ flush-interval + tolerance, and no age flush comes much earlier than the interval.",
-			Quick:       Params{Expected: 36 * time.Second, Duration: 34 * time.Second, Rate: 4, Conns: 3, Size: 200, MinAgeFlushes: 3},
+			Quick:       Params{Expected: 38 * time.Second, Duration: 36 * time.Second, Rate: 4, Conns: 3, Size: 200, MinAgeFlushes: 3},
 			Full:        Params{Expected: 46 * time.Second, Duration: 44 * time.Second, Rate: 4, Conns: 3, Size: 200, MinAgeFlushes: 4},
 			Concurrent:  true,
 			Checks:      checks([]Check{CheckAgeFlushes, CheckAgeNotEarly, CheckExactCount, CheckOrder}, basic),
@@ -129,11 +130,11 @@ func Scenarios() []*Scenario {
 			Name:        "acks",
 			Description: "Destination outage, second half: mockdest delays acknowledgements, negatively acknowledges some batches and never acknowledges others. The relay resends (duplicate batches are expected and reported); nothing is lost; batches never exceed batch-size.",
 			Quick: Params{Expected: 8 * time.Second, Duration: 6 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
-				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.005,
-				MaxPending: 20_000, SendTimeout: 500 * time.Millisecond},
+				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.01,
+				MaxPending: 20_000, SendTimeout: 250 * time.Millisecond},
 			Full: Params{Expected: 18 * time.Second, Duration: 15 * time.Second, Rate: 30_000, Conns: 20, Size: 200,
-				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.005,
-				MaxPending: 20_000, SendTimeout: 500 * time.Millisecond},
+				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.01,
+				MaxPending: 20_000, SendTimeout: 250 * time.Millisecond},
 			Checks: checks([]Check{CheckAckTrouble, CheckPendingBound, CheckExactCount}, basic),
 			run:    runSteady,
 		},
@@ -174,17 +175,29 @@ func (s *Scenario) params(cfg *Config) Params {
 	if cfg.Quick {
 		p = s.Quick
 	}
-	if cfg.DurationScale > 0 && cfg.DurationScale != 1 {
-		scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * cfg.DurationScale) }
-		p.Duration, p.Expected, p.StepDuration = scale(p.Duration), scale(p.Expected), scale(p.StepDuration)
-		if s.Name != "age" && s.Name != "bursts" { // their timing is tied to the flush interval
-			p.ShutdownAfter = scale(p.ShutdownAfter)
+	if f := cfg.DurationScale; f > 0 && f != 1 {
+		scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * f) }
+		if s.Name != "age" && s.Name != "bursts" { // their timing follows the flush interval
+			p.Duration, p.Expected, p.StepDuration = scale(p.Duration), scale(p.Expected), scale(p.StepDuration)
+			p.ShutdownAfter, p.DownFor, p.DownEvery = scale(p.ShutdownAfter), scale(p.DownFor), scale(p.DownEvery)
+		}
+	}
+	if k := float64(cfg.FlushInterval) / float64(10*time.Second); k > 0 && k != 1 && (s.Name == "age" || s.Name == "bursts") {
+		// The age and bursts scenarios are timed in flush intervals.
+		scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * k) }
+		p.Duration, p.Expected = scale(p.Duration), scale(p.Expected)
+		p.Silences = slices.Clone(p.Silences)
+		for i := range p.Silences {
+			p.Silences[i] = scale(p.Silences[i])
 		}
 	}
 	switch s.Name {
 	case "size":
 		if cfg.Rate > 0 {
+			// The rule follows the rate asked for: 95% of it, at most
+			// the scenario's 100,000 msgs/s.
 			p.Rate = cfg.Rate
+			p.MinRate = min(p.MinRate, 0.95*cfg.Rate)
 		}
 		if cfg.Conns > 0 {
 			p.Conns = cfg.Conns

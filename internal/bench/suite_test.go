@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSuiteInProcess runs the in-process scenarios end to end — real
+// relay, mockdest and loadgen on 127.0.0.1 — with a 2 s flush interval and
+// shortened loads, so that it fits the race-enabled test run. The process
+// scenarios (many-conns, chaos, shutdown's SIGTERM half, throughput) build
+// and run the relay binary; `go run ./bench --quick` covers them.
+func TestSuiteInProcess(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.Quick = true
+	cfg.FlushInterval = 2 * time.Second
+	cfg.AgeTolerance = 250 * time.Millisecond // timers under the race detector
+	cfg.DurationScale = 0.4
+	cfg.Rate = 5000
+	cfg.Scenarios = []string{"size", "age", "bursts", "outage", "acks"}
+	cfg.Out = t.TempDir()
+	var out, prog bytes.Buffer
+	cfg.Stdout, cfg.Progress = &out, &prog
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	suite, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s\n%s", err, out.String(), prog.String())
+	}
+	if got := len(suite.Scenarios); got != 5 {
+		t.Errorf("got %d scenarios want 5", got)
+	}
+	for _, sc := range suite.Scenarios {
+		if sc.Obs.Dest == nil || sc.Obs.Delivery == nil || len(sc.Rules) < 5 {
+			t.Errorf("%s: incomplete record: dest %v, delivery %v, %d rules", sc.Name, sc.Obs.Dest != nil, sc.Obs.Delivery != nil, len(sc.Rules))
+		}
+	}
+	if !strings.Contains(out.String(), "PASS: ") {
+		t.Errorf("verdict line missing:\n%s", out.String())
+	}
+	for _, f := range []string{"report.json", "report.md", "report.html", "age/batch-age-age.hgrm", "size/latency.hgrm"} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+}
+
+func TestSelectAndConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := Select([]string{"size", "nope"}); err == nil {
+		t.Error("unknown scenario: nil error")
+	}
+	scs, err := Select([]string{"throughput", "size"})
+	if err != nil || len(scs) != 2 || scs[0].Name != "size" {
+		t.Errorf("Select: got %v, %v want size then throughput", scs, err)
+	}
+	bad := DefaultConfig()
+	bad.RelayAddr = "127.0.0.1:1"
+	if err := bad.validate(); err == nil {
+		t.Error("--relay-addr without --dest-addr: nil error")
+	}
+	bad = DefaultConfig()
+	bad.DestMode = "json"
+	if err := bad.validate(); err == nil {
+		t.Error("bad dest mode: nil error")
+	}
+	for _, in := range []string{"name=x,addr=a", "name=x,addr=a,dest=b,pid=-1", "name=x,addr=a,dest=b,color=red", "junk"} {
+		if _, err := ParsePeer(in); err == nil {
+			t.Errorf("ParsePeer(%q): nil error", in)
+		}
+	}
+	p, err := ParsePeer("name=rsyslog,addr=127.0.0.1:1,dest=127.0.0.1:2,pid=7,mode=lines")
+	if err != nil || p.PID != 7 || p.DestMode != "lines" {
+		t.Errorf("ParsePeer: got %+v, %v", p, err)
+	}
+	// Scaling: the age scenario follows the flush interval, the size
+	// rule follows --rate.
+	cfg := DefaultConfig()
+	cfg.Quick, cfg.FlushInterval, cfg.Rate = true, time.Second, 5000
+	for _, s := range Scenarios() {
+		pp := s.params(&cfg)
+		switch s.Name {
+		case "age":
+			if pp.Duration != 3600*time.Millisecond {
+				t.Errorf("age duration at a 1 s interval: got %s want 3.6s", pp.Duration)
+			}
+		case "size":
+			if pp.MinRate != 4750 {
+				t.Errorf("size MinRate at --rate 5000: got %v want 4750", pp.MinRate)
+			}
+		}
+	}
+}

@@ -48,9 +48,9 @@ func (s *shardedHist) drainInto(dst *hdrhistogram.Histogram) {
 	}
 }
 
-// scaled returns a copy of h (values in µs) with every value multiplied by
-// factor, into dst (reset first); used to write ns histograms to .hlog
-// files and to read them back.
+// rescale records into dst (reset first) every value of h multiplied by
+// mul and divided by div: µs histograms become ns ones for .hlog files
+// and back. Values keep their bucket's lowest equivalent value.
 func rescale(dst, h *hdrhistogram.Histogram, mul, div int64) {
 	dst.Reset()
 	for _, b := range h.Distribution() {

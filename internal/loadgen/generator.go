@@ -96,7 +96,12 @@ type stream struct {
 	backoff   bool // wait before the next connection attempt
 	failures  int  // consecutive connect failures
 	connects  uint64
+	attempts  uint64
+	connFails uint64
+	disc      [4]uint64 // disconnects by index in causes
 	written   uint64
+	failedN   uint64
+	atRiskN   uint64
 	timer     *time.Timer
 	rng       *rand.Rand
 
@@ -288,6 +293,7 @@ func (g *Generator) send(ctx context.Context, s *stream, now time.Duration) {
 	if written < m {
 		s.failed = appendRange(s.failed, wire.SeqRange{From: first + uint64(written), To: first + uint64(m) - 1})
 		g.c.failed.Add(uint64(m - written))
+		s.failedN += uint64(m - written)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -326,6 +332,7 @@ func (g *Generator) markAtRisk(s *stream) {
 	}
 	r := wire.SeqRange{From: s.connFirst + uint64(firstAt), To: s.connFirst + uint64(full) - 1}
 	s.atRisk = appendRange(s.atRisk, r)
+	s.atRiskN += r.Len()
 	g.c.atRisk.Add(r.Len())
 }
 
@@ -410,6 +417,7 @@ func (g *Generator) closeConn(s *stream, cause string) {
 		for i, c := range causes {
 			if c == cause {
 				g.c.disconnects[i].Add(1)
+				s.disc[i]++
 			}
 		}
 		s.backoff = true
@@ -438,6 +446,7 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 			return false
 		}
 		g.c.attempts.Add(1)
+		s.attempts++
 		t0 := time.Now()
 		c, err := g.dialer.DialContext(ctx, "tcp", g.cfg.Addr)
 		if err != nil {
@@ -445,6 +454,7 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 				return false
 			}
 			g.c.connFailures.Add(1)
+			s.connFails++
 			s.failures++
 			s.backoff = true
 			g.log.Debug("connect failed", "stream", s.id, "error", err)

@@ -189,6 +189,20 @@ func TestChaos(t *testing.T) {
 	if rep.Reconnects < g+a-uint64(rep.Conns) || rep.Reconnects > g+a {
 		t.Errorf("reconnects %d after %d chaos closes", rep.Reconnects, g+a)
 	}
+	var perStream [4]uint64
+	for _, sr := range rep.Streams {
+		for i, c := range causes {
+			perStream[i] += sr.Disconnects[c]
+		}
+		if sr.Connects != sr.Attempts-sr.ConnFails || sr.Sent+sr.WriteFailed != sr.LastSeq {
+			t.Errorf("stream %d: %+v: connects ≠ attempts − failures or sent + failed ≠ last seq", sr.ID, sr)
+		}
+	}
+	for i, c := range causes {
+		if perStream[i] != rep.Disconnects[c] {
+			t.Errorf("%s: streams sum to %d, total %d", c, perStream[i], rep.Disconnects[c])
+		}
+	}
 	waitFor(t, 5*time.Second, "every line", func() bool {
 		return uint64(s.lineCount()) >= rep.Sent-rep.AtRisk
 	})

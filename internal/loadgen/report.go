@@ -43,12 +43,17 @@ type Report struct {
 
 // StreamReport is the accounting of one stream (connection slot).
 type StreamReport struct {
-	ID       uint32          `json:"id"`
-	LastSeq  uint64          `json:"last_seq"`          // seqs 1..LastSeq were scheduled
-	Failed   []wire.SeqRange `json:"failed,omitempty"`  // not sent: their write failed
-	AtRisk   []wire.SeqRange `json:"at_risk,omitempty"` // written but unacknowledged at a reset
-	Sent     uint64          `json:"sent"`
-	Connects uint64          `json:"connects"`
+	ID          uint32            `json:"id"`
+	LastSeq     uint64            `json:"last_seq"`          // seqs 1..LastSeq were scheduled
+	Failed      []wire.SeqRange   `json:"failed,omitempty"`  // not sent: their write failed
+	AtRisk      []wire.SeqRange   `json:"at_risk,omitempty"` // written but unacknowledged at a reset
+	Sent        uint64            `json:"sent"`
+	WriteFailed uint64            `json:"write_failed"`  // Σ Failed
+	AtRiskCount uint64            `json:"at_risk_count"` // Σ AtRisk
+	Connects    uint64            `json:"connects"`      // successful connections
+	Attempts    uint64            `json:"connect_attempts"`
+	ConnFails   uint64            `json:"connect_failures"`
+	Disconnects map[string]uint64 `json:"disconnects,omitempty"` // by cause, only causes that occurred
 }
 
 func (g *Generator) report(start, end time.Time, lag, conn *hdrhistogram.Histogram) *Report {
@@ -74,8 +79,18 @@ func (g *Generator) report(start, end time.Time, lag, conn *hdrhistogram.Histogr
 	}
 	for i := range g.streams {
 		s := &g.streams[i]
-		r.Streams[i] = StreamReport{ID: s.id, LastSeq: s.next, Failed: s.failed, AtRisk: s.atRisk,
-			Sent: s.written, Connects: s.connects}
+		sr := StreamReport{ID: s.id, LastSeq: s.next, Failed: s.failed, AtRisk: s.atRisk, Sent: s.written,
+			WriteFailed: s.failedN, AtRiskCount: s.atRiskN, Connects: s.connects, Attempts: s.attempts,
+			ConnFails: s.connFails}
+		for j, n := range s.disc {
+			if n > 0 {
+				if sr.Disconnects == nil {
+					sr.Disconnects = map[string]uint64{}
+				}
+				sr.Disconnects[causes[j]] = n
+			}
+		}
+		r.Streams[i] = sr
 		r.Scheduled += s.next
 	}
 	el := end.Sub(start).Seconds()

@@ -192,7 +192,11 @@ func (w *watcher) relayObs(maxPending int) *report.Relay {
 		return nil
 	}
 	s := w.last
-	return &report.Relay{Source: w.h.Kind(), Received: s.Received, Delivered: s.Delivered, Rejected: s.Rejected,
+	src := w.h.Kind() + ", /metrics before its shutdown"
+	if w.h.Kind() == "in-process" {
+		src = "in-process, relay.Stats"
+	}
+	return &report.Relay{Source: src, Received: s.Received, Delivered: s.Delivered, Rejected: s.Rejected,
 		Retries: s.Retries, SinkErrors: s.SinkErrors, Batches: s.Batches, ConnsTotal: s.ConnsTotal,
 		ConnsPeak: w.connPeak, ConnsEnd: s.ConnsOpen, PendingPeak: w.pendPeak, MaxPending: maxPending, Samples: w.samples}
 }

@@ -387,9 +387,6 @@ func (e *env) fetchProfile(ctx context.Context, h relayHandle, kind, path string
 		return err
 	}
 	cmd := fmt.Sprintf("go tool pprof -http=127.0.0.1:0 %s %s", bin, file)
-	if kind == "cpu" || kind == "allocs" || kind == "heap" {
-		cmd = fmt.Sprintf("go tool pprof -top %s %s", bin, file)
-	}
 	e.mu.Lock()
 	e.suite.Profiles = append(e.suite.Profiles, report.Profile{Kind: kind, Path: file, Command: cmd})
 	e.mu.Unlock()

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -19,8 +20,8 @@ func Figures(sc *Scenario) []Param {
 		add("loadgen", "%s sent over %d conns in %.1f s: %s msgs/s (target %s)", count(l.Sent), l.Conns, l.Seconds,
 			count(uint64(l.AchievedRate)), rateOrMax(l.TargetRate))
 		if l.WriteFailed+l.AtRisk+l.ConnectFailures > 0 || len(l.Disconnects) > 0 {
-			add("loadgen failures", "write failed %d, at risk %d, connect failures %d of %d, disconnects %v",
-				l.WriteFailed, l.AtRisk, l.ConnectFailures, l.ConnectAttempts, l.Disconnects)
+			add("loadgen failures", "write failed %d, at risk %d, connect failures %d of %d, disconnects: %s",
+				l.WriteFailed, l.AtRisk, l.ConnectFailures, l.ConnectAttempts, counts(l.Disconnects))
 		}
 		if l.ScheduleLagMax > 0 {
 			add("schedule lag", "p99 %s, max %s (coordinated omission: time behind the intended send time)",
@@ -64,7 +65,7 @@ func Figures(sc *Scenario) []Param {
 			count(d.MustArrive-min(d.Lost, d.MustArrive)), count(d.MustArrive), d.Lost, d.Excused)
 	}
 	if r := o.Relay; r != nil {
-		add("relay", "received %s, delivered %s, rejected %d, retries %d, sink errors %d, conns peak %d (total %d), pending peak %d / %d",
+		add("relay ("+r.Source+")", "received %s, delivered %s, rejected %d, retries %d, sink errors %d, conns peak %d (total %d), pending peak %d / %d",
 			count(r.Received), count(r.Delivered), r.Rejected, r.Retries, r.SinkErrors, r.ConnsPeak, r.ConnsTotal, r.PendingPeak, r.MaxPending)
 	}
 	if p := o.Proc; p != nil {
@@ -113,4 +114,27 @@ func count(n uint64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// counts formats a map of counters as "a 1, b 2", sorted, zeros left out.
+func counts(m map[string]uint64) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -235,11 +235,15 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	if cfg.Baseline != "" {
 		if tp := suite.Scenario("throughput"); tp != nil {
 			suite.Regression = regression(&cfg, tp)
-			tp.Rules = append(tp.Rules, regressionRule(suite.Regression))
+			r := regressionRule(suite.Regression)
+			r.Scenario = tp.Name
+			tp.Rules = append(tp.Rules, r)
 		} else {
 			suite.Regression = &report.Regression{Baseline: cfg.Baseline, Err: "the throughput scenario did not run"}
 			if len(results) > 0 {
-				results[0].Rules = append(results[0].Rules, regressionRule(suite.Regression))
+				r := regressionRule(suite.Regression)
+				r.Scenario = results[0].Name
+				results[0].Rules = append(results[0].Rules, r)
 			}
 		}
 	}

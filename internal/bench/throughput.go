@@ -31,6 +31,9 @@ func runThroughput(ctx context.Context, e *env, p Params, rec *report.Scenario) 
 		sr, err := e.relayStep(ctx, p, rec, fmt.Sprintf("relay #%d", i+1), 0, e.cfg.Profile && i == 0)
 		t.Replicates = append(t.Replicates, sr.step)
 		errs = append(errs, err)
+		if err != nil && sr.step.Sent == 0 {
+			break // the relay could not even start: no use repeating it
+		}
 	}
 	if rates := t.Rates(); len(rates) > 0 {
 		t.RelayMedian = stats.Median(rates)

@@ -117,8 +117,9 @@ func (r *run) finish(ctx context.Context, streams []loadgen.StreamReport, sent u
 	r.rec.Obs.Proc = r.w.procObs()
 	var res shutdownResult
 	if r.h.Kind() == "external" {
-		// An external relay cannot be stopped: wait for its age flushes.
-		r.d.waitArrived(ctx, sent, r.e.cfg.FlushInterval+2*time.Second)
+		// An external relay cannot be stopped: wait for its age flushes
+		// (and for mockdest's next up period).
+		r.d.waitArrived(ctx, sent, r.e.cfg.FlushInterval+r.p.DownEvery+5*time.Second)
 	} else {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		res = r.h.Stop(sctx)
@@ -222,7 +223,7 @@ func runChaos(ctx context.Context, e *env, p Params, rec *report.Scenario) error
 	var streams []loadgen.StreamReport
 	var sent uint64
 	if rep != nil {
-		streams, sent = rep.Streams, rep.Sent
+		streams, sent = rep.Streams, rep.Sent+uint64(n) // the probe too
 	}
 	_, ferr := r.finish(ctx, streams, sent)
 	if st, ok := r.d.srv.Recorder().Stream(probeStream); ok {

@@ -23,11 +23,11 @@ const stopTimeout = 40 * time.Second
 // (The stamp holds 8 decimal digits of stream id.)
 const probeStream = 99_999_999
 
-// drainTimeout bounds the wait, after loadgen closed its connections, for
-// the relay to read everything (it sees EOF on every connection); the
-// relay's shutdown stops reading, so stopping earlier would lose what is
-// still in the sockets.
-const drainTimeout = 20 * time.Second
+// drainTimeout bounds the wait without progress, after loadgen closed its
+// connections, for the relay to read everything (it sees EOF on every
+// connection); the relay's shutdown stops reading, so stopping earlier
+// would lose what is still in the sockets.
+const drainTimeout = 10 * time.Second
 
 func (e *env) loadCfg(p Params, addr string) loadgen.Config {
 	return loadgen.Config{
@@ -241,12 +241,21 @@ func runChaos(ctx context.Context, e *env, p Params, rec *report.Scenario) error
 	return errJoin(lerr, ferr)
 }
 
-// waitIdle waits until the relay has no client connection open.
+// waitIdle waits until the relay has no client connection open. It gives
+// up after timeout without progress (the relay's received count not
+// moving) or after 10 × timeout in all.
 func waitIdle(ctx context.Context, h relayHandle, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if s, err := h.Stats(); err == nil && s.ConnsOpen == 0 {
-			return
+	start := time.Now()
+	var last uint64
+	lastMove := start
+	for ctx.Err() == nil && time.Since(lastMove) < timeout && time.Since(start) < 10*timeout {
+		if s, err := h.Stats(); err == nil {
+			if s.ConnsOpen == 0 {
+				return
+			}
+			if s.Received != last {
+				last, lastMove = s.Received, time.Now()
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

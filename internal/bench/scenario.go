@@ -132,7 +132,7 @@ func Scenarios() []*Scenario {
 			Quick: Params{Expected: 8 * time.Second, Duration: 6 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
 				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.01,
 				MaxPending: 20_000, SendTimeout: 250 * time.Millisecond},
-			Full: Params{Expected: 18 * time.Second, Duration: 15 * time.Second, Rate: 30_000, Conns: 20, Size: 200,
+			Full: Params{Expected: 22 * time.Second, Duration: 15 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
 				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.01,
 				MaxPending: 20_000, SendTimeout: 250 * time.Millisecond},
 			Checks: checks([]Check{CheckAckTrouble, CheckPendingBound, CheckExactCount}, basic),

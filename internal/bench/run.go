@@ -245,6 +245,9 @@ func runChaos(ctx context.Context, e *env, p Params, rec *report.Scenario) error
 // up after timeout without progress (the relay's received count not
 // moving) or after 10 × timeout in all.
 func waitIdle(ctx context.Context, h relayHandle, timeout time.Duration) {
+	if x, ok := h.(*extRelay); ok && x.admin == "" {
+		return // no way to tell; finish waits for the arrivals instead
+	}
 	start := time.Now()
 	var last uint64
 	lastMove := start

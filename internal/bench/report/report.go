@@ -54,20 +54,19 @@ type RatePoint struct {
 
 // Scenario is one scenario's run: parameters, observations and rules.
 type Scenario struct {
-	Name            string        `json:"name"`
-	Description     string        `json:"description"`
-	Params          []Param       `json:"params"`
-	ExpectedSeconds float64       `json:"expected_seconds"`
-	Start           time.Time     `json:"start"`
-	End             time.Time     `json:"end"`
-	Error           string        `json:"error,omitempty"` // why the scenario could not run to its end
-	Rules           []Rule        `json:"rules"`
-	Notes           []string      `json:"notes,omitempty"`
-	Events          []Event       `json:"events,omitempty"`
-	SendRate        []RatePoint   `json:"send_rate,omitempty"`
-	Files           []string      `json:"files,omitempty"` // written next to the report, relative paths
-	Obs             Observation   `json:"observation"`
-	Elapsed         time.Duration `json:"-"`
+	Name            string      `json:"name"`
+	Description     string      `json:"description"`
+	Params          []Param     `json:"params"`
+	ExpectedSeconds float64     `json:"expected_seconds"`
+	Start           time.Time   `json:"start"`
+	End             time.Time   `json:"end"`
+	Error           string      `json:"error,omitempty"` // why the scenario could not run to its end
+	Rules           []Rule      `json:"rules"`
+	Notes           []string    `json:"notes,omitempty"`
+	Events          []Event     `json:"events,omitempty"`
+	SendRate        []RatePoint `json:"send_rate,omitempty"`
+	Files           []string    `json:"files,omitempty"` // written next to the report, relative paths
+	Obs             Observation `json:"observation"`
 }
 
 // Seconds returns the scenario's wall time.

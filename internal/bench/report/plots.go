@@ -110,6 +110,7 @@ type vlines struct {
 	labels []string
 	style  draw.LineStyle
 	text   text.Style
+	left   bool // labels to the left of their line
 }
 
 func (v *vlines) Plot(c draw.Canvas, p *plot.Plot) {
@@ -121,7 +122,12 @@ func (v *vlines) Plot(c draw.Canvas, p *plot.Plot) {
 		}
 		c.StrokeLine2(v.style, px, c.Min.Y, px, c.Max.Y)
 		if v.labels[i] != "" {
-			c.FillText(v.text, vg.Point{X: px + 2, Y: c.Max.Y - vg.Length(10+10*(i%3))}, v.labels[i])
+			pt := vg.Point{X: px + 2, Y: c.Max.Y - vg.Length(40+9*(i%3))}
+			ts := v.text
+			if v.left {
+				pt.X, ts.XAlign = px-2, draw.XRight
+			}
+			c.FillText(ts, pt, v.labels[i])
 		}
 	}
 }
@@ -174,6 +180,7 @@ func BatchSizePlot(title string, s *mockdest.Snapshot, batchSize int) (string, e
 	}
 	lim := newVlines([]float64{float64(batchSize)}, []string{fmt.Sprintf("batch-size %d", batchSize)})
 	lim.style.Color = limitColor
+	lim.left = true
 	p.Add(lim)
 	p.X.Min, p.X.Max = 0, maxX+2
 	p.Legend.Left = true
@@ -201,8 +208,8 @@ func percentileXYs(h *hdrhistogram.Histogram, scale float64) plotter.XYs {
 	if n == 0 {
 		return nil
 	}
-	var xys plotter.XYs
-	for i := 0; ; i++ {
+	xys := plotter.XYs{{X: 1, Y: float64(h.ValueAtQuantile(0)) * scale}}
+	for i := 1; ; i++ {
 		q := 1 - math.Pow(0.5, float64(i)/5)
 		x := 1 / (1 - q)
 		if x >= float64(n) {
@@ -319,7 +326,8 @@ func ThroughputPlot(title string, sc *Scenario) (string, error) {
 		p.Add(newVlines(xs, ls))
 	}
 	p.Y.Min = 0
-	p.Y.Max *= 1.25 // room for the legend
+	p.Y.Max *= 1.4 // room for the legend and the event labels
+	p.Legend.Left = true
 	p.Y.Tick.Marker = humanTicks{}
 	p.X.Min = 0
 	p.X.Max = max(sc.End.Sub(t0).Seconds(), arr[len(arr)-1].X+1)

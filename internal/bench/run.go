@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -92,8 +93,11 @@ func (e *env) start(ctx context.Context, name string, p Params, rec *report.Scen
 	return r, nil
 }
 
-// load runs loadgen against the relay and records its report.
+// load runs loadgen against the relay and records its report; loadgen's
+// own report and .hgrm files (schedule lag, connect latency) go to
+// SCENARIO/loadgen/ in the run directory.
 func (r *run) load(ctx context.Context, lc loadgen.Config) (*loadgen.Report, error) {
+	lc.OutDir = filepath.Join(r.e.cfg.Out, r.name, "loadgen")
 	g, err := loadgen.New(lc)
 	if err != nil {
 		return nil, err

@@ -347,6 +347,7 @@ func (e *env) snapshotProfiles(ctx context.Context, h relayHandle) error {
 	for _, k := range profileKinds {
 		errs = append(errs, e.fetchProfile(ctx, h, k, k, 10*time.Second))
 	}
+	errs = append(errs, e.saveMetrics(h))
 	return errJoin(errs...)
 }
 
@@ -427,4 +428,26 @@ func waitListening(ctx context.Context, addr string, timeout time.Duration) erro
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// saveMetrics saves the relay's /metrics text next to its profiles.
+func (e *env) saveMetrics(h relayHandle) error {
+	ph, ok := h.(*procRelay)
+	if !ok {
+		return nil
+	}
+	dir, err := e.profileDir()
+	if err != nil {
+		return err
+	}
+	resp, err := ph.client.Get("http://" + ph.admin + "/metrics")
+	if err != nil {
+		return fmt.Errorf("save /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("save /metrics: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, "relay-metrics.txt"), b, 0o644)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,10 +32,14 @@ func WriteDir(dir string, s *Suite) error {
 		if err := mockdest.WriteFiles(sub, sc.Obs.Dest); err != nil {
 			errs = append(errs, err)
 		}
-		ents, _ := os.ReadDir(sub)
-		for _, e := range ents {
-			sc.Files = append(sc.Files, filepath.Join(sc.Name, e.Name()))
-		}
+		filepath.WalkDir(sub, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if rel, err := filepath.Rel(dir, path); err == nil {
+					sc.Files = append(sc.Files, rel)
+				}
+			}
+			return nil
+		})
 	}
 	errs = append(errs,
 		writeFile(filepath.Join(dir, "report.json"), func(w io.Writer) error { return WriteJSON(w, s) }),

@@ -316,6 +316,8 @@ func (e *env) tryRelayProcess(bin string, c relay.Config, profile bool) (*procRe
 		args = append(args, "--mutex-profile-fraction", "100", "--block-profile-rate", "100000")
 	}
 	cmd := exec.Command(bin, args...)
+	// If the bench dies, the relay goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	tb := &tailBuffer{}
 	cmd.Stderr = tb
 	cmd.Stdout = io.Discard

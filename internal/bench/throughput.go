@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/pipe"
@@ -228,6 +229,7 @@ func (e *env) startPipe(ctx context.Context, target string) (string, int, func()
 	}
 	cmd := exec.Command(e.cfg.PipeBin, append(slices.Clone(e.cfg.PipeArgs), "--listen", addr, "--to", target)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, fmt.Errorf("start pipe: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -50,13 +51,23 @@ type run struct {
 	h    relayHandle
 	max  int // relay max-pending
 
-	wctx       context.Context
-	wcancel    context.CancelFunc
-	wg         errgroup.Group
-	w          *watcher
-	sent       func() uint64
-	setCounter func(func() uint64)
+	wctx    context.Context
+	wcancel context.CancelFunc
+	wg      errgroup.Group
+	w       *watcher
+	counter atomic.Pointer[func() uint64] // messages sent so far
 }
+
+// sent returns the number of messages sent so far.
+func (r *run) sent() uint64 {
+	if f := r.counter.Load(); f != nil {
+		return (*f)()
+	}
+	return 0
+}
+
+// setCounter sets what sent reports.
+func (r *run) setCounter(f func() uint64) { r.counter.Store(&f) }
 
 func (e *env) start(ctx context.Context, name string, p Params, rec *report.Scenario, process bool, dc destConfig) (*run, error) {
 	d, err := e.startDest(ctx, dc)
@@ -69,20 +80,9 @@ func (e *env) start(ctx context.Context, name string, p Params, rec *report.Scen
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
 	r := &run{e: e, name: name, p: p, rec: rec, d: d, h: h, max: rc.MaxPending}
-	var mu sync.Mutex
-	var counter func() uint64
-	r.sent = func() uint64 {
-		mu.Lock()
-		defer mu.Unlock()
-		if counter == nil {
-			return 0
-		}
-		return counter()
-	}
 	r.wctx, r.wcancel = context.WithCancel(ctx)
 	r.w = e.watch(r.wctx, &r.wg, h, r.sent)
 	e.prog.track(name, "", r.sent)
-	r.setCounter = func(f func() uint64) { mu.Lock(); counter = f; mu.Unlock() }
 	if dc.DownEvery > 0 {
 		for t := dc.DownEvery; t <= p.Duration+dc.DownEvery; t += dc.DownEvery {
 			rec.Events = append(rec.Events,

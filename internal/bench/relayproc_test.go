@@ -97,3 +97,21 @@ func TestProgress(t *testing.T) {
 	cancel()
 	tty.run(ctx) // returns at once on a done context
 }
+
+func TestRelayProcessThatExits(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.RelayBin = "/bin/false"
+	e := newEnv(&cfg, nil)
+	_, _, err := e.startRelay(context.Background(), relayConfig{Sink: "127.0.0.1:1"}, true)
+	if err == nil || !strings.Contains(err.Error(), "exited at start") {
+		t.Errorf("got %v want an \"exited at start\" error", err)
+	}
+	ext := &extRelay{addr: "127.0.0.1:1"}
+	if res := ext.Stop(context.Background()); res.Err == nil || res.Exited {
+		t.Errorf("external Stop: got %+v want ErrNotApplicable", res)
+	}
+	if _, err := ext.Stats(); err == nil {
+		t.Error("external Stats without an admin address: nil error")
+	}
+}

@@ -299,9 +299,12 @@ func (e *env) runScenario(ctx context.Context, sc *Scenario) *report.Scenario {
 		ExpectedSeconds: p.Expected.Seconds(), Start: time.Now(),
 		Obs: report.Observation{BatchSize: e.cfg.BatchSize, FlushInterval: e.cfg.FlushInterval, AgeTolerance: e.cfg.AgeTolerance},
 	}
-	e.prog.start(sc.Name, p.Expected)
-	err := sc.run(ctx, e, p, rec)
-	e.prog.done(sc.Name)
+	err := ctx.Err() // interrupted: the remaining scenarios do not start
+	if err == nil {
+		e.prog.start(sc.Name, p.Expected)
+		err = sc.run(ctx, e, p, rec)
+		e.prog.done(sc.Name)
+	}
 	rec.End = time.Now()
 	cs := sc.Checks
 	if e.cfg.RelayAddr != "" && slices.ContainsFunc(cs, func(c Check) bool { return c.Name == CheckPendingBound.Name }) {

@@ -108,6 +108,13 @@ func AppendStepSummary(path string, s *Suite) error {
 		return fmt.Errorf("report: step summary: %w", err)
 	}
 	err = WriteMarkdownTable(f, s)
+	if tp := s.Scenario("throughput"); err == nil && tp != nil && tp.Obs.Throughput != nil {
+		var b strings.Builder
+		b.WriteString("Throughput (arrivals at mockdest; CPU and RSS of the relay's own process):\n\n")
+		writeStepsTable(&b, tp.Obs.Throughput)
+		b.WriteString("\n")
+		_, err = io.WriteString(f, b.String())
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -91,7 +91,7 @@ func good() (Params, *report.Observation) {
 		Throughput: &report.Throughput{
 			Replicates:  []report.Step{{Name: "r1", MsgsPerSec: 1e6, Sent: 10, Arrived: 10}, {Name: "r2", MsgsPerSec: 1.1e6, Sent: 10, Arrived: 10}},
 			Pipe:        &report.Step{Name: "pipe", MsgsPerSec: 2e6},
-			Sustained:   &report.Step{Name: "s", TargetRate: 9e5, SendRate: 8.9e5, Sent: 100, Arrived: 100},
+			Sustained:   &report.Step{Name: "s", TargetRate: 9e5, SendRate: 8.9e5, SteadyRate: 8.8e5, Sent: 100, Arrived: 100},
 			RelayMedian: 1.05e6, PipeRate: 2e6, Ratio: 0.525,
 		},
 	}
@@ -186,7 +186,7 @@ func TestChecks(t *testing.T) {
 			func(p *Params, o *report.Observation) { o.Signal.Received = 0 }},
 		{CheckThroughput, func(p *Params, o *report.Observation) { o.Throughput.Ratio = 0 },
 			func(p *Params, o *report.Observation) { o.Throughput.Pipe = nil }},
-		{CheckSustained, func(p *Params, o *report.Observation) { o.Throughput.Sustained.SendRate = 0.9 * 9e5 },
+		{CheckSustained, func(p *Params, o *report.Observation) { o.Throughput.Sustained.SteadyRate = 0.9 * 9e5 },
 			func(p *Params, o *report.Observation) { o.Throughput.Sustained = nil }},
 		{CheckStepsLossless, func(p *Params, o *report.Observation) { o.Throughput.Replicates[1].Lost = 1 },
 			func(p *Params, o *report.Observation) { o.Throughput.Replicates = nil }},

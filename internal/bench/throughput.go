@@ -79,10 +79,29 @@ var sustainFractions = []float64{0.9, 0.75, 0.6, 0.5}
 // as sustained (CheckSustained).
 const minSustained = 0.5
 
-// sustained reports whether an open-loop step held its rate with nothing
-// lost.
+// sustained reports whether an open-loop step held its rate — loadgen sent
+// it and the relay delivered it in steady state — with nothing lost.
 func sustained(s report.Step) bool {
-	return s.Err == "" && s.TargetRate > 0 && s.SendRate >= 0.97*s.TargetRate && s.Lost == 0 && s.Arrived > 0
+	return s.Err == "" && s.TargetRate > 0 && s.SendRate >= 0.97*s.TargetRate && s.SteadyRate >= 0.97*s.TargetRate &&
+		s.Lost == 0 && s.Arrived > 0
+}
+
+// steadyRate returns the mean of the per-second arrival counts between
+// from and to, leaving out the first and the last second (partial, and the
+// pipeline filling or draining); 0 when fewer than one second remains.
+func steadyRate(pts []mockdest.Point, from, to time.Time) float64 {
+	var sum float64
+	n := 0
+	for _, p := range pts {
+		if p.Unix > from.Unix() && p.Unix < to.Unix()-1 {
+			sum += float64(p.Messages)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 type stepResult struct {
@@ -123,8 +142,9 @@ func (e *env) relayStep(ctx context.Context, p Params, rec *report.Scenario, nam
 	if rate > 0 {
 		// Open-loop at a high rate: groups of 16 messages per connection
 		// written back-to-back (the average rate is unchanged), so the
-		// pacer's wake-ups do not cost more CPU than the relay under test.
-		lc.Duration += time.Second
+		// pacer's wake-ups do not cost more CPU than the relay under test;
+		// 2 s longer, for at least two whole seconds of steady state.
+		lc.Duration += 2 * time.Second
 		lc.Burst = 16
 	}
 	g, err := loadgen.New(lc)
@@ -169,6 +189,7 @@ func (e *env) relayStep(ctx context.Context, p Params, rec *report.Scenario, nam
 		secs := rep.End.Sub(rep.Start).Seconds()
 		s.Seconds, s.Sent, s.SendRate = secs, rep.Sent, rep.AchievedRate
 		s.Arrived = snap.Streams.Distinct
+		s.SteadyRate = steadyRate(snap.Throughput, rep.Start, rep.End)
 		if secs > 0 {
 			s.MsgsPerSec = float64(arrivedAtEnd.Messages) / secs
 			if arrivedAtEnd.Messages > 0 {

@@ -200,6 +200,9 @@ type Step struct {
 	MsgsPerSec float64 `json:"msgs_per_sec"` // arrivals per second
 	MiBPerSec  float64 `json:"mib_per_sec"`
 	SendRate   float64 `json:"send_rate"` // loadgen's achieved rate
+	// SteadyRate is the mean arrival rate over the step's whole seconds
+	// but the first and the last (the pipeline filling and draining).
+	SteadyRate float64 `json:"steady_rate"`
 	CPUSeconds float64 `json:"cpu_seconds"`
 	PeakRSS    uint64  `json:"peak_rss_bytes"`
 	Lost       uint64  `json:"lost"`

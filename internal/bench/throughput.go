@@ -43,6 +43,9 @@ func runThroughput(ctx context.Context, e *env, p Params, rec *report.Scenario) 
 		// step's mockdest record.
 		for _, f := range sustainFractions {
 			sr, err := e.relayStep(ctx, p, rec, fmt.Sprintf("relay open-loop at %.0f%%", 100*f), f*t.RelayMedian, false)
+			if t.Sustained != nil {
+				t.NotHeld = append(t.NotHeld, *t.Sustained)
+			}
 			t.Sustained = &sr.step
 			rec.Obs.Dest, rec.Obs.Delivery, rec.Obs.Load = sr.snap, sr.delivery, sr.load
 			if err != nil {

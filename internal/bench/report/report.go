@@ -214,6 +214,7 @@ type Throughput struct {
 	Replicates  []Step  `json:"replicates"` // the relay at full speed, repeated
 	Pipe        *Step   `json:"pipe,omitempty"`
 	Sustained   *Step   `json:"sustained,omitempty"` // open-loop check below the saturation rate
+	NotHeld     []Step  `json:"not_held,omitempty"`  // higher open-loop rates tried first that did not hold
 	Peers       []Step  `json:"peers,omitempty"`     // other relays (compare-relays.sh)
 	RelayMedian float64 `json:"relay_median_msgs_per_sec"`
 	PipeRate    float64 `json:"pipe_msgs_per_sec"`

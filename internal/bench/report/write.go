@@ -194,6 +194,10 @@ func WriteMarkdown(w io.Writer, s *Suite) error {
 func StepRows(t *Throughput) [][]string {
 	var steps []Step
 	steps = append(steps, t.Replicates...)
+	for _, s := range t.NotHeld {
+		s.Name += " (not held)"
+		steps = append(steps, s)
+	}
 	if t.Sustained != nil {
 		steps = append(steps, *t.Sustained)
 	}

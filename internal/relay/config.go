@@ -42,7 +42,11 @@ type Config struct {
 	// at least BatchSize.
 	MaxPending int
 	// SinkConcurrency is the number of batches that may be in flight
-	// (sent, not yet acknowledged) at once.
+	// (sent, not yet acknowledged) at once, all on one sink connection.
+	// Acknowledgements come back in order and a failure resends the whole
+	// window in order, so any value keeps per-connection order; a larger
+	// window hides the destination's round trip (one batch per round trip
+	// at 1) at the cost of more batches resent after a failure.
 	SinkConcurrency int
 	// RetryBase is the first reconnect delay after a sink failure; it
 	// doubles after each consecutive failure, with jitter.
@@ -74,7 +78,7 @@ func DefaultConfig() Config {
 		FlushInterval:   10 * time.Second,
 		MaxLineBytes:    64 << 10,
 		MaxPending:      100_000,
-		SinkConcurrency: 1,
+		SinkConcurrency: 8,
 		RetryBase:       100 * time.Millisecond,
 		RetryMax:        10 * time.Second,
 		SendTimeout:     10 * time.Second,

@@ -119,7 +119,7 @@ func startBenchDest(b *testing.B) *benchDest {
 // acknowledges at once. One op is one 200-byte message, so allocs/op is
 // allocations per message.
 func BenchmarkRelayLoopback(b *testing.B) {
-	for _, conc := range []int{1, 4} {
+	for _, conc := range []int{1, 8} {
 		b.Run(fmt.Sprintf("sink-concurrency=%d", conc), func(b *testing.B) {
 			d := startBenchDest(b)
 			cfg := DefaultConfig()

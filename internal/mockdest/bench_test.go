@@ -2,8 +2,6 @@ package mockdest
 
 import (
 	"bytes"
-	"context"
-	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -108,28 +106,8 @@ func BenchmarkRecord(b *testing.B) {
 // every acknowledgement. One op is one batch; allocs/msg counts the whole
 // process (sender included).
 func BenchmarkFramesLoopback(b *testing.B) {
-	s, err := New(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	s := startServer(b, Config{})
+	c := dial(b, s)
 	frames, offs := benchFrames()
 
 	acked := make(chan error, 1)
@@ -182,27 +160,8 @@ func BenchmarkFramesLoopback(b *testing.B) {
 // BenchmarkLinesLoopback measures lines mode: one connection over loopback
 // sends stamped 200-byte lines. One op is 100 lines.
 func BenchmarkLinesLoopback(b *testing.B) {
-	s, err := New(Config{Mode: ModeLines})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := startServer(b, Config{Mode: ModeLines})
+	c := dial(b, s)
 	frames, offs := benchFrames()
 	b.SetBytes(int64(len(frames[0]) - wire.HeaderSize))
 	b.ResetTimer()

@@ -17,8 +17,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startServer serves cfg on 127.0.0.1:0 until the test ends.
-func startServer(t *testing.T, cfg Config) *Server {
+// startServer serves cfg on 127.0.0.1:0 until the test or benchmark ends.
+func startServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
@@ -41,7 +41,7 @@ func startServer(t *testing.T, cfg Config) *Server {
 	return s
 }
 
-func dial(t *testing.T, s *Server) net.Conn {
+func dial(t testing.TB, s *Server) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {

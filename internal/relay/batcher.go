@@ -15,8 +15,11 @@ import (
 // overflow it (reason bytes, only when batchBytes > 0), or when its oldest
 // message has waited flushInterval since the read that delivered it (reason
 // age). The age deadline is set by the batch's first message, so a batch
-// started by a late message is timed from that message. When the readers
-// are gone, what is left is flushed with reason shutdown.
+// started by a late message is timed from that message; a chunk read
+// earlier that reaches the batcher later (two readers racing to the queue)
+// moves the batch's oldest time and deadline back, so OldestNs is truly the
+// oldest. When the readers are gone, what is left is flushed with reason
+// shutdown.
 type batcher struct {
 	batchSize  int
 	batchBytes int
@@ -98,6 +101,8 @@ func (b *batcher) add(c *chunk) {
 	for i := 0; i < len(ends); {
 		if b.cur == nil {
 			b.start(c.recvNs, now)
+		} else if c.recvNs < b.cur.hdr.OldestNs {
+			b.older(c.recvNs, now)
 		}
 		count := int(b.cur.hdr.Count)
 		n := min(b.batchSize-count, len(ends)-i)
@@ -135,6 +140,14 @@ func (b *batcher) add(c *chunk) {
 // start opens a batch whose oldest message was received at recvNs.
 func (b *batcher) start(recvNs int64, now time.Time) {
 	b.cur = b.batches.get()
+	b.cur.hdr.OldestNs = recvNs
+	b.deadline = time.Unix(0, recvNs).Add(b.interval)
+	b.timer.Reset(max(b.deadline.Sub(now), 0))
+}
+
+// older makes recvNs the current batch's oldest receive time and moves its
+// deadline back to match; add flushes it if that deadline has passed.
+func (b *batcher) older(recvNs int64, now time.Time) {
 	b.cur.hdr.OldestNs = recvNs
 	b.deadline = time.Unix(0, recvNs).Add(b.interval)
 	b.timer.Reset(max(b.deadline.Sub(now), 0))

@@ -167,6 +167,37 @@ func TestBatcherBytesNextMessageWouldOverflow(t *testing.T) {
 	}
 }
 
+// TestBatcherEarlierReadArrivesLater: a chunk read before the current
+// batch's first message but queued after it (readers racing to the queue)
+// makes the batch older: its oldest time and deadline move back, so no
+// message waits longer than the interval.
+func TestBatcherEarlierReadArrivesLater(t *testing.T) {
+	t.Parallel()
+	const iv = 10 * time.Second
+	g := newBatcherRig(t, 100, 0, iv)
+	early := g.clock.Now()
+	g.advance(3 * time.Second)
+	g.add(msgs("late", 2)...)
+	g.b.add(testChunk(g.cp, early, msgs("early", 1)...))
+	g.advance(iv - 3*time.Second - time.Nanosecond)
+	if got := g.take(); got != nil {
+		t.Fatalf("before the early message's deadline: got %v want nothing", got)
+	}
+	g.advance(time.Nanosecond)
+	want := []flushed{{3, wire.ReasonAge, iv}}
+	if got := g.take(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v want %v (timed from the early read)", got, want)
+	}
+
+	// Older than the interval already: flushed as soon as it is added.
+	g.add(msgs("now", 1)...)
+	g.b.add(testChunk(g.cp, g.clock.Now().Add(-iv), msgs("stale", 1)...))
+	want = []flushed{{2, wire.ReasonAge, iv}}
+	if got := g.take(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("stale read: got %v want %v", got, want)
+	}
+}
+
 // TestBatcherRun drives the goroutine itself with a fake clock: an idle
 // batch is flushed by the timer alone, and stopping flushes the rest with
 // reason shutdown and closes the output.

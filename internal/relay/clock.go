@@ -2,9 +2,11 @@ package relay
 
 import "time"
 
-// Clock is the relay's source of time. The batcher's age rule, the sink's
-// timeouts and its backoff all read it, so tests can drive them with a fake
-// clock instead of sleeping.
+// Clock is the relay's source of time. The readers stamp receive times
+// with it, the batcher's age rule and the sender's backoff and
+// acknowledgement timeouts read it, so tests can drive the age rule with a
+// fake clock instead of sleeping. (Socket deadlines are the kernel's and
+// use the wall clock.)
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time

@@ -11,8 +11,9 @@ import (
 //
 // The design works per read, not per message. A reader parses every line of
 // one read into a pooled chunk, then pushes the whole chunk with a single
-// atomic swap; the lone batcher pops chunks with plain loads and stores and
-// copies their messages into batches with one copy per run of messages.
+// atomic swap; the lone batcher pops chunks with atomic loads (no CAS, no
+// lock) and copies their messages into batches with one copy per run of
+// messages.
 // So the per-message work on the hot path is a newline search and an
 // append of one offset; no mutex, channel operation, allocation or system
 // call is paid per message, and the one atomic swap per read is shared by

@@ -220,7 +220,10 @@ func (cr *connReader) parse(c *chunk, end int) {
 
 // handoff reserves room for c's messages and pushes c to the batcher. When
 // the pending limit admits only some of them, it pushes those, waits for
-// room and goes on with the rest; at shutdown it admits everything.
+// room and goes on with the rest; at shutdown it admits everything. A
+// message's receive time is when it is admitted (counted as received), so
+// the rest is stamped again after the wait: the age rule times how long the
+// relay holds a message, not how long backpressure kept it out.
 func (cr *connReader) handoff(c *chunk) {
 	r := cr.r
 	for {
@@ -242,5 +245,6 @@ func (cr *connReader) handoff(c *chunk) {
 			c = rest
 		}
 		r.pending.wait()
+		c.recvNs = r.clock.Now().UnixNano()
 	}
 }

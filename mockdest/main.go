@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -41,14 +42,10 @@ func main() {
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the misbehaviour flags' random choices")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
-	cli.AnnotateEnv(fs, "MOCKDEST")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == pflag.ErrHelp {
-			os.Exit(0)
-		}
-		os.Exit(2)
+	err := cli.Parse(fs, "MOCKDEST", os.Args[1:])
+	if errors.Is(err, pflag.ErrHelp) {
+		os.Exit(0)
 	}
-	err := cli.BindEnv(fs, "MOCKDEST")
 	if err == nil {
 		c.Logger, err = cli.NewLogger(*level, *format, os.Stderr)
 	}

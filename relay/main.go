@@ -34,19 +34,15 @@ func main() {
 	fs.DurationVar(&c.RetryBase, "retry-base", c.RetryBase, "first reconnect delay after a sink failure (doubles, with jitter)")
 	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "longest reconnect delay")
 	fs.DurationVar(&c.SendTimeout, "send-timeout", c.SendTimeout, "per-attempt limit for connecting and for a batch's acknowledgement")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "on SIGINT/SIGTERM, how long to wait for acknowledgements")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "on SIGINT/SIGTERM, how long stopping, the final flush and the wait for acknowledgements may take (a second signal exits at once)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	mutexFrac := fs.Int("mutex-profile-fraction", 0, "runtime.SetMutexProfileFraction for /debug/pprof/mutex (0 = off)")
 	blockRate := fs.Int("block-profile-rate", 0, "runtime.SetBlockProfileRate in ns for /debug/pprof/block (0 = off)")
-	cli.AnnotateEnv(fs, "LOGRELAY")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == pflag.ErrHelp {
+	if err := cli.Parse(fs, "LOGRELAY", os.Args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
 			os.Exit(0)
 		}
-		os.Exit(2)
-	}
-	if err := cli.BindEnv(fs, "LOGRELAY"); err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(2)
 	}
@@ -59,11 +55,16 @@ func main() {
 	runtime.SetBlockProfileRate(*blockRate)
 	c.Logger = log
 	r, err := relay.New(c)
-	if err == nil {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		err = r.Run(ctx)
-		stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(2)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// The first signal starts the graceful shutdown; restoring the default
+	// handling then lets a second one end the process at once.
+	context.AfterFunc(ctx, stop)
+	err = r.Run(ctx)
+	stop()
 	if err != nil {
 		if !errors.Is(err, relay.ErrUndelivered) { // else Serve's last line already says it all
 			log.Error("relay failed", "error", err)

@@ -1,8 +1,10 @@
 // Package cli provides the small pieces that logrelay's mains share: flag
-// defaults from environment variables and a configured slog.Logger.
+// parsing with defaults from environment variables, and a configured
+// slog.Logger.
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +60,31 @@ func AnnotateEnv(fs *pflag.FlagSet, prefix string) {
 			f.Usage += " (env " + env + ")"
 		}
 	})
+}
+
+// ErrUsage marks a command-line mistake (an unknown flag, a bad value, a
+// stray argument); mains exit 2 on it.
+var ErrUsage = errors.New("usage")
+
+// Parse parses args into fs, rejects positional arguments and then fills
+// unset flags from the environment (BindEnv). It returns pflag.ErrHelp after
+// --help (exit 0), and otherwise an error wrapping ErrUsage that says what
+// was wrong (exit 2).
+func Parse(fs *pflag.FlagSet, prefix string, args []string) error {
+	AnnotateEnv(fs, prefix)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v (see --help)", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q (see --help)", ErrUsage, fs.Args())
+	}
+	if err := BindEnv(fs, prefix); err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return nil
 }
 
 // NewLogger returns a logger writing to w at level ("debug", "info", "warn"

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +63,39 @@ func TestNewLogger(t *testing.T) {
 	for _, bad := range [][2]string{{"loud", "text"}, {"info", "xml"}} {
 		if _, err := NewLogger(bad[0], bad[1], &buf); err == nil {
 			t.Errorf("NewLogger(%q, %q): got nil error", bad[0], bad[1])
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Setenv("PARSETEST_N", "7")
+	tests := []struct {
+		args      []string
+		wantN     int
+		wantErr   error
+		errSubstr string
+	}{
+		{nil, 7, nil, ""},
+		{[]string{"--n", "3"}, 3, nil, ""},
+		{[]string{"--help"}, 0, pflag.ErrHelp, ""},
+		{[]string{"--nope"}, 0, ErrUsage, "unknown flag: --nope"},
+		{[]string{"--n", "abc"}, 0, ErrUsage, "invalid argument"},
+		{[]string{"stray"}, 0, ErrUsage, `unexpected arguments ["stray"]`},
+	}
+	for _, tt := range tests {
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		n := fs.Int("n", 1, "a number")
+		err := Parse(fs, "PARSETEST", tt.args)
+		switch {
+		case tt.wantErr == nil && err != nil:
+			t.Errorf("%q: got error %v want none", tt.args, err)
+		case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+			t.Errorf("%q: got error %v want %v", tt.args, err, tt.wantErr)
+		case err != nil && !strings.Contains(err.Error(), tt.errSubstr):
+			t.Errorf("%q: got error %q, want it to contain %q", tt.args, err, tt.errSubstr)
+		case tt.wantErr == nil && *n != tt.wantN:
+			t.Errorf("%q: got n=%d want %d", tt.args, *n, tt.wantN)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func main() {
 	fs.StringVar(&c.Sink, "sink", c.Sink, "destination, tcp://HOST:PORT, speaking the framed batch protocol")
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "flush a batch when it holds this many messages (never more)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "flush a batch when its oldest message has waited this long")
-	fs.IntVar(&c.BatchBytes, "batch-bytes", c.BatchBytes, "also flush when a batch's payload reaches this many bytes (0 = no cap)")
+	fs.IntVar(&c.BatchBytes, "batch-bytes", c.BatchBytes, "also flush when a batch's payload reaches this many bytes (0 = the protocol's 64 MiB limit)")
 	fs.IntVar(&c.MaxLineBytes, "max-line-bytes", c.MaxLineBytes, "drop (and count) lines longer than this")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "close new client connections beyond this many (0 = unlimited)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close client connections silent for this long (0 = never)")

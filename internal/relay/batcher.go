@@ -12,7 +12,8 @@ import (
 //
 // The rules: a batch is flushed when it holds batchSize messages (reason
 // size), when its payload reaches batchBytes or the next message would
-// overflow it (reason bytes, only when batchBytes > 0), or when its oldest
+// overflow it (reason bytes; without --batch-bytes the cap is the
+// protocol's default payload limit, 64 MiB), or when its oldest
 // message has waited flushInterval since the read that delivered it (reason
 // age). The age deadline is set by the batch's first message, so a batch
 // started by a late message is timed from that message; a chunk read
@@ -22,7 +23,7 @@ import (
 // shutdown.
 type batcher struct {
 	batchSize  int
-	batchBytes int
+	batchBytes int // payload cap, always > 0
 	interval   time.Duration
 
 	clock   Clock
@@ -39,13 +40,17 @@ type batcher struct {
 }
 
 func newBatcher(cfg *Config, clock Clock, in *chunkQueue, chunks *chunkPool, out *batchQueue, st *counters) *batcher {
-	initial := wire.HeaderSize + cfg.BatchSize*256
-	if cfg.BatchBytes > 0 {
-		initial = min(initial, wire.HeaderSize+cfg.BatchBytes)
+	// Without a configured cap, a batch still stops at the largest payload
+	// a destination's wire.Reader accepts by default, so batch-size lines of
+	// max-line-bytes each never make a frame the destination must refuse.
+	capBytes := cfg.BatchBytes
+	if capBytes == 0 {
+		capBytes = wire.DefaultMaxPayload
 	}
+	initial := min(wire.HeaderSize+cfg.BatchSize*256, wire.HeaderSize+capBytes)
 	return &batcher{
 		batchSize:  cfg.BatchSize,
-		batchBytes: cfg.BatchBytes,
+		batchBytes: capBytes,
 		interval:   cfg.FlushInterval,
 		clock:      clock,
 		in:         in,
@@ -106,8 +111,7 @@ func (b *batcher) add(c *chunk) {
 		}
 		count := int(b.cur.hdr.Count)
 		n := min(b.batchSize-count, len(ends)-i)
-		if b.batchBytes > 0 {
-			room := b.batchBytes - (len(b.cur.buf) - wire.HeaderSize)
+		if room := b.batchBytes - (len(b.cur.buf) - wire.HeaderSize); int(ends[i+n-1]-off) > room {
 			k := 0
 			for k < n && int(ends[i+k]-off) <= room {
 				k++
@@ -128,7 +132,7 @@ func (b *batcher) add(c *chunk) {
 		switch {
 		case int(b.cur.hdr.Count) == b.batchSize:
 			b.flush(wire.ReasonSize, now)
-		case b.batchBytes > 0 && len(b.cur.buf)-wire.HeaderSize >= b.batchBytes:
+		case len(b.cur.buf)-wire.HeaderSize >= b.batchBytes:
 			b.flush(wire.ReasonBytes, now)
 		}
 	}

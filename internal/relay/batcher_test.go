@@ -198,6 +198,30 @@ func TestBatcherEarlierReadArrivesLater(t *testing.T) {
 	}
 }
 
+// TestBatcherProtocolPayloadCap: without --batch-bytes a batch still stops
+// at the wire's default payload limit, so a destination never has to refuse
+// a frame the relay would then resend forever.
+func TestBatcherProtocolPayloadCap(t *testing.T) {
+	t.Parallel()
+	g := newBatcherRig(t, 100, 0, time.Second)
+	big := strings.Repeat("x", wire.DefaultMaxPayload/3-1) // three fit (with their newlines); a fourth would not
+	c := g.cp.get()
+	c.buf = make([]byte, 0, 5*(len(big)+1))
+	for range 5 {
+		c.buf = append(c.buf, big...)
+		c.buf = append(c.buf, '\n')
+		c.ends = append(c.ends, uint32(len(c.buf)))
+	}
+	c.data, c.recvNs = c.buf, g.clock.Now().UnixNano()
+	g.b.add(c)
+	g.advance(time.Second)
+	got := g.take()
+	want := []flushed{{3, wire.ReasonBytes, 0}, {2, wire.ReasonAge, time.Second}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v want %v", got, want)
+	}
+}
+
 // TestBatcherRun drives the goroutine itself with a fake clock: an idle
 // batch is flushed by the timer alone, and stopping flushes the rest with
 // reason shutdown and closes the output.

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/url"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // Config configures a Relay. DefaultConfig returns the documented defaults;
@@ -25,8 +27,9 @@ type Config struct {
 	// the batch is flushed.
 	FlushInterval time.Duration
 	// BatchBytes caps a batch's payload (messages plus their newlines) in
-	// bytes; 0 means no cap. A single message larger than the cap makes a
-	// batch of its own.
+	// bytes; 0 means the protocol's default limit, wire.DefaultMaxPayload
+	// (64 MiB), which is also the largest value allowed. A single message
+	// larger than the cap makes a batch of its own.
 	BatchBytes int
 	// MaxLineBytes is the longest accepted line, without its line ending.
 	// Longer lines are dropped and counted; the connection continues.
@@ -95,10 +98,11 @@ func (c *Config) validate() error {
 		return bad("batch size %d: want at least 1", c.BatchSize)
 	case c.FlushInterval <= 0:
 		return bad("flush interval %v: want > 0", c.FlushInterval)
-	case c.BatchBytes < 0:
-		return bad("batch bytes %d: want >= 0", c.BatchBytes)
-	case c.MaxLineBytes < 1 || c.MaxLineBytes > 64<<20:
-		return bad("max line bytes %d: want 1..64MiB", c.MaxLineBytes)
+	case c.BatchBytes < 0 || c.BatchBytes > wire.DefaultMaxPayload:
+		return bad("batch bytes %d: want 0..%d", c.BatchBytes, wire.DefaultMaxPayload)
+	case c.MaxLineBytes < 1 || c.MaxLineBytes >= wire.DefaultMaxPayload:
+		// a line and its newline must fit in one frame's payload
+		return bad("max line bytes %d: want 1..%d", c.MaxLineBytes, wire.DefaultMaxPayload-1)
 	case c.MaxConns < 0:
 		return bad("max conns %d: want >= 0", c.MaxConns)
 	case c.IdleTimeout < 0:

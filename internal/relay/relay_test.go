@@ -491,6 +491,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		func(c *Config) { c.SinkConcurrency = 0 },
 		func(c *Config) { c.RetryMax = time.Millisecond },
 		func(c *Config) { c.MaxLineBytes = 0 },
+		func(c *Config) { c.MaxLineBytes = wire.DefaultMaxPayload }, // line + '\n' would not fit a frame
+		func(c *Config) { c.BatchBytes = wire.DefaultMaxPayload + 1 },
+		func(c *Config) { c.BatchBytes = -1 },
 	} {
 		c := DefaultConfig()
 		mod(&c)

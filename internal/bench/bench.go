@@ -66,8 +66,8 @@ type Config struct {
 	// DestAddr is the address mockdest listens on; "" = 127.0.0.1:0. An
 	// external relay's sink must point at it.
 	DestAddr string
-	// DestMode is "frames" (our relay) or "lines" (other relays; then the
-	// batch rules cannot be checked and are left out).
+	// DestMode is "frames" (our relay) or "lines" (another relay at
+	// RelayAddr; then the batch rules cannot be checked and are left out).
 	DestMode string
 	// Peers are other relays measured in the throughput scenario.
 	Peers []Peer
@@ -120,6 +120,28 @@ func DefaultConfig() Config {
 	}
 }
 
+// setDefaults fills the fields whose zero value means "the default".
+func (c *Config) setDefaults() {
+	if c.Stdout == nil {
+		c.Stdout = io.Discard
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Out == "" {
+		c.Out = filepath.Join("bench-results", time.Now().Format("20060102-150405"))
+	}
+	if c.DurationScale <= 0 {
+		c.DurationScale = 1
+	}
+	if c.DestMode == "" {
+		c.DestMode = "frames"
+	}
+}
+
 func (c *Config) validate() error {
 	if c.BatchSize < 1 || c.FlushInterval <= 0 || c.AgeTolerance < 0 {
 		return fmt.Errorf("%w: batch-size %d, flush-interval %s, age tolerance %s", ErrConfig, c.BatchSize, c.FlushInterval, c.AgeTolerance)
@@ -130,11 +152,12 @@ func (c *Config) validate() error {
 	if c.RelayAddr != "" && c.DestAddr == "" {
 		return fmt.Errorf("%w: --relay-addr needs --dest-addr (where the relay's sink points)", ErrConfig)
 	}
+	if c.DestMode == "lines" && c.RelayAddr == "" {
+		// The relays the bench starts itself send frames.
+		return fmt.Errorf("%w: --dest-mode lines is for another relay at --relay-addr; logrelay's relay sends frames", ErrConfig)
+	}
 	if c.Alpha <= 0 || c.Alpha >= 1 || c.MinEffect < 0 {
 		return fmt.Errorf("%w: alpha %v, min effect %v", ErrConfig, c.Alpha, c.MinEffect)
-	}
-	if c.DurationScale <= 0 {
-		c.DurationScale = 1
 	}
 	for _, p := range c.Peers {
 		if p.Name == "" || p.Addr == "" || p.DestAddr == "" {
@@ -168,6 +191,7 @@ func Select(names []string) ([]*Scenario, error) {
 // Run runs the suite, prints the verdict table, writes the run directory
 // and returns the suite. The error wraps ErrFailed when a rule failed.
 func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
+	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -179,18 +203,6 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 		// The bench cannot signal a relay it did not start.
 		scs = slices.DeleteFunc(scs, func(s *Scenario) bool { return s.Name == "shutdown" })
 		fmt.Fprintln(cfg.Progress, "external relay: the shutdown scenario is left out (the bench cannot signal it)")
-	}
-	if cfg.Stdout == nil {
-		cfg.Stdout = io.Discard
-	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Out == "" {
-		cfg.Out = filepath.Join("bench-results", time.Now().Format("20060102-150405"))
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: run directory: %w", err)

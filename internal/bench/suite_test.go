@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,16 +61,6 @@ func TestSelectAndConfig(t *testing.T) {
 	if err != nil || len(scs) != 2 || scs[0].Name != "size" {
 		t.Errorf("Select: got %v, %v want size then throughput", scs, err)
 	}
-	bad := DefaultConfig()
-	bad.RelayAddr = "127.0.0.1:1"
-	if err := bad.validate(); err == nil {
-		t.Error("--relay-addr without --dest-addr: nil error")
-	}
-	bad = DefaultConfig()
-	bad.DestMode = "json"
-	if err := bad.validate(); err == nil {
-		t.Error("bad dest mode: nil error")
-	}
 	for _, in := range []string{"name=x,addr=a", "name=x,addr=a,dest=b,pid=-1", "name=x,addr=a,dest=b,color=red", "junk"} {
 		if _, err := ParsePeer(in); err == nil {
 			t.Errorf("ParsePeer(%q): nil error", in)
@@ -94,6 +85,57 @@ func TestSelectAndConfig(t *testing.T) {
 			if pp.MinRate != 4750 {
 				t.Errorf("size MinRate at --rate 5000: got %v want 4750", pp.MinRate)
 			}
+		}
+	}
+}
+
+// TestRunExternalNilProgress: an embedder may leave Progress (and Stdout,
+// Logger) nil, also with an external relay and the whole suite, where Run
+// says on Progress that the shutdown scenario is left out.
+func TestRunExternalNilProgress(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.RelayAddr, cfg.DestAddr = "127.0.0.1:1", "127.0.0.1:2"
+	cfg.Out = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no scenario starts: each is recorded as not run
+	suite, err := Run(ctx, cfg)
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("Run: got %v want ErrFailed (no scenario ran)", err)
+	}
+	if suite.Scenario("shutdown") != nil {
+		t.Error("external relay: the shutdown scenario ran")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		edit func(*Config)
+		ok   bool
+	}{
+		{"defaults", func(*Config) {}, true},
+		{"external relay without dest addr", func(c *Config) { c.RelayAddr = "127.0.0.1:1" }, false},
+		{"external relay", func(c *Config) { c.RelayAddr, c.DestAddr = "127.0.0.1:1", "127.0.0.1:2" }, true},
+		{"bad dest mode", func(c *Config) { c.DestMode = "json" }, false},
+		// Our own relay sends frames: a lines-mode mockdest would misread them.
+		{"lines mode for our relay", func(c *Config) { c.DestMode = "lines" }, false},
+		{"lines mode for our relay process", func(c *Config) { c.DestMode, c.RelayProcess = "lines", true }, false},
+		{"lines mode for an external relay", func(c *Config) {
+			c.DestMode, c.RelayAddr, c.DestAddr = "lines", "127.0.0.1:1", "127.0.0.1:2"
+		}, true},
+		{"zero batch size", func(c *Config) { c.BatchSize = 0 }, false},
+	}
+	for _, tt := range tests {
+		c := DefaultConfig()
+		tt.edit(&c)
+		err := c.validate()
+		if got := err == nil; got != tt.ok {
+			t.Errorf("%s: got %v want ok=%v", tt.name, err, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: got %v want ErrConfig", tt.name, err)
 		}
 	}
 }

@@ -54,7 +54,9 @@ type Config struct {
 	Profile bool
 
 	// RelayBin is a relay binary for the scenarios that run the relay as a
-	// process; "" = build ./relay into the run directory on the fly.
+	// process; "" = build ./relay on the fly into a temporary directory,
+	// removed when Run returns (with Profile, a copy is kept in
+	// OUT/profiles/ for pprof).
 	RelayBin string
 	// RelayProcess runs the relay as its own process in every scenario.
 	RelayProcess bool

@@ -29,8 +29,10 @@ func TestParseFlags(t *testing.T) {
 		cfg.StepDuration != 2*time.Second || cfg.Progress != nil || cfg.Addr != "127.0.0.1:9" {
 		t.Errorf("got %+v want conns 12 (env), rate 1M (flag beats env), steps [10k 50k]", cfg)
 	}
-	if _, code := parseFlags([]string{"--rate", "fast"}); code != 2 {
-		t.Errorf("bad rate: exit code %d want 2", code)
+	for _, rate := range []string{"fast", "5m"} {
+		if _, code := parseFlags([]string{"--rate", rate}); code != 2 {
+			t.Errorf("rate %q: exit code %d want 2", rate, code)
+		}
 	}
 	if _, code := parseFlags([]string{"extra"}); code != 2 {
 		t.Errorf("extra argument: exit code %d want 2", code)

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,13 +53,25 @@ func TestParseRate(t *testing.T) {
 		in   string
 		want float64
 		ok   bool
-	}{{"0", 0, true}, {"2500", 2500, true}, {"10k", 10000, true}, {"1.5M", 1.5e6, true},
-		{"", 0, false}, {"-1", 0, false}, {"fast", 0, false}, {"NaN", 0, false}}
+	}{{"0", 0, true}, {"2500", 2500, true}, {"10k", 10000, true}, {"10K", 10000, true}, {"1.5M", 1.5e6, true},
+		{" 2M ", 2e6, true}, {"", 0, false}, {"-1", 0, false}, {"fast", 0, false}, {"NaN", 0, false},
+		{"5m", 0, false}, {"k", 0, false}, {"1G", 0, false}}
 	for _, tt := range tests {
 		got, err := ParseRate(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("ParseRate(%q): got %v, %v want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
+		if err != nil && !errors.Is(err, ErrConfig) {
+			t.Errorf("ParseRate(%q): got %v want an error wrapping ErrConfig", tt.in, err)
+		}
+	}
+	// A lower-case m reads as "milli" but used to mean mega: the error
+	// must say which suffix to use.
+	if _, err := ParseRate("5m"); err == nil || !strings.Contains(err.Error(), "M") || !strings.Contains(err.Error(), "milli") {
+		t.Errorf(`ParseRate("5m"): got %v want an error naming the ambiguity and the M suffix`, err)
+	}
+	if _, err := ParseRates("10k,5m"); err == nil {
+		t.Errorf(`ParseRates("10k,5m"): got nil error want the lower-case m rejected`)
 	}
 	got, err := ParseRates("10k, 50k,100k")
 	if err != nil || len(got) != 3 || got[0] != 1e4 || got[1] != 5e4 || got[2] != 1e5 {

@@ -31,7 +31,7 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	fs.DurationVar(&c.StepDuration, "step-duration", 0, "how long each of --rate-steps lasts")
 	sineAmp := fs.String("sine-amplitude", "0", "sine profile: amplitude around --rate (≤ rate), with the suffixes of --rate")
 	fs.DurationVar(&c.SinePeriod, "sine-period", 0, "sine profile: period")
-	rampTo := fs.String("ramp-to", "0", "linear profile: go from --rate to this rate over --duration")
+	rampTo := fs.String("ramp-to", "0", "linear profile: go from --rate to this rate (suffixes as --rate) over --duration minus --ramp-up")
 	fs.IntVar(&c.Burst, "burst", 0, "send each connection's messages in back-to-back groups of this many")
 	fs.DurationVar(&c.ChaosEvery, "chaos-every", 0, "close one random connection this often (0 = off)")
 	fs.Float64Var(&c.ChaosProb, "chaos-prob", 0, "close each connection with this probability per second")

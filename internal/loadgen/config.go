@@ -53,7 +53,7 @@ type Config struct {
 	// SinePeriod is the sine profile's period.
 	SinePeriod time.Duration
 	// RampTo, when > 0, makes the rate go linearly from Rate to RampTo over
-	// Duration (minus RampUp); Duration must be set.
+	// Duration minus RampUp (after the ramp-up); Duration must be set.
 	RampTo float64
 	// Burst, when > 1, makes each connection send its messages in groups of
 	// Burst written back-to-back, all due at the group's first message's
@@ -82,8 +82,8 @@ type Config struct {
 
 	// Report, when set, is the path the JSON report is written to.
 	Report string
-	// OutDir, when set, receives schedule_lag.hgrm, connect_latency.hgrm and
-	// report.json.
+	// OutDir, when set, is created if needed and receives report.json,
+	// report.txt, schedule_lag.hgrm and connect_latency.hgrm.
 	OutDir string
 	// HlogPath, when set, receives interval histograms (one per second) in
 	// the HdrHistogram log format, tagged "lag" and "connect", values in ns.

@@ -214,7 +214,6 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 		Command: cfg.Command, Start: time.Now(), Quick: cfg.Quick, Dir: cfg.Out,
 		Host:      report.Host{Hostname: host, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()},
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, AgeTolerance: cfg.AgeTolerance,
-		RelayMode: relayMode(&cfg),
 	}
 	e := newEnv(&cfg, suite)
 	defer e.close()
@@ -246,6 +245,7 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	stopProg()
 	progWG.Wait()
 	suite.Scenarios = results
+	suite.RelayMode = relayMode(&cfg, results)
 	if cfg.Baseline != "" {
 		if tp := suite.Scenario("throughput"); tp != nil {
 			suite.Regression = regression(&cfg, tp)
@@ -294,14 +294,35 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	return suite, nil
 }
 
-func relayMode(cfg *Config) string {
-	switch {
-	case cfg.RelayAddr != "":
+// relayMode describes how the scenarios ran their relays, from what each
+// recorded: "external (ADDR)", "in-process (every scenario)", "process
+// (every scenario)", or "in-process: NAMES; process: NAMES" (a scenario
+// that ran both appears in both lists), or "none started".
+func relayMode(cfg *Config, scs []*report.Scenario) string {
+	if cfg.RelayAddr != "" {
 		return "external (" + cfg.RelayAddr + ")"
-	case cfg.RelayProcess:
+	}
+	var in, proc []string
+	for _, sc := range scs {
+		if sc == nil {
+			continue
+		}
+		if slices.Contains(sc.Relays, "in-process") {
+			in = append(in, sc.Name)
+		}
+		if slices.Contains(sc.Relays, "process") {
+			proc = append(proc, sc.Name)
+		}
+	}
+	switch {
+	case len(in) == 0 && len(proc) == 0:
+		return "none started"
+	case len(proc) == 0:
+		return "in-process (every scenario)"
+	case len(in) == 0:
 		return "process (every scenario)"
 	}
-	return "in-process (throughput and shutdown/SIGTERM: process)"
+	return "in-process: " + strings.Join(in, ", ") + "; process: " + strings.Join(proc, ", ")
 }
 
 // runScenario runs one scenario and checks its rules. A run error becomes
@@ -320,6 +341,7 @@ func (e *env) runScenario(ctx context.Context, sc *Scenario) *report.Scenario {
 		e.prog.done(sc.Name)
 	}
 	rec.End = time.Now()
+	rec.Relays = e.relaysOf(sc.Name)
 	cs := sc.Checks
 	if e.cfg.RelayAddr != "" && slices.ContainsFunc(cs, func(c Check) bool { return c.Name == CheckPendingBound.Name }) {
 		cs = slices.DeleteFunc(slices.Clone(cs), func(c Check) bool { return c.Name == CheckPendingBound.Name })

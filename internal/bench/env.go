@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,10 +30,32 @@ type env struct {
 	binErr  error
 	tmp     string
 
-	mu sync.Mutex // guards suite.Profiles
+	mu     sync.Mutex          // guards suite.Profiles and relays
+	relays map[string][]string // per scenario, the kinds of relay it started
 }
 
 func newEnv(cfg *Config, suite *report.Suite) *env { return &env{cfg: cfg, suite: suite} }
+
+// startedRelay records that the named scenario started a relay of kind
+// (relayHandle.Kind).
+func (e *env) startedRelay(scenario, kind string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.relays == nil {
+		e.relays = map[string][]string{}
+	}
+	if !slices.Contains(e.relays[scenario], kind) {
+		e.relays[scenario] = append(e.relays[scenario], kind)
+	}
+}
+
+// relaysOf returns the kinds of relay the named scenario started, in order
+// of first use.
+func (e *env) relaysOf(scenario string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.relays[scenario])
+}
 
 func (e *env) close() {
 	if e.tmp != "" {

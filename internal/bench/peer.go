@@ -48,10 +48,7 @@ func ParsePeer(s string) (Peer, error) {
 func List() string {
 	var b strings.Builder
 	for _, s := range Scenarios() {
-		mode := "in-process relay"
-		if s.Process {
-			mode = "relay process"
-		}
+		mode := s.Relay.String()
 		if s.Concurrent {
 			mode += ", runs concurrently"
 		}

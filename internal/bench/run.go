@@ -79,6 +79,7 @@ func (e *env) start(ctx context.Context, name string, p Params, rec *report.Scen
 		d.stop()
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
+	e.startedRelay(name, h.Kind())
 	r := &run{e: e, name: name, p: p, rec: rec, d: d, h: h, max: rc.MaxPending}
 	r.wctx, r.wcancel = context.WithCancel(ctx)
 	r.w = e.watch(r.wctx, &r.wg, h, r.sent)
@@ -179,7 +180,7 @@ func runSteady(ctx context.Context, e *env, p Params, rec *report.Scenario) erro
 // no client connection left, relay a probe batch, and be back to its
 // goroutine and fd baseline.
 func runChaos(ctx context.Context, e *env, p Params, rec *report.Scenario) error {
-	r, err := e.start(ctx, rec.Name, p, rec, true, destConfig{})
+	r, err := e.start(ctx, rec.Name, p, rec, processScenario(rec.Name), destConfig{})
 	if err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func waitIdle(ctx context.Context, h relayHandle, timeout time.Duration) {
 // connections, separated by the given silences; the bench writes the
 // stamped messages itself because the silences are irregular.
 func runBursts(ctx context.Context, e *env, p Params, rec *report.Scenario) error {
-	r, err := e.start(ctx, rec.Name, p, rec, false, destConfig{})
+	r, err := e.start(ctx, rec.Name, p, rec, processScenario(rec.Name), destConfig{})
 	if err != nil {
 		return err
 	}
@@ -375,7 +376,7 @@ func (s *stampWriter) close() {
 func processScenario(name string) bool {
 	for _, s := range Scenarios() {
 		if s.Name == name {
-			return s.Process
+			return s.Relay == ownProcess
 		}
 	}
 	return false

@@ -50,10 +50,31 @@ type Scenario struct {
 	// silences); they run alongside the others, each with its own relay
 	// and mockdest.
 	Concurrent bool
-	// Process marks scenarios that run the relay as its own process.
-	Process bool
-	Checks  []Check
-	run     func(ctx context.Context, e *env, p Params, rec *report.Scenario) error
+	// Relay is how the scenario runs its relay.
+	Relay  relayUse
+	Checks []Check
+	run    func(ctx context.Context, e *env, p Params, rec *report.Scenario) error
+}
+
+// relayUse is how a scenario runs its relay. Config.RelayProcess makes
+// every relay a process; Config.RelayAddr replaces them all with the
+// external relay.
+type relayUse int
+
+const (
+	inProcess  relayUse = iota // in the bench's process
+	ownProcess                 // its own process: CPU, RSS, fds and goroutines of its own
+	bothWays                   // the shutdown scenario: in-process, then as a process
+)
+
+func (u relayUse) String() string {
+	switch u {
+	case ownProcess:
+		return "relay process"
+	case bothWays:
+		return "in-process relay, then a relay process"
+	}
+	return "in-process relay"
 }
 
 // basic are the checks that hold in every scenario that moves messages.
@@ -104,7 +125,7 @@ func Scenarios() []*Scenario {
 			Quick:       Params{Expected: 10 * time.Second, Duration: 6 * time.Second, Rate: 10_000, Conns: 2000, Size: 200, MaxRSS: 512 << 20},
 			Full:        Params{Expected: 25 * time.Second, Duration: 20 * time.Second, Rate: 20_000, Conns: 5000, Size: 200, MaxRSS: 512 << 20},
 			Checks:      checks([]Check{CheckConns, CheckRSS, CheckExactCount, CheckOrder}, basic),
-			Process:     true,
+			Relay:       ownProcess,
 			run:         runSteady,
 		},
 		{
@@ -113,7 +134,7 @@ func Scenarios() []*Scenario {
 			Quick:       Params{Expected: 10 * time.Second, Duration: 7 * time.Second, Rate: 20_000, Conns: 100, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5},
 			Full:        Params{Expected: 23 * time.Second, Duration: 20 * time.Second, Rate: 30_000, Conns: 200, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5},
 			Checks:      checks([]Check{CheckChaos, CheckAlive, CheckLeaks}, basic),
-			Process:     true,
+			Relay:       ownProcess,
 			run:         runChaos,
 		},
 		{
@@ -144,7 +165,7 @@ func Scenarios() []*Scenario {
 			Quick:       Params{Expected: 6 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 2 * time.Second},
 			Full:        Params{Expected: 12 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 5 * time.Second},
 			Checks:      []Check{CheckShutdownExit, CheckShutdownDelivered, CheckSignalExit, CheckSignalDelivered, CheckMaxBatch, CheckAgeBound, CheckNoDuplicates},
-			Process:     true,
+			Relay:       bothWays,
 			run:         runShutdown,
 		},
 		{
@@ -152,7 +173,7 @@ func Scenarios() []*Scenario {
 			Description: "Throughput: the relay, as its own process, at full speed over 50 connections (replicates), then open-loop at 90% of that rate to confirm it is sustained with the rules holding; the same step through a bare TCP pipe gives the ceiling, and the ratio is reported.",
 			Quick:       Params{Expected: 16 * time.Second, Conns: 50, Size: 200, Replicates: 3, StepDuration: 2 * time.Second},
 			Full:        Params{Expected: 35 * time.Second, Conns: 50, Size: 200, Replicates: 5, StepDuration: 4 * time.Second},
-			Process:     true,
+			Relay:       ownProcess,
 			Checks:      checks([]Check{CheckThroughput, CheckSustained, CheckStepsLossless, CheckSizeExact}, basic),
 			run:         runThroughput,
 		},

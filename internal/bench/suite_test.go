@@ -6,9 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/report"
 )
 
 // TestSuiteInProcess runs the in-process scenarios end to end — real
@@ -41,6 +44,12 @@ func TestSuiteInProcess(t *testing.T) {
 		if sc.Obs.Dest == nil || sc.Obs.Delivery == nil || len(sc.Rules) < 5 {
 			t.Errorf("%s: incomplete record: dest %v, delivery %v, %d rules", sc.Name, sc.Obs.Dest != nil, sc.Obs.Delivery != nil, len(sc.Rules))
 		}
+		if !slices.Equal(sc.Relays, []string{"in-process"}) {
+			t.Errorf("%s: relays %q want [in-process]", sc.Name, sc.Relays)
+		}
+	}
+	if want := "in-process (every scenario)"; suite.RelayMode != want {
+		t.Errorf("relay mode: got %q want %q", suite.RelayMode, want)
 	}
 	if !strings.Contains(out.String(), "PASS: ") {
 		t.Errorf("verdict line missing:\n%s", out.String())
@@ -136,6 +145,32 @@ func TestValidate(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: got %v want ErrConfig", tt.name, err)
+		}
+	}
+}
+
+func TestRelayMode(t *testing.T) {
+	t.Parallel()
+	sc := func(name string, relays ...string) *report.Scenario {
+		return &report.Scenario{Name: name, Relays: relays}
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		scs  []*report.Scenario
+		want string
+	}{
+		{"all in-process", Config{}, []*report.Scenario{sc("size", "in-process"), sc("age", "in-process")}, "in-process (every scenario)"},
+		{"all processes", Config{RelayProcess: true}, []*report.Scenario{sc("size", "process"), sc("shutdown", "process")}, "process (every scenario)"},
+		{"mixed", Config{}, []*report.Scenario{sc("size", "in-process"), sc("many-conns", "process"), sc("chaos", "process"),
+			sc("shutdown", "in-process", "process"), nil, sc("throughput", "process"), sc("not run")},
+			"in-process: size, shutdown; process: many-conns, chaos, shutdown, throughput"},
+		{"nothing started", Config{}, []*report.Scenario{sc("size")}, "none started"},
+		{"external", Config{RelayAddr: "127.0.0.1:5"}, []*report.Scenario{sc("size", "external")}, "external (127.0.0.1:5)"},
+	}
+	for _, tt := range tests {
+		if got := relayMode(&tt.cfg, tt.scs); got != tt.want {
+			t.Errorf("%s: got %q want %q", tt.name, got, tt.want)
 		}
 	}
 }

@@ -131,6 +131,7 @@ func (e *env) relayStep(ctx context.Context, p Params, rec *report.Scenario, nam
 		s.Err = err.Error()
 		return sr, err
 	}
+	e.startedRelay(rec.Name, h.Kind())
 	var sm *procstat.Sampler
 	sctx, scancel := context.WithCancel(ctx)
 	sdone := make(chan struct{})

@@ -65,7 +65,8 @@ type Scenario struct {
 	Notes           []string    `json:"notes,omitempty"`
 	Events          []Event     `json:"events,omitempty"`
 	SendRate        []RatePoint `json:"send_rate,omitempty"`
-	Files           []string    `json:"files,omitempty"` // written next to the report, relative paths
+	Files           []string    `json:"files,omitempty"`  // written next to the report, relative paths
+	Relays          []string    `json:"relays,omitempty"` // kinds of relay started, in order: "in-process", "process", "external"
 	Obs             Observation `json:"observation"`
 }
 
@@ -261,12 +262,15 @@ type Host struct {
 
 // Suite is a whole bench run.
 type Suite struct {
-	Command       []string      `json:"command"`
-	Start         time.Time     `json:"start"`
-	End           time.Time     `json:"end"`
-	Quick         bool          `json:"quick"`
-	Host          Host          `json:"host"`
-	RelayMode     string        `json:"relay_mode"` // "in-process", "process", "external"
+	Command []string  `json:"command"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Quick   bool      `json:"quick"`
+	Host    Host      `json:"host"`
+	// RelayMode says how the scenarios ran their relays: "external
+	// (ADDR)", "in-process (every scenario)", "process (every scenario)",
+	// "in-process: NAMES; process: NAMES", or "none started".
+	RelayMode     string        `json:"relay_mode"`
 	BatchSize     int           `json:"batch_size"`
 	FlushInterval time.Duration `json:"flush_interval_ns"`
 	AgeTolerance  time.Duration `json:"age_tolerance_ns"`

@@ -18,7 +18,8 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	var c loadgen.Config
 	fs := pflag.NewFlagSet("loadgen", pflag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "TCP address to send to")
-	fs.IntVar(&c.Conns, "conns", 1, "connections (streams 0..conns-1)")
+	fs.IntVar(&c.Conns, "conns", 1, "connections, one stream each (stream ids --stream-base to --stream-base+conns-1)")
+	fs.IntVar(&c.StreamBase, "stream-base", 0, fmt.Sprintf("id of the first stream; give each loadgen sending to one receiver its own range, e.g. 0, 1000, 2000 with --conns 1000 (last id ≤ %d)", loadgen.MaxStream))
 	rate := fs.String("rate", "0", "aggregate messages/s, 0 = as fast as possible; suffixes k or K (×1000) and M (×1,000,000), not m")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0 = no limit)")
 	fs.Int64Var(&c.Count, "count", 0, "stop after this many messages in total (0 = no limit)")

@@ -1,7 +1,9 @@
 // Command loadgen sends stamped log lines over many TCP connections on an
 // exact open-loop schedule, with chaos disconnects and reconnects, and
 // reports exactly what it sent. "loadgen merge a.hlog b.hlog..." merges the
-// interval histogram logs of several loadgen processes.
+// interval histogram logs of several loadgen processes; give processes that
+// send to one receiver disjoint --stream-base ranges so that their streams
+// stay apart.
 package main
 
 import (

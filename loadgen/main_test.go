@@ -34,6 +34,13 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("rate %q: exit code %d want 2", rate, code)
 		}
 	}
+	t.Setenv("LOADGEN_STREAM_BASE", "5000")
+	if cfg, code := parseFlags([]string{"--conns", "10"}); code != -1 || cfg.StreamBase != 5000 {
+		t.Errorf("got exit code %d, stream base %d want -1 (run), 5000 (env)", code, cfg.StreamBase)
+	}
+	if cfg, _ := parseFlags([]string{"--stream-base", "7"}); cfg.StreamBase != 7 {
+		t.Errorf("got stream base %d want 7 (flag beats env)", cfg.StreamBase)
+	}
 	if _, code := parseFlags([]string{"extra"}); code != 2 {
 		t.Errorf("extra argument: exit code %d want 2", code)
 	}

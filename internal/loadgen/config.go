@@ -16,6 +16,11 @@ type Config struct {
 	Addr string
 	// Conns is the number of connections (streams), 1 if 0.
 	Conns int
+	// StreamBase is the id of the first stream: the streams are StreamBase
+	// to StreamBase+Conns-1 (0 to Conns-1 by default). Generators that send
+	// to one receiver need disjoint ranges, or their streams collide. The
+	// last id must not exceed MaxStream.
+	StreamBase int
 	// Rate is the aggregate target rate in messages per second; 0 sends as
 	// fast as possible (no schedule, no schedule lag).
 	Rate float64
@@ -95,6 +100,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MaxStream is the largest stream id a message stamp can carry: the
+// stamp's stream field has 8 decimal digits (see package wire), and a
+// larger id would lose its high digits.
+const MaxStream = 99_999_999
+
 // Defaults.
 const (
 	DefaultSize           = 200
@@ -117,6 +127,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Conns < 0 || cfg.Conns > 1<<24 {
 		return bad("conns %d: want 1 to %d", cfg.Conns, 1<<24)
+	}
+	if cfg.StreamBase < 0 || cfg.StreamBase > MaxStream-(cfg.Conns-1) {
+		return bad("stream-base %d with %d conns: the streams must stay within 0 to %d", cfg.StreamBase, cfg.Conns, MaxStream)
 	}
 	if cfg.Size == 0 {
 		cfg.Size = DefaultSize

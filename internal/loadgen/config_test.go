@@ -36,6 +36,10 @@ func TestConfigValidation(t *testing.T) {
 		{"reconnect max below base", func(c *Config) { c.ReconnectBase, c.ReconnectMax = time.Second, time.Millisecond }, ErrConfig},
 		{"ramp-up longer than duration", func(c *Config) { c.Rate, c.RampUp, c.Duration = 1, time.Second, time.Second }, ErrConfig},
 		{"negative count", func(c *Config) { c.Count = -5 }, ErrConfig},
+		{"negative stream base", func(c *Config) { c.StreamBase = -1 }, ErrConfig},
+		{"stream base at the stamp's limit", func(c *Config) { c.StreamBase = MaxStream }, nil},
+		{"streams beyond the stamp's limit", func(c *Config) { c.StreamBase, c.Conns = MaxStream, 2 }, ErrConfig},
+		{"huge stream base", func(c *Config) { c.StreamBase = 1 << 40 }, ErrConfig},
 	}
 	for _, tt := range tests {
 		c := ok

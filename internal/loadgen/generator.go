@@ -82,7 +82,8 @@ type counters struct {
 // stream is one connection slot. Apart from up and kick, only its own
 // goroutine touches it while the run lasts.
 type stream struct {
-	id    uint32
+	slot  uint32 // index in Generator.streams: the stream's place in the schedule
+	id    uint32 // stream id in the stamps: StreamBase + slot
 	head  [stampHeadLen]byte
 	quota uint64 // messages this stream may schedule; MaxUint64 = unlimited
 	next  uint64 // messages scheduled so far; the next one's seq is next+1
@@ -147,7 +148,8 @@ func New(cfg Config) (*Generator, error) {
 	c := uint64(cfg.Conns)
 	for i := range g.streams {
 		s := &g.streams[i]
-		s.id = uint32(i)
+		s.slot = uint32(i)
+		s.id = uint32(cfg.StreamBase + i)
 		s.head = stampHead(s.id)
 		s.quota = math.MaxUint64
 		if cfg.Count > 0 {
@@ -182,7 +184,7 @@ func (g *Generator) index(s *stream, j uint64) uint64 {
 	if b := uint64(g.cfg.Burst); b > 1 {
 		j = j / b * b
 	}
-	return j*uint64(len(g.streams)) + uint64(s.id)
+	return j*uint64(len(g.streams)) + uint64(s.slot)
 }
 
 // due returns when stream s's j-th message is due, and false when the
@@ -266,7 +268,7 @@ func (g *Generator) send(ctx context.Context, s *stream, now time.Duration) {
 			}
 			sentNs = g.startNs + int64(t)
 		}
-		b = g.pay.appendMessage(b, j*uint64(len(g.streams))+uint64(s.id), &s.head, j+1, sentNs)
+		b = g.pay.appendMessage(b, j*uint64(len(g.streams))+uint64(s.slot), &s.head, j+1, sentNs)
 		intended = append(intended, sentNs)
 	}
 	m := len(intended)
@@ -283,7 +285,7 @@ func (g *Generator) send(ctx context.Context, s *stream, now time.Duration) {
 	g.c.sent.Add(uint64(written))
 	g.c.bytes.Add(uint64(n))
 	if g.pacer != nil && written > 0 {
-		sh := g.lag.shard(int(s.id))
+		sh := g.lag.shard(int(s.slot))
 		sh.mu.Lock()
 		for _, ns := range intended[:written] {
 			_ = sh.h.RecordValue(clampUs((doneNs - ns) / 1e3))

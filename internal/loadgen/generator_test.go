@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/wire"
 )
 
 func run(t *testing.T, cfg Config) *Report {
@@ -125,6 +128,66 @@ func TestRateProfiles(t *testing.T) {
 				t.Errorf("target rate %v want %v", rep.TargetRate, want)
 			}
 		})
+	}
+}
+
+// TestStreamBase: two generators with different stream bases share one
+// receiver without their streams colliding, as loadgens on several
+// machines share one mockdest.
+func TestStreamBase(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	bases := []int{0, 3}
+	reps := make([]*Report, len(bases))
+	errs := make([]error, len(bases))
+	var wg sync.WaitGroup
+	for i, base := range bases {
+		g, err := New(Config{Addr: s.addr(), Conns: 3, Count: 600, Rate: 6000, StreamBase: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { reps[i], errs[i] = g.Run(context.Background()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("generator %d: %v", i, err)
+		}
+	}
+	waitFor(t, 5*time.Second, "every line", func() bool { return s.lineCount() == 1200 })
+	for i, rep := range reps {
+		for j, sr := range rep.Streams {
+			if want := uint32(bases[i] + j); sr.ID != want || sr.LastSeq != 200 {
+				t.Errorf("generator %d stream %d: got id %d last seq %d want id %d, last seq 200", i, j, sr.ID, sr.LastSeq, want)
+			}
+		}
+		s.checkReport(t, rep)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range uint32(6) {
+		if n := len(s.seen[id]); n != 200 {
+			t.Errorf("stream %d: got %d distinct seqs want 200 (one generator's each)", id, n)
+		}
+	}
+	if len(s.seen) != 6 {
+		t.Errorf("got %d streams want 6 (0-2 and 3-5)", len(s.seen))
+	}
+}
+
+// TestMaxStreamFitsStamp: MaxStream is the largest id the stamp's stream
+// field holds.
+func TestMaxStreamFitsStamp(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		id   uint32
+		fits bool
+	}{{MaxStream, true}, {MaxStream + 1, false}} {
+		b := wire.AppendStamp(nil, wire.Stamp{Stream: tt.id, Seq: 1, SentNs: 1})
+		st, ok := wire.ParseStamp(b)
+		if got := ok && st.Stream == tt.id; got != tt.fits {
+			t.Errorf("stream %d: round trip gives %d, %v: fits %v want %v", tt.id, st.Stream, ok, got, tt.fits)
+		}
 	}
 }
 

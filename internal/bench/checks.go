@@ -377,9 +377,9 @@ var CheckThroughput = Check{"throughput measured", func(p Params, o *report.Obse
 		human(t.RelayMedian), medianMiB(t), len(t.Rates()), human(t.PipeRate), t.Ratio)
 }}
 
-// CheckSustained: an open-loop run at a good fraction of the measured
-// capacity holds its rate with nothing lost (the search tries 90%, 75%,
-// 60% and 50% and keeps the first that holds).
+// CheckSustained: an open-loop run at a good fraction (≥ minSustained) of
+// the measured capacity holds its rate with nothing lost (the search tries
+// sustainFractions in order and keeps the first that holds).
 var CheckSustained = Check{"sustained rate holds", func(p Params, o *report.Observation) report.Rule {
 	r := newRule("sustained rate holds", fmt.Sprintf("open-loop at ≥ %.0f%% of saturation: sent and delivered (steady state) at ≥ 97%% of target, nothing lost", 100*minSustained))
 	t := o.Throughput

@@ -93,7 +93,7 @@ func Scenarios() []*Scenario {
 	return []*Scenario{
 		{
 			Name:        "size",
-			Description: "Size rule under stress: a high rate over 50 connections. Every batch closed by size has exactly batch-size messages; none exceeds it; nothing is lost or duplicated; per-stream order holds.",
+			Description: "Size rule under stress: a high rate over 50 connections (or --conns). Every batch closed by size has exactly batch-size messages; none exceeds it; nothing is lost or duplicated; per-stream order holds.",
 			Quick:       Params{Expected: 7 * time.Second, Duration: 5 * time.Second, Rate: 120_000, Conns: 50, Size: 200, MinRate: 100_000},
 			Full:        Params{Expected: 22 * time.Second, Duration: 20 * time.Second, Rate: 120_000, Conns: 50, Size: 200, MinRate: 100_000},
 			Checks:      checks([]Check{CheckRate, CheckSizeExact, CheckExactCount, CheckOrder}, basic),
@@ -170,7 +170,7 @@ func Scenarios() []*Scenario {
 		},
 		{
 			Name:        "throughput",
-			Description: "Throughput: the relay, as its own process, at full speed over 50 connections (replicates), then open-loop at 90% of that rate to confirm it is sustained with the rules holding; the same step through a bare TCP pipe gives the ceiling, and the ratio is reported.",
+			Description: throughputDescription(),
 			Quick:       Params{Expected: 16 * time.Second, Conns: 50, Size: 200, Replicates: 3, StepDuration: 2 * time.Second},
 			Full:        Params{Expected: 35 * time.Second, Conns: 50, Size: 200, Replicates: 5, StepDuration: 4 * time.Second},
 			Relay:       ownProcess,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,6 +172,33 @@ func TestRelayMode(t *testing.T) {
 	for _, tt := range tests {
 		if got := relayMode(&tt.cfg, tt.scs); got != tt.want {
 			t.Errorf("%s: got %q want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestThroughputTexts: the throughput scenario's description names every
+// open-loop fraction tried and the rule's bound, and its note the
+// connections actually used.
+func TestThroughputTexts(t *testing.T) {
+	t.Parallel()
+	var desc string
+	for _, s := range Scenarios() {
+		if s.Name == "throughput" {
+			desc = s.Description
+		}
+	}
+	for _, f := range append(slices.Clone(sustainFractions), minSustained) {
+		if want := fmt.Sprintf("%.0f%%", 100*f); !strings.Contains(desc, want) {
+			t.Errorf("description lacks %s: %q", want, desc)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Conns = 7
+	for _, s := range Scenarios() {
+		if s.Name == "throughput" {
+			if note := throughputNote(s.params(&cfg)); !strings.Contains(note, "(7 connections") {
+				t.Errorf("note with --conns 7: %q", note)
+			}
 		}
 	}
 }

@@ -12,6 +12,14 @@ import (
 // envPrefix prefixes the environment variable of every flag.
 const envPrefix = "LOADGEN"
 
+// exitCodes ends --help.
+const exitCodes = `exit status:
+  0  the run completed
+  1  the run never connected, or sent nothing although messages fell due;
+     it was interrupted before it completed; or a report was not written
+  2  usage or configuration error
+`
+
 // parseFlags turns the command line (and LOADGEN_* variables) into a
 // Config; code ≥ 0 means exit with it.
 func parseFlags(args []string) (loadgen.Config, int) {
@@ -48,7 +56,8 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	cli.AnnotateEnv(fs, envPrefix)
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: loadgen [flags]\n       loadgen merge [--out DIR] [--hlog FILE] a.hlog b.hlog...\n\n%s", fs.FlagUsages())
+		fmt.Fprintf(os.Stderr, "usage: loadgen [flags]\n       loadgen merge [--out DIR] [--hlog FILE] a.hlog b.hlog...\n\n%s\n%s",
+			fs.FlagUsages(), exitCodes)
 	}
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {

@@ -4,11 +4,18 @@
 // interval histogram logs of several loadgen processes; give processes that
 // send to one receiver disjoint --stream-base ranges so that their streams
 // stay apart.
+//
+// loadgen exits 0 when the run completed; 1 when it never connected or
+// sent nothing although messages fell due, when it was interrupted before it
+// completed, or when a report could not be written; 2 on a usage or
+// configuration error. "loadgen merge" exits 0, 1 when a log cannot be read
+// or holds no histogram, or 2 on a usage error.
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,19 +31,27 @@ func main() {
 	if code >= 0 {
 		os.Exit(code)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code = run(ctx, cfg, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs one generation, prints its report on stdout and any error on
+// stderr, and returns the exit code.
+func run(ctx context.Context, cfg loadgen.Config, stdout, stderr io.Writer) int {
 	g, err := loadgen.New(cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	rep, err := g.Run(ctx)
-	stop()
 	if rep != nil {
-		_ = rep.WriteText(os.Stdout)
+		_ = rep.WriteText(stdout)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 1
 	}
+	return 0
 }

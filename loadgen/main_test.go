@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,57 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// TestRunExitCode: a run that never connects exits 1 and says so; a run
+// that delivers exits 0.
+func TestRunExitCode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	ln.Close()
+	ln = discardListener(t)
+	for _, tc := range []struct {
+		addr string
+		want int
+		says string
+	}{{refused, 1, "never connected to " + refused}, {ln.Addr().String(), 0, ""}} {
+		cfg, code := parseFlags([]string{"--addr", tc.addr, "--rate", "2k", "--duration", "200ms", "--progress=false",
+			"--reconnect-base", "5ms", "--reconnect-max", "20ms"})
+		if code != -1 {
+			t.Fatalf("parseFlags: exit code %d want -1", code)
+		}
+		var stdout, stderr strings.Builder
+		if code := run(context.Background(), cfg, &stdout, &stderr); code != tc.want ||
+			!strings.Contains(stderr.String(), tc.says) || !strings.Contains(stdout.String(), "sent") {
+			t.Errorf("%s: got exit code %d, stderr %q want %d, %q and the report on stdout", tc.addr, code, stderr.String(), tc.want, tc.says)
+		}
+	}
+}
+
+// discardListener accepts connections on loopback and discards what they
+// send until the test ends.
+func discardListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln
+}
+
 func TestMergeCommand(t *testing.T) {
 	dir := t.TempDir()
 	log := "#[Histogram log format version 1.3]\n#[StartTime: 1700000000 (seconds since epoch), 2023-11-14T22:13:20Z]\n"
@@ -65,20 +117,7 @@ func TestMergeCommand(t *testing.T) {
 
 // TestMergeRuns: two runs' .hlog files merge into hgrm files and a log.
 func TestMergeRuns(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	ln := discardListener(t)
 	dir := t.TempDir()
 	var logs []string
 	for i := range 2 {

@@ -12,6 +12,9 @@ var (
 	// ErrInterrupted means the run was cancelled before it completed; the
 	// report still describes everything that was sent.
 	ErrInterrupted = errors.New("run interrupted before completion")
+	// ErrNothingSent means a run sent no message: it never connected, or no
+	// write succeeded although its schedule called for messages.
+	ErrNothingSent = errors.New("nothing sent")
 	// ErrAlreadyRun means Run was called twice on one Generator.
 	ErrAlreadyRun = errors.New("generator already run")
 	// ErrNoHistograms means the .hlog inputs of a merge held no histogram.

@@ -58,8 +58,9 @@ type Generator struct {
 	dialer  net.Dialer
 	limit   limiter
 
-	connMu  sync.Mutex
+	connMu  sync.Mutex              // guards connLat and connErr
 	connLat *hdrhistogram.Histogram // since the last interval
+	connErr error                   // the last connect failure
 
 	bufs sync.Pool // *batchBuf
 
@@ -456,6 +457,9 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 				return false
 			}
 			g.c.connFailures.Add(1)
+			g.connMu.Lock()
+			g.connErr = err
+			g.connMu.Unlock()
 			s.connFails++
 			s.failures++
 			s.backoff = true

@@ -388,6 +388,64 @@ func TestRefusingListener(t *testing.T) {
 	}
 }
 
+// TestNothingSent: a run that never connects, or sends nothing although
+// messages were due, returns ErrNothingSent with its report; a schedule
+// that asks for nothing is no failure.
+func TestNothingSent(t *testing.T) {
+	t.Parallel()
+	refused := refusedAddr(t)
+	live := newSink(t, 0).start()
+	backoff := func(c Config) Config {
+		c.ReconnectBase, c.ReconnectMax = 5*time.Millisecond, 20*time.Millisecond
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		cancel bool   // cancel the context after some connect failures
+		want   string // "" = no error
+	}{
+		{"paced, never connected", Config{Addr: refused, Conns: 2, Rate: 1000, Duration: 200 * time.Millisecond}, false, "never connected"},
+		{"unpaced, never connected", Config{Addr: refused, Duration: 200 * time.Millisecond}, false, "never connected"},
+		{"unlimited, never connected", Config{Addr: refused, Rate: 1000}, true, "never connected"},
+		{"nothing due", Config{Addr: live.addr(), RateSteps: []float64{0}, StepDuration: 100 * time.Millisecond}, false, ""},
+		{"nothing due, never connected", Config{Addr: refused, RateSteps: []float64{0}, StepDuration: 100 * time.Millisecond}, false, "never connected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g, err := New(backoff(tc.cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				go func() {
+					waitFor(t, 5*time.Second, "failed connects", func() bool { return g.Live().ConnectFailures >= 3 })
+					cancel()
+				}()
+			}
+			rep, err := g.Run(ctx)
+			if rep == nil {
+				t.Fatalf("got no report (error %v)", err)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("got %v want no error", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNothingSent) || !strings.Contains(err.Error(), tc.want) ||
+				!strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("got %v want ErrNothingSent saying %q and the last connect error", err, tc.want)
+			}
+			if errors.Is(err, ErrInterrupted) {
+				t.Errorf("got %v: an unlimited run is not interrupted by its context", err)
+			}
+		})
+	}
+}
+
 // TestSlowReader: a receiver reading far below the rate makes writes
 // block; the generator does not lower its schedule quietly but records
 // the lag, and the stamps carry the intended send times.

@@ -57,7 +57,9 @@ func (g *Generator) Live() Live {
 // gracefully and returns the report (also written to Report, OutDir and
 // HlogPath when set). It returns an error wrapping ErrInterrupted, with the
 // report, when ctx ended the run before it completed; a run with neither
-// Count nor Duration completes when ctx ends. Run may be called once.
+// Count nor Duration completes when ctx ends. It returns an error wrapping
+// ErrNothingSent, with the report, when the run sent no message although
+// one fell due within it, or never connected. Run may be called once.
 func (g *Generator) Run(ctx context.Context) (*Report, error) {
 	if !g.ran.CompareAndSwap(false, true) {
 		return nil, ErrAlreadyRun
@@ -116,6 +118,9 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 	if ctx.Err() != nil && (g.cfg.Count > 0 || g.cfg.Duration > 0) && !g.completed(rep) {
 		err = errors.Join(fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx)), err)
 	}
+	if nerr := g.nothingSent(rep); nerr != nil {
+		err = errors.Join(nerr, err)
+	}
 	if hlog != nil {
 		if herr := hlog.flush(); herr != nil {
 			err = errors.Join(err, fmt.Errorf("write hlog: %w", herr))
@@ -143,6 +148,48 @@ func (g *Generator) completed(rep *Report) bool {
 		return false
 	}
 	return true
+}
+
+// nothingSent returns an error wrapping ErrNothingSent when the run sent
+// no message although one fell due within it, or when it never connected
+// while its every attempt failed.
+func (g *Generator) nothingSent(rep *Report) error {
+	if rep.Sent > 0 {
+		return nil
+	}
+	var connects uint64
+	for _, s := range rep.Streams {
+		connects += s.Connects
+	}
+	if connects == 0 && rep.ConnectFailures > 0 {
+		g.connMu.Lock()
+		last := g.connErr
+		g.connMu.Unlock()
+		return fmt.Errorf("%w: never connected to %s: %d attempts failed, the last with: %w",
+			ErrNothingSent, g.cfg.Addr, rep.ConnectFailures, last)
+	}
+	if !g.due0(rep) {
+		return nil
+	}
+	if connects == 0 {
+		return fmt.Errorf("%w: no connection to %s was made before the run ended", ErrNothingSent, g.cfg.Addr)
+	}
+	return fmt.Errorf("%w: messages were due but none was written to %s (%d connections, %d messages failed to write)",
+		ErrNothingSent, g.cfg.Addr, connects, rep.WriteFailed)
+}
+
+// due0 reports whether the schedule's first message fell due within the
+// run (always true when unpaced).
+func (g *Generator) due0(rep *Report) bool {
+	window := rep.End.Sub(rep.Start)
+	if g.cfg.Duration > 0 {
+		window = min(window, g.cfg.Duration)
+	}
+	if g.pacer == nil {
+		return window > 0
+	}
+	t, ok := g.pacer.Due(0)
+	return ok && t < window
 }
 
 // tickLoop runs once a second: it moves the interval histograms into the

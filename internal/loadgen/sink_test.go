@@ -163,6 +163,19 @@ func (s *sink) read(c net.Conn, i int) {
 	}
 }
 
+// refusedAddr returns a loopback address nothing listens on: connecting
+// to it is refused.
+func refusedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 // wait polls until cond holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()

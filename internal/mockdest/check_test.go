@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -134,5 +135,71 @@ func TestStatsAndReports(t *testing.T) {
 	snap := s.Snapshot()
 	if err := snap.WriteText(&text); err != nil || !strings.Contains(text.String(), "age       1 batches: 7×1") {
 		t.Errorf("text report: %v\n%s", err, text.String())
+	}
+}
+
+// serveNothing runs Serve on loopback until it has started, stops it and
+// returns its error (the report files are written on the way out).
+func serveNothing(t *testing.T, cfg Config) error {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	<-s.Ready()
+	cancel()
+	return <-done
+}
+
+// TestReportDirs: Serve creates the directories of Report and OutDir, in
+// either order of nesting, and a failure names the file once, without the
+// program's name (the main adds it).
+func TestReportDirs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct{ report, out string }{
+		{"new/report.json", "new"}, // --out d --report d/r.json on a new d
+		{"a/b/report.json", ""},
+		{"", "c/d"},
+		{"e/report.json", "f/g"},
+	} {
+		cfg := Config{}
+		if tc.report != "" {
+			cfg.Report = filepath.Join(dir, tc.report)
+		}
+		if tc.out != "" {
+			cfg.OutDir = filepath.Join(dir, tc.out)
+		}
+		if err := serveNothing(t, cfg); err != nil {
+			t.Errorf("report %q out %q: Serve: %v", tc.report, tc.out, err)
+			continue
+		}
+		if _, err := os.Stat(cfg.Report); tc.report != "" && err != nil {
+			t.Errorf("report %q: %v", tc.report, err)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.OutDir, "latency.hgrm")); tc.out != "" && err != nil {
+			t.Errorf("out %q: %v", tc.out, err)
+		}
+	}
+
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := serveNothing(t, Config{Report: filepath.Join(file, "report.json"), OutDir: filepath.Join(file, "out")})
+	if err == nil {
+		t.Fatal("Serve: got nil error for a report and an out dir below a regular file")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "write report: ") || strings.Contains(msg, "mockdest: ") ||
+		!strings.Contains(msg, "create out dir: ") || !strings.Contains(msg, file) {
+		t.Errorf("got %q want the report's and the out dir's errors naming %s, without a \"mockdest\" prefix", msg, file)
 	}
 }

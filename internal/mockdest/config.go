@@ -64,10 +64,10 @@ type Config struct {
 	// Duration stops Serve after this long; 0 = until the context ends.
 	Duration time.Duration
 	// Report is a file to which Serve writes the final JSON report on
-	// return; "" = none.
+	// return, creating its directory; "" = none.
 	Report string
-	// OutDir is a directory to which Serve writes the .hgrm percentile
-	// files and CSV tables on return; "" = none.
+	// OutDir is a directory, created if needed, to which Serve writes the
+	// .hgrm percentile files and CSV tables on return; "" = none.
 	OutDir string
 	// Seed seeds the random choices of the misbehaviour flags.
 	Seed int64

@@ -195,7 +195,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// writeReports writes cfg.Report and the files of cfg.OutDir.
+// writeReports writes cfg.Report and the files of cfg.OutDir, creating
+// their directories.
 func (s *Server) writeReports() error {
 	if s.cfg.Report == "" && s.cfg.OutDir == "" {
 		return nil
@@ -205,10 +206,13 @@ func (s *Server) writeReports() error {
 	if s.cfg.Report != "" {
 		b, err := json.MarshalIndent(snap, "", "  ")
 		if err == nil {
+			err = os.MkdirAll(filepath.Dir(s.cfg.Report), 0o755)
+		}
+		if err == nil {
 			err = os.WriteFile(s.cfg.Report, append(b, '\n'), 0o644)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("mockdest: write report: %w", err))
+			errs = append(errs, fmt.Errorf("write report: %w", err))
 		}
 	}
 	if s.cfg.OutDir != "" {
@@ -225,12 +229,12 @@ func (s *Server) writeReports() error {
 // throughput.csv (unix_second,messages,bytes).
 func WriteFiles(dir string, s *Snapshot) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("mockdest: write files: %w", err)
+		return fmt.Errorf("create out dir: %w", err)
 	}
 	write := func(name string, fill func(w io.Writer) error) error {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
-			return fmt.Errorf("mockdest: write files: %w", err)
+			return fmt.Errorf("write %s: %w", name, err)
 		}
 		bw := bufio.NewWriter(f)
 		err = fill(bw)
@@ -241,7 +245,7 @@ func WriteFiles(dir string, s *Snapshot) error {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("mockdest: write %s: %w", name, err)
+			return fmt.Errorf("write %s: %w", name, err)
 		}
 		return nil
 	}

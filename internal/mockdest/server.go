@@ -111,7 +111,7 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("mockdest: listen: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
 	return s.Serve(ctx, ln)
 }
@@ -135,14 +135,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		aln, err := net.Listen("tcp", s.cfg.Admin)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("mockdest: admin listen: %w", err)
+			return fmt.Errorf("admin listen: %w", err)
 		}
 		a := aln.Addr()
 		s.adminAddr.Store(&a)
 		srv := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(aln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("mockdest: admin: %w", err)
+				return fmt.Errorf("admin: %w", err)
 			}
 			return nil
 		})
@@ -192,7 +192,7 @@ func (s *Server) acceptLoop(ctx context.Context, g *errgroup.Group, ln net.Liste
 					return nil
 				}
 			}
-			return fmt.Errorf("mockdest: accept: %w", err)
+			return fmt.Errorf("accept: %w", err)
 		}
 		backoff = 0
 		switch s.track(c) {

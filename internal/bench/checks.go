@@ -317,23 +317,43 @@ var CheckPendingBound = Check{"pending bounded (backpressure)", func(p Params, o
 	return verdict(r, rl.PendingPeak <= int64(rl.MaxPending), "peak %d over %d samples", rl.PendingPeak, rl.Samples)
 }}
 
-// CheckShutdownExit: the in-process relay's Serve returned nil after its
-// context was cancelled under load.
-var CheckShutdownExit = shutdownExit("in-process: exits cleanly", func(o *report.Observation) *report.Shutdown { return o.Shutdown })
+// CheckShutdownExit: shutdown round 1's relay, stopped under load as the
+// suite runs it, exited cleanly: Serve returned nil after its context was
+// cancelled, or (under --relay-process) the process exited 0 after SIGTERM.
+var CheckShutdownExit = shutdownExit(1, func(o *report.Observation) *report.Shutdown { return o.Shutdown })
 
-// CheckShutdownDelivered: every message the in-process relay read arrived.
-var CheckShutdownDelivered = shutdownDelivered("in-process: everything read delivered", func(o *report.Observation) *report.Shutdown { return o.Shutdown })
+// CheckShutdownDelivered: every message round 1's relay read arrived.
+var CheckShutdownDelivered = shutdownDelivered(1, func(o *report.Observation) *report.Shutdown { return o.Shutdown })
 
-// CheckSignalExit: the relay process exited 0 after SIGTERM under load.
-var CheckSignalExit = shutdownExit("SIGTERM: exits 0", func(o *report.Observation) *report.Shutdown { return o.Signal })
+// CheckSignalExit: shutdown round 2's relay process exited 0 after SIGTERM
+// under load.
+var CheckSignalExit = shutdownExit(2, func(o *report.Observation) *report.Shutdown { return o.Signal })
 
-// CheckSignalDelivered: every message the relay process read arrived.
-var CheckSignalDelivered = shutdownDelivered("SIGTERM: everything read delivered", func(o *report.Observation) *report.Shutdown { return o.Signal })
+// CheckSignalDelivered: every message round 2's relay process read
+// arrived.
+var CheckSignalDelivered = shutdownDelivered(2, func(o *report.Observation) *report.Shutdown { return o.Signal })
 
-func shutdownExit(name string, sel func(*report.Observation) *report.Shutdown) Check {
-	return Check{name, func(p Params, o *report.Observation) report.Rule {
-		r := newRule(name, "exit 0 (nil from Serve) within the shutdown timeout")
+// roundRule names a shutdown round's rule after how its relay was stopped
+// (unknown when the round did not run).
+func roundRule(round int, s *report.Shutdown, what, expected string) report.Rule {
+	if s == nil || s.Mode == "" {
+		return newRule(fmt.Sprintf("round %d: %s", round, what), expected)
+	}
+	return newRule(fmt.Sprintf("round %d (%s): %s", round, s.Mode, what), expected)
+}
+
+func shutdownExit(round int, sel func(*report.Observation) *report.Shutdown) Check {
+	return Check{fmt.Sprintf("shutdown round %d: exits cleanly", round), func(p Params, o *report.Observation) report.Rule {
 		s := sel(o)
+		expected, exited := "a clean exit within the shutdown timeout", "exited cleanly"
+		switch {
+		case s == nil:
+		case s.Mode == modeCancel:
+			expected, exited = "Serve returns nil within the shutdown timeout", "Serve returned nil"
+		case s.Mode == modeSIGTERM:
+			expected, exited = "exit status 0 within the shutdown timeout", "exit 0"
+		}
+		r := roundRule(round, s, "exits cleanly", expected)
 		if s == nil || !s.Exited {
 			if s != nil && s.Err != "" {
 				return missing(r, "the relay did not exit: "+s.Err)
@@ -343,14 +363,14 @@ func shutdownExit(name string, sel func(*report.Observation) *report.Shutdown) C
 		if s.Err != "" || s.ExitCode != 0 {
 			return fail(r, "exit %d after %s: %s", s.ExitCode, s.Took.Round(time.Millisecond), s.Err)
 		}
-		return verdict(r, true, "exit 0 in %s", s.Took.Round(time.Millisecond))
+		return verdict(r, true, "%s in %s", exited, s.Took.Round(time.Millisecond))
 	}}
 }
 
-func shutdownDelivered(name string, sel func(*report.Observation) *report.Shutdown) Check {
-	return Check{name, func(p Params, o *report.Observation) report.Rule {
-		r := newRule(name, "arrivals = messages the relay read; no gap below any stream's last arrival")
+func shutdownDelivered(round int, sel func(*report.Observation) *report.Shutdown) Check {
+	return Check{fmt.Sprintf("shutdown round %d: everything read delivered", round), func(p Params, o *report.Observation) report.Rule {
 		s := sel(o)
+		r := roundRule(round, s, "everything read delivered", "arrivals = messages the relay read; no gap below any stream's last arrival")
 		if s == nil || !s.Counted {
 			return missing(r, "the relay's read count")
 		}

@@ -280,3 +280,29 @@ func TestDelivery(t *testing.T) {
 		t.Errorf("mergeRanges: got %v want [1-9 20-25]", got)
 	}
 }
+
+// TestShutdownRuleNames: a shutdown round's rules say how its relay was
+// stopped, whatever the round.
+func TestShutdownRuleNames(t *testing.T) {
+	t.Parallel()
+	sigterm := &report.Shutdown{Round: 1, Mode: modeSIGTERM, Exited: true, Counted: true, Received: 10, Arrived: 10}
+	cancelled := &report.Shutdown{Round: 1, Mode: modeCancel, Exited: true, Counted: true, Received: 10, Arrived: 10}
+	tests := []struct {
+		check              Check
+		o                  report.Observation
+		name, expect, meas string
+	}{
+		{CheckShutdownExit, report.Observation{Shutdown: sigterm}, "round 1 (process, SIGTERM): exits cleanly", "exit status 0", "exit 0 in"},
+		{CheckShutdownExit, report.Observation{Shutdown: cancelled}, "round 1 (in-process, context cancelled): exits cleanly", "Serve returns nil", "Serve returned nil in"},
+		{CheckShutdownDelivered, report.Observation{Shutdown: sigterm}, "round 1 (process, SIGTERM): everything read delivered", "arrivals", "read 10"},
+		{CheckSignalExit, report.Observation{Signal: sigterm}, "round 2 (process, SIGTERM): exits cleanly", "exit status 0", "exit 0 in"},
+		{CheckSignalDelivered, report.Observation{}, "round 2: everything read delivered", "arrivals", "missing"},
+		{CheckShutdownExit, report.Observation{}, "round 1: exits cleanly", "a clean exit", "missing"},
+	}
+	for _, tt := range tests {
+		r := tt.check.Fn(Params{}, &tt.o)
+		if r.Rule != tt.name || !strings.Contains(r.Expected, tt.expect) || !strings.HasPrefix(r.Measured, tt.meas) {
+			t.Errorf("%s: got %q, expected %q, measured %q want %q, %q…, %q…", tt.check.Name, r.Rule, r.Expected, r.Measured, tt.name, tt.expect, tt.meas)
+		}
+	}
+}

@@ -80,6 +80,7 @@ type destConfig struct {
 	AckDelay, AckJitter time.Duration
 	NackRate, NoAckRate float64
 	DownFor, DownEvery  time.Duration
+	OutDir              string // mockdest writes its .hgrm and CSV files here when it stops; "" = none
 }
 
 func (e *env) startDest(ctx context.Context, dc destConfig) (*dest, error) {
@@ -90,6 +91,7 @@ func (e *env) startDest(ctx context.Context, dc destConfig) (*dest, error) {
 	}
 	c.AckDelay, c.AckJitter, c.NackRate, c.NoAckRate = dc.AckDelay, dc.AckJitter, dc.NackRate, dc.NoAckRate
 	c.DownFor, c.DownEvery = dc.DownFor, dc.DownEvery
+	c.OutDir = dc.OutDir
 	c.Logger = e.cfg.Logger.With("component", "mockdest")
 	listen := dc.Listen
 	if listen == "" {

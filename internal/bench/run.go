@@ -49,7 +49,8 @@ type run struct {
 	rec  *report.Scenario
 	d    *dest
 	h    relayHandle
-	max  int // relay max-pending
+	max  int    // relay max-pending
+	dir  string // loadgen's files go to DIR/loadgen/; default OUT/SCENARIO
 
 	wctx    context.Context
 	wcancel context.CancelFunc
@@ -80,7 +81,7 @@ func (e *env) start(ctx context.Context, name string, p Params, rec *report.Scen
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
 	e.startedRelay(name, h.Kind())
-	r := &run{e: e, name: name, p: p, rec: rec, d: d, h: h, max: rc.MaxPending}
+	r := &run{e: e, name: name, p: p, rec: rec, d: d, h: h, max: rc.MaxPending, dir: filepath.Join(e.cfg.Out, name)}
 	r.wctx, r.wcancel = context.WithCancel(ctx)
 	r.w = e.watch(r.wctx, &r.wg, h, r.sent)
 	e.prog.track(name, "", r.sent)
@@ -96,9 +97,10 @@ func (e *env) start(ctx context.Context, name string, p Params, rec *report.Scen
 
 // load runs loadgen against the relay and records its report; loadgen's
 // own report and .hgrm files (schedule lag, connect latency) go to
-// SCENARIO/loadgen/ in the run directory.
+// r.dir/loadgen/ (SCENARIO/loadgen/ in the run directory unless the
+// scenario says otherwise).
 func (r *run) load(ctx context.Context, lc loadgen.Config) (*loadgen.Report, error) {
-	lc.OutDir = filepath.Join(r.e.cfg.Out, r.name, "loadgen")
+	lc.OutDir = filepath.Join(r.dir, "loadgen")
 	g, err := loadgen.New(lc)
 	if err != nil {
 		return nil, err
@@ -113,8 +115,20 @@ func (r *run) load(ctx context.Context, lc loadgen.Config) (*loadgen.Report, err
 
 // finish stops the relay gracefully (flushing what it holds), then
 // mockdest, and fills the observation. streams is loadgen's per-stream
-// account for the delivery check.
+// account for the delivery check. The error joins the relay's shutdown
+// error and mockdest's.
 func (r *run) finish(ctx context.Context, streams []loadgen.StreamReport, sent uint64) (shutdownResult, error) {
+	res, derr := r.teardown(ctx, streams, sent)
+	var serr error
+	if res.Err != nil && r.h.Kind() != "external" {
+		serr = fmt.Errorf("relay shutdown: %w", res.Err)
+	}
+	return res, errJoin(serr, derr)
+}
+
+// teardown is finish leaving the relay's error in its result: the error
+// is mockdest's only.
+func (r *run) teardown(ctx context.Context, streams []loadgen.StreamReport, sent uint64) (shutdownResult, error) {
 	if streams != nil {
 		waitIdle(ctx, r.h, drainTimeout)
 	}
@@ -147,11 +161,7 @@ func (r *run) finish(ctx context.Context, streams []loadgen.StreamReport, sent u
 	if streams != nil {
 		r.rec.Obs.Delivery = delivery(streams, r.d.srv.MissingRanges)
 	}
-	var serr error
-	if res.Err != nil && r.h.Kind() != "external" {
-		serr = fmt.Errorf("relay shutdown: %w", res.Err)
-	}
-	return res, errJoin(serr, derr)
+	return res, derr
 }
 
 // runSteady: start, load for the duration, stop, check.

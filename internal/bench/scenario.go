@@ -161,7 +161,7 @@ func Scenarios() []*Scenario {
 		},
 		{
 			Name:        "shutdown",
-			Description: "Graceful shutdown: the relay is stopped in the middle of a steady load (in-process: its context is cancelled; as a process: SIGTERM). It exits 0 after flushing, and every message it read arrives.",
+			Description: "Graceful shutdown, in two rounds: the relay is stopped in the middle of a steady load, in round 1 as the suite runs it (in-process: its context is cancelled; under --relay-process: SIGTERM), in round 2 as its own process with SIGTERM. Each time it exits cleanly after flushing, and every message it read arrives.",
 			Quick:       Params{Expected: 6 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 2 * time.Second},
 			Full:        Params{Expected: 12 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 5 * time.Second},
 			Checks:      []Check{CheckShutdownExit, CheckShutdownDelivered, CheckSignalExit, CheckSignalDelivered, CheckMaxBatch, CheckAgeBound, CheckNoDuplicates},

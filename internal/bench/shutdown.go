@@ -4,41 +4,67 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/report"
 	"github.com/logrelay/logrelay/internal/loadgen"
 )
 
-// runShutdown stops the relay in the middle of a steady load, twice: the
-// in-process relay by cancelling its context, then the relay process with
-// SIGTERM. Each must exit cleanly with every message it read delivered.
+// How a shutdown round stopped its relay (report.Shutdown.Mode).
+const (
+	modeCancel  = "in-process, context cancelled"
+	modeSIGTERM = "process, SIGTERM"
+)
+
+// shutdownMode returns the Mode of a round whose relay is of kind
+// (relayHandle.Kind).
+func shutdownMode(kind string) string {
+	if kind == "in-process" {
+		return modeCancel
+	}
+	return modeSIGTERM
+}
+
+// runShutdown stops the relay in the middle of a steady load in two
+// rounds, each with its own relay, mockdest and loadgen and its files in
+// SCENARIO/round-N/: round 1 stops the relay as the suite runs it
+// (in-process by cancelling its context; under --relay-process with
+// SIGTERM), round 2 a relay process with SIGTERM. Each must exit cleanly
+// with every message it read delivered. Round 1's mockdest record is the
+// scenario's: the batch rules judge it.
 func runShutdown(ctx context.Context, e *env, p Params, rec *report.Scenario) error {
 	if e.cfg.RelayAddr != "" {
 		return fmt.Errorf("%w: the bench cannot signal an external relay (--relay-addr)", ErrNotApplicable)
 	}
-	var errs []error
-	s, err := e.shutdownUnderLoad(ctx, p, rec, e.cfg.RelayProcess, true)
-	rec.Obs.Shutdown = s
-	errs = append(errs, err)
-	s2, err := e.shutdownUnderLoad(ctx, p, rec, true, false)
+	s1, err1 := e.shutdownUnderLoad(ctx, p, rec, 1, e.cfg.RelayProcess)
+	rec.Obs.Shutdown = s1
+	s2, err2 := e.shutdownUnderLoad(ctx, p, rec, 2, true)
 	rec.Obs.Signal = s2
-	errs = append(errs, err)
-	return errJoin(errs...)
+	mode1 := modeCancel
+	if e.cfg.RelayProcess {
+		mode1 = modeSIGTERM
+	}
+	rec.Notes = append(rec.Notes, fmt.Sprintf("Two rounds, each with its own relay, mockdest and loadgen: round 1 (%s), "+
+		"files in %s/round-1/, and round 2 (%s), files in %s/round-2/. The rules not named after a round (batch size, "+
+		"batch age, duplicates) judge round 1's mockdest record.", mode1, rec.Name, modeSIGTERM, rec.Name))
+	return errJoin(err1, err2)
 }
 
-// shutdownUnderLoad runs one load-then-signal round; keep makes its
-// mockdest snapshot the scenario's.
-func (e *env) shutdownUnderLoad(ctx context.Context, p Params, rec *report.Scenario, process, keep bool) (*report.Shutdown, error) {
+// shutdownUnderLoad runs one load-then-stop round, process or not. The
+// relay's own shutdown error is the result's Err, judged by the round's
+// exit rule; the returned error is loadgen's or mockdest's (which writes
+// the round's files when it stops). Round 1's mockdest record becomes the
+// scenario's.
+func (e *env) shutdownUnderLoad(ctx context.Context, p Params, rec *report.Scenario, round int, process bool) (*report.Shutdown, error) {
+	dir := filepath.Join(rec.Name, fmt.Sprintf("round-%d", round)) // in the run directory
 	scratch := &report.Scenario{Name: rec.Name}
-	r, err := e.start(ctx, rec.Name, p, scratch, process, destConfig{})
+	r, err := e.start(ctx, rec.Name, p, scratch, process, destConfig{OutDir: filepath.Join(e.cfg.Out, dir, "mockdest")})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("round %d: %w", round, err)
 	}
-	mode := "in-process (context cancelled)"
-	if r.h.Kind() == "process" {
-		mode = "process (SIGTERM)"
-	}
+	r.dir = filepath.Join(e.cfg.Out, dir)
+	mode := shutdownMode(r.h.Kind())
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
 	lc := e.loadCfg(p, r.h.Addr())
@@ -60,8 +86,8 @@ func (e *env) shutdownUnderLoad(ctx context.Context, p Params, rec *report.Scena
 	scancel()
 	lcancel()
 	lr := <-done
-	_, ferr := r.finish(ctx, nil, 0)
-	s := &report.Shutdown{Mode: mode, Exited: res.Exited, ExitCode: res.ExitCode, Took: res.Took,
+	_, derr := r.teardown(ctx, nil, 0)
+	s := &report.Shutdown{Round: round, Mode: mode, Dir: dir, Exited: res.Exited, ExitCode: res.ExitCode, Took: res.Took,
 		Received: res.Received, Counted: res.Counted}
 	if res.Err != nil {
 		s.Err = res.Err.Error()
@@ -72,17 +98,20 @@ func (e *env) shutdownUnderLoad(ctx context.Context, p Params, rec *report.Scena
 			s.Batches += c
 		}
 	}
-	if keep {
+	if round == 1 {
 		rec.Obs.Dest, rec.Obs.Load, rec.Obs.Relay, rec.Obs.Proc = scratch.Obs.Dest, scratch.Obs.Load, scratch.Obs.Relay, scratch.Obs.Proc
 		rec.SendRate, rec.Events = scratch.SendRate, append(rec.Events, scratch.Events...)
-	}
-	if ferr != nil && res.Err != nil && errors.Is(ferr, res.Err) {
-		ferr = nil // already reported by the shutdown rules
+		rec.DestDir = filepath.Join(dir, "mockdest")
 	}
 	lerr := lr.err
 	if lerr != nil && errors.Is(lerr, context.Canceled) {
 		lerr = nil
 	}
-	_ = ferr
-	return s, lerr
+	if lerr != nil {
+		lerr = fmt.Errorf("round %d: loadgen: %w", round, lerr)
+	}
+	if derr != nil {
+		derr = fmt.Errorf("round %d: %w", round, derr)
+	}
+	return s, errJoin(lerr, derr)
 }

@@ -202,3 +202,65 @@ func TestThroughputTexts(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownRounds runs the shutdown scenario with every relay a process
+// (the relay built on the fly): both rounds stop it with SIGTERM and their
+// rules say so, each round's files are in its own directory, and a
+// mockdest that cannot write its files fails the scenario with its error.
+func TestShutdownRounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the relay binary")
+	}
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.Quick, cfg.RelayProcess = true, true
+	cfg.Scenarios = []string{"shutdown"}
+	cfg.FlushInterval, cfg.AgeTolerance = 2*time.Second, 250*time.Millisecond
+	cfg.DurationScale = 0.5
+	cfg.Out = t.TempDir()
+	// A file where round 2's mockdest directory goes.
+	if err := os.MkdirAll(filepath.Join(cfg.Out, "shutdown", "round-2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Out, "shutdown", "round-2", "mockdest"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, prog bytes.Buffer
+	cfg.Stdout, cfg.Progress = &out, &prog
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	suite, err := Run(ctx, cfg)
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("Run: got %v want ErrFailed (round 2's mockdest could not write its files)\n%s\n%s", err, out.String(), prog.String())
+	}
+	sc := suite.Scenario("shutdown")
+	if !strings.Contains(sc.Error, "round 2") || !strings.Contains(sc.Error, "mockdest") {
+		t.Errorf("scenario error: got %q want round 2's mockdest error", sc.Error)
+	}
+	var roundRules int
+	for _, r := range sc.Rules {
+		if strings.HasPrefix(r.Rule, "round ") {
+			roundRules++
+			if !strings.Contains(r.Rule, "SIGTERM") || strings.Contains(r.Expected, "Serve") || !r.Pass {
+				t.Errorf("rule %q (expected %q): %s, %s; want named after SIGTERM, passed", r.Rule, r.Expected, r.Verdict(), r.Measured)
+			}
+		}
+	}
+	if roundRules != 4 {
+		t.Errorf("got %d round rules want 4:\n%s", roundRules, out.String())
+	}
+	for _, f := range []string{"round-1/loadgen/schedule_lag.hgrm", "round-2/loadgen/schedule_lag.hgrm", "round-1/mockdest/latency.hgrm"} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, "shutdown", f)); err != nil {
+			t.Errorf("shutdown/%s: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, "shutdown", "latency.hgrm")); err == nil {
+		t.Error("round 1's mockdest files also written to shutdown/")
+	}
+	if len(sc.Notes) == 0 || !strings.Contains(sc.Notes[0], "judge round 1") {
+		t.Errorf("notes: %q, want one saying which round the batch rules judge", sc.Notes)
+	}
+	if !slices.Equal(sc.Relays, []string{"process"}) || suite.RelayMode != "process (every scenario)" {
+		t.Errorf("relays %q, mode %q: want process only", sc.Relays, suite.RelayMode)
+	}
+}

@@ -76,9 +76,11 @@ func Figures(sc *Scenario) []Param {
 		add("goroutines / fds", "goroutines %d → %d, fds %d → %d (slack %d, %s)", l.GoroutinesBefore, l.GoroutinesAfter,
 			l.FDsBefore, l.FDsAfter, l.Slack, l.Source)
 	}
-	if s := o.Shutdown; s != nil {
-		add("shutdown", "%s: exited=%v code %d in %s; relay read %d, arrived %d, %d shutdown batches", s.Mode, s.Exited, s.ExitCode,
-			s.Took.Round(time.Millisecond), s.Received, s.Arrived, s.Batches)
+	for _, s := range []*Shutdown{o.Shutdown, o.Signal} {
+		if s != nil {
+			add(fmt.Sprintf("shutdown round %d", s.Round), "%s: exited=%v code %d in %s; relay read %d, arrived %d, %d shutdown batches; files in %s/",
+				s.Mode, s.Exited, s.ExitCode, s.Took.Round(time.Millisecond), s.Received, s.Arrived, s.Batches, s.Dir)
+		}
 	}
 	if a := o.Alive; a != nil {
 		add("probe", "%d of %d probe messages arrived after the load", a.Arrived, a.Sent)

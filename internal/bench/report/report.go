@@ -65,8 +65,9 @@ type Scenario struct {
 	Notes           []string    `json:"notes,omitempty"`
 	Events          []Event     `json:"events,omitempty"`
 	SendRate        []RatePoint `json:"send_rate,omitempty"`
-	Files           []string    `json:"files,omitempty"`  // written next to the report, relative paths
-	Relays          []string    `json:"relays,omitempty"` // kinds of relay started, in order: "in-process", "process", "external"
+	Files           []string    `json:"files,omitempty"`    // written next to the report, relative paths
+	Relays          []string    `json:"relays,omitempty"`   // kinds of relay started, in order: "in-process", "process", "external"
+	DestDir         string      `json:"dest_dir,omitempty"` // where mockdest itself wrote Obs.Dest's files (relative); "" = WriteDir writes them to NAME/
 	Obs             Observation `json:"observation"`
 }
 
@@ -99,8 +100,8 @@ type Observation struct {
 	Relay      *Relay             `json:"relay,omitempty"`      // the relay's own counters
 	Proc       *procstat.Summary  `json:"process,omitempty"`    // the relay's process (or the bench's, in-process)
 	Leak       *Leak              `json:"leak,omitempty"`       // goroutines and fds before and after
-	Shutdown   *Shutdown          `json:"shutdown,omitempty"`   // graceful shutdown in-process (ctx cancelled)
-	Signal     *Shutdown          `json:"signal,omitempty"`     // graceful shutdown of the relay process (SIGTERM)
+	Shutdown   *Shutdown          `json:"shutdown,omitempty"`   // shutdown round 1: the relay as the suite runs it (in-process: ctx cancelled; as a process: SIGTERM)
+	Signal     *Shutdown          `json:"signal,omitempty"`     // shutdown round 2: a relay process, SIGTERM
 	Alive      *Alive             `json:"alive,omitempty"`      // probe after the chaos
 	Throughput *Throughput        `json:"throughput,omitempty"` // throughput steps
 }
@@ -166,9 +167,11 @@ type Leak struct {
 	Source           string `json:"source"`
 }
 
-// Shutdown is the outcome of a graceful shutdown under load.
+// Shutdown is the outcome of one round of graceful shutdown under load.
 type Shutdown struct {
-	Mode      string        `json:"mode"` // "in-process (ctx cancel)" or "process (SIGTERM)"
+	Round     int           `json:"round"` // 1 or 2
+	Mode      string        `json:"mode"`  // "in-process, context cancelled" or "process, SIGTERM"
+	Dir       string        `json:"dir"`   // the round's loadgen/ and mockdest/ files, relative to the run directory
 	Exited    bool          `json:"exited"`
 	ExitCode  int           `json:"exit_code"`
 	Err       string        `json:"error,omitempty"`

@@ -17,7 +17,8 @@ import (
 
 // WriteDir writes the run directory: report.json, report.md, report.html
 // and, per scenario with a mockdest snapshot, SCENARIO/ with its .hgrm
-// percentile files and CSV tables. It records the files it wrote in each
+// percentile files and CSV tables (unless mockdest wrote them itself, to
+// Scenario.DestDir). It records the files under SCENARIO/ in each
 // Scenario.Files.
 func WriteDir(dir string, s *Suite) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -29,8 +30,10 @@ func WriteDir(dir string, s *Suite) error {
 			continue
 		}
 		sub := filepath.Join(dir, sc.Name)
-		if err := mockdest.WriteFiles(sub, sc.Obs.Dest); err != nil {
-			errs = append(errs, err)
+		if sc.DestDir == "" {
+			if err := mockdest.WriteFiles(sub, sc.Obs.Dest); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		filepath.WalkDir(sub, func(path string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {

@@ -3,6 +3,8 @@ package mockdest
 import (
 	"bytes"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +54,25 @@ func TestLines(t *testing.T) {
 	}
 	if snap.Latency.TotalCount() != 50 {
 		t.Errorf("latency count: got %d want 50", snap.Latency.TotalCount())
+	}
+
+	// Lines carry no relay timestamps: no batch age in the reports.
+	var text strings.Builder
+	if err := snap.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String(), "oldest message") || !strings.Contains(text.String(), "batch age needs frames mode") {
+		t.Errorf("text report: got\n%s\nwant no batch-age section, only a line saying it needs frames mode", text.String())
+	}
+	dir := t.TempDir()
+	if err := WriteFiles(dir, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if ages, _ := filepath.Glob(filepath.Join(dir, "batch-age*")); len(ages) > 0 {
+		t.Errorf("lines mode wrote %v; it has no batch ages", ages)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "latency.hgrm")); err != nil {
+		t.Errorf("latency.hgrm: %v", err)
 	}
 }
 

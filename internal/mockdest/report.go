@@ -139,7 +139,10 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 		p("\n")
 	}
 	p("  max batch    %d messages\n", s.MaxBatchSize)
-	if len(s.BatchAge) > 0 {
+	switch {
+	case s.Mode == ModeLines:
+		p("  batch age    none: lines carry no relay timestamps (batch age needs frames mode)\n")
+	case len(s.BatchAge) > 0:
 		p("  batch age    oldest message → flush, from the frames' own timestamps (ms)\n")
 		for _, reason := range sortedKeys(s.BatchAge) {
 			if h := s.BatchAge[reason]; h.TotalCount() > 0 {
@@ -225,8 +228,9 @@ func (s *Server) writeReports() error {
 
 // WriteFiles writes into dir, creating it: latency.hgrm, batch-age.hgrm
 // (all reasons) and batch-age-REASON.hgrm, in milliseconds, in the .hgrm
-// percentile format; batch-sizes.csv (reason,size,count) and
-// throughput.csv (unix_second,messages,bytes).
+// percentile format (no batch-age files in lines mode, which has no relay
+// timestamps); batch-sizes.csv (reason,size,count) and throughput.csv
+// (unix_second,messages,bytes).
 func WriteFiles(dir string, s *Snapshot) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create out dir: %w", err)
@@ -252,12 +256,12 @@ func WriteFiles(dir string, s *Snapshot) error {
 	hist := func(h *hdrhistogram.Histogram) func(io.Writer) error {
 		return func(w io.Writer) error { return hgrm.Write(w, h, 1e3) }
 	}
-	errs := []error{
-		write("latency.hgrm", hist(s.Latency)),
-		write("batch-age.hgrm", hist(s.MergedBatchAge())),
-	}
-	for _, reason := range sortedKeys(s.BatchAge) {
-		errs = append(errs, write("batch-age-"+reason+".hgrm", hist(s.BatchAge[reason])))
+	errs := []error{write("latency.hgrm", hist(s.Latency))}
+	if s.Mode != ModeLines {
+		errs = append(errs, write("batch-age.hgrm", hist(s.MergedBatchAge())))
+		for _, reason := range sortedKeys(s.BatchAge) {
+			errs = append(errs, write("batch-age-"+reason+".hgrm", hist(s.BatchAge[reason])))
+		}
 	}
 	errs = append(errs, write("batch-sizes.csv", func(w io.Writer) error {
 		fmt.Fprintln(w, "reason,size,count")

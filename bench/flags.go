@@ -20,7 +20,7 @@ func parseFlags(args []string) (bench.Config, bool, error) {
 	fs.StringVar(&c.Baseline, "baseline", "", "report.json of an earlier run: fail on a significant throughput regression")
 	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "regression gate: significance level of Welch's t-test (0.10 = 90% confidence)")
 	fs.Float64Var(&c.MinEffect, "min-effect", c.MinEffect, "regression gate: smallest relative throughput drop that fails (0.05 = 5%)")
-	fs.BoolVar(&c.Profile, "profile", false, "save the relay's cpu, heap, allocs, goroutine, mutex and block profiles during the throughput scenario")
+	fs.BoolVar(&c.Profile, "profile", false, "save the relay's cpu, heap, allocs, goroutine, mutex and block profiles from an extra throughput run (not in the median or the regression gate)")
 	fs.StringVar(&c.RelayBin, "relay-bin", "", "relay binary for the process scenarios (default: go build ./relay on the fly)")
 	fs.BoolVar(&c.RelayProcess, "relay-process", false, "run the relay as its own process in every scenario")
 	fs.StringVar(&c.RelayAddr, "relay-addr", "", "test a relay already running at this address (its sink must point at --dest-addr)")

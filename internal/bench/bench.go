@@ -50,7 +50,8 @@ type Config struct {
 	// MinEffect the smallest relative drop that fails it (0.05 = 5%).
 	Alpha, MinEffect float64
 	// Profile saves the relay's CPU, heap, allocs, goroutine, mutex and
-	// block profiles during the throughput scenario.
+	// block profiles from an extra full-speed run in the throughput
+	// scenario, left out of the median and the regression gate.
 	Profile bool
 
 	// RelayBin is a relay binary for the scenarios that run the relay as a

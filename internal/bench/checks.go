@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/report"
@@ -416,8 +417,8 @@ var CheckSustained = Check{"sustained rate holds", func(p Params, o *report.Obse
 		human(s.SendRate), human(s.SteadyRate), s.Sent, s.Arrived, s.Lost)
 }}
 
-// CheckStepsLossless: no throughput step of the relay lost a message that
-// loadgen sent safely. (A message whose write was cut off when a step
+// CheckStepsLossless: no full-speed step of the relay (replicate or
+// profiled run) lost a message that loadgen sent safely. (A message whose write was cut off when a step
 // ended may still arrive, as the final unterminated line of its
 // connection, so arrivals may exceed the sent count by up to one per
 // connection.)
@@ -427,8 +428,12 @@ var CheckStepsLossless = Check{"no loss at full speed", func(p Params, o *report
 	if t == nil || len(t.Replicates) == 0 {
 		return missing(r, "no relay throughput step")
 	}
+	steps := slices.Clone(t.Replicates)
+	if t.Profiled != nil {
+		steps = append(steps, *t.Profiled)
+	}
 	var sent, arrived, lost uint64
-	for _, s := range t.Replicates {
+	for _, s := range steps {
 		if s.Err != "" {
 			return fail(r, "%s: %s", s.Name, s.Err)
 		}
@@ -437,7 +442,7 @@ var CheckStepsLossless = Check{"no loss at full speed", func(p Params, o *report
 	if sent == 0 || arrived == 0 {
 		return missing(r, "nothing was sent or nothing arrived")
 	}
-	return verdict(r, lost == 0, "%d steps: %d sent, %d arrived, %d lost", len(t.Replicates), sent, arrived, lost)
+	return verdict(r, lost == 0, "%d steps: %d sent, %d arrived, %d lost", len(steps), sent, arrived, lost)
 }}
 
 func medianMiB(t *report.Throughput) float64 {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,9 @@ func TestChecks(t *testing.T) {
 			func(p *Params, o *report.Observation) { o.Throughput.Sustained = nil }},
 		{CheckStepsLossless, func(p *Params, o *report.Observation) { o.Throughput.Replicates[1].Lost = 1 },
 			func(p *Params, o *report.Observation) { o.Throughput.Replicates = nil }},
+		{CheckStepsLossless, func(p *Params, o *report.Observation) { // the profiled run counts here
+			o.Throughput.Profiled = &report.Step{Name: "p", MsgsPerSec: 9e5, Sent: 10, Arrived: 9, Lost: 1}
+		}, func(p *Params, o *report.Observation) { o.Throughput.Replicates = nil }},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
@@ -303,6 +307,26 @@ func TestShutdownRuleNames(t *testing.T) {
 		r := tt.check.Fn(Params{}, &tt.o)
 		if r.Rule != tt.name || !strings.Contains(r.Expected, tt.expect) || !strings.HasPrefix(r.Measured, tt.meas) {
 			t.Errorf("%s: got %q, expected %q, measured %q want %q, %q…, %q…", tt.check.Name, r.Rule, r.Expected, r.Measured, tt.name, tt.expect, tt.meas)
+		}
+	}
+}
+
+// TestFullSpeedSteps: under --profile the profiled run comes on top of the
+// replicates, which alone make the median and the gate.
+func TestFullSpeedSteps(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		replicates int
+		profile    bool
+		want       []fullSpeedStep
+	}{
+		{3, false, []fullSpeedStep{{"relay #1", false}, {"relay #2", false}, {"relay #3", false}}},
+		{2, true, []fullSpeedStep{{"relay (profiled)", true}, {"relay #1", false}, {"relay #2", false}}},
+		{0, true, []fullSpeedStep{{"relay (profiled)", true}, {"relay #1", false}}},
+	}
+	for _, tt := range tests {
+		if got := fullSpeedSteps(tt.replicates, tt.profile); !slices.Equal(got, tt.want) {
+			t.Errorf("fullSpeedSteps(%d, %v): got %v want %v", tt.replicates, tt.profile, got, tt.want)
 		}
 	}
 }

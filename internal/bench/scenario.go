@@ -234,6 +234,9 @@ func (s *Scenario) params(cfg *Config) Params {
 		if cfg.Replicates > 0 {
 			p.Replicates = cfg.Replicates
 		}
+		if cfg.Profile {
+			p.Expected += p.StepDuration + time.Second // the profiled run
+		}
 	}
 	return p
 }

@@ -22,16 +22,21 @@ import (
 	"github.com/logrelay/logrelay/internal/mockdest"
 )
 
-// runThroughput measures the relay process at full speed (replicates),
-// then open-loop at the first of sustainFractions of the median rate that
-// holds, and measures the bare pipe and any peers in the same run.
+// runThroughput measures the relay process at full speed (replicates,
+// after a profiled run under --profile), then open-loop at the first of
+// sustainFractions of the median rate that holds, and measures the bare
+// pipe and any peers in the same run.
 func runThroughput(ctx context.Context, e *env, p Params, rec *report.Scenario) error {
 	t := &report.Throughput{}
 	rec.Obs.Throughput = t
 	var errs []error
-	for i := range max(p.Replicates, 1) {
-		sr, err := e.relayStep(ctx, p, rec, fmt.Sprintf("relay #%d", i+1), 0, e.cfg.Profile && i == 0)
-		t.Replicates = append(t.Replicates, sr.step)
+	for _, fs := range fullSpeedSteps(p.Replicates, e.cfg.Profile) {
+		sr, err := e.relayStep(ctx, p, rec, fs.name, 0, fs.profile)
+		if fs.profile {
+			t.Profiled = &sr.step
+		} else {
+			t.Replicates = append(t.Replicates, sr.step)
+		}
 		errs = append(errs, err)
 		if err != nil && sr.step.Sent == 0 {
 			break // the relay could not even start: no use repeating it
@@ -95,6 +100,27 @@ func throughputNote(p Params) string {
 	return fmt.Sprintf("msgs/s counts arrivals at mockdest during loadgen's run (%d connections, as fast as possible, "+
 		"TCP backpressure from the relay); CPU s and peak RSS are the relay process's own (/proc), not loadgen's or mockdest's. "+
 		"All three share this machine's cores, so compare ratios within one run.", p.Conns)
+}
+
+// fullSpeedStep is one full-speed run of the relay.
+type fullSpeedStep struct {
+	name    string
+	profile bool // profiled: slowed by the profiling, so not a replicate
+}
+
+// fullSpeedSteps returns the full-speed runs of the throughput scenario:
+// with profile, a profiled run first, then the replicates (at least one),
+// which alone make the median, the sustained-rate target and the
+// regression gate.
+func fullSpeedSteps(replicates int, profile bool) []fullSpeedStep {
+	var ss []fullSpeedStep
+	if profile {
+		ss = append(ss, fullSpeedStep{name: "relay (profiled)", profile: true})
+	}
+	for i := range max(replicates, 1) {
+		ss = append(ss, fullSpeedStep{name: fmt.Sprintf("relay #%d", i+1)})
+	}
+	return ss
 }
 
 // sustainFractions are the fractions of the saturation rate tried, in

@@ -346,11 +346,14 @@ func sendRateXYs(pts []RatePoint, t0 time.Time) plotter.XYs {
 	return xys
 }
 
-// StepsPlot draws the throughput steps (relay replicates, pipe, peers) as
-// horizontal bars of messages per second.
+// StepsPlot draws the throughput steps (relay replicates, the profiled
+// run, pipe, sustained step, peers) as bars of messages per second.
 func StepsPlot(title string, t *Throughput) (string, error) {
 	var steps []Step
 	steps = append(steps, t.Replicates...)
+	if t.Profiled != nil {
+		steps = append(steps, *t.Profiled)
+	}
 	if t.Pipe != nil {
 		steps = append(steps, *t.Pipe)
 	}

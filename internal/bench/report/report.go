@@ -215,7 +215,8 @@ type Step struct {
 
 // Throughput is the throughput scenario's measurements.
 type Throughput struct {
-	Replicates  []Step  `json:"replicates"` // the relay at full speed, repeated
+	Replicates  []Step  `json:"replicates"`         // the relay at full speed, repeated
+	Profiled    *Step   `json:"profiled,omitempty"` // one more, profiled (--profile): slowed, so not in RelayMedian or the gate
 	Pipe        *Step   `json:"pipe,omitempty"`
 	Sustained   *Step   `json:"sustained,omitempty"` // open-loop check below the saturation rate
 	NotHeld     []Step  `json:"not_held,omitempty"`  // higher open-loop rates tried first that did not hold
@@ -225,7 +226,8 @@ type Throughput struct {
 	Ratio       float64 `json:"ratio_to_pipe"`
 }
 
-// Rates returns the replicates' messages per second.
+// Rates returns the replicates' messages per second (the profiled run is
+// not a replicate).
 func (t *Throughput) Rates() []float64 {
 	r := make([]float64, 0, len(t.Replicates))
 	for _, s := range t.Replicates {

@@ -170,3 +170,23 @@ func TestPercentileXYs(t *testing.T) {
 		t.Errorf("last point %v, want the maximum %d µs", last, s.Latency.Max())
 	}
 }
+
+// TestProfiledStep: the profiled run is shown, marked, and not a
+// replicate (so not in the median or the regression gate).
+func TestProfiledStep(t *testing.T) {
+	t.Parallel()
+	tp := &Throughput{
+		Replicates: []Step{{Name: "relay #1", MsgsPerSec: 1e6}, {Name: "relay #2", MsgsPerSec: 1.1e6}},
+		Profiled:   &Step{Name: "relay (profiled)", MsgsPerSec: 0.7e6},
+	}
+	if got := tp.Rates(); len(got) != 2 || got[0] != 1e6 || got[1] != 1.1e6 {
+		t.Errorf("Rates: got %v want [1e6 1.1e6]", got)
+	}
+	var b strings.Builder
+	if err := WriteStepsTable(&b, tp); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "relay (profiled), not in the median") || !strings.Contains(b.String(), "700,000") {
+		t.Errorf("steps table lacks the marked profiled run:\n%s", b.String())
+	}
+}

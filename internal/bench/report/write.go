@@ -197,6 +197,11 @@ func WriteMarkdown(w io.Writer, s *Suite) error {
 func StepRows(t *Throughput) [][]string {
 	var steps []Step
 	steps = append(steps, t.Replicates...)
+	if t.Profiled != nil {
+		s := *t.Profiled
+		s.Name += ", not in the median"
+		steps = append(steps, s)
+	}
 	for _, s := range t.NotHeld {
 		s.Name += " (not held)"
 		steps = append(steps, s)

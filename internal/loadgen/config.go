@@ -85,13 +85,15 @@ type Config struct {
 	// sooner.
 	SendBuffer int
 
-	// Report, when set, is the path the JSON report is written to.
+	// Report, when set, is the path the JSON report is written to (its
+	// directory is created when missing).
 	Report string
 	// OutDir, when set, is created if needed and receives report.json,
 	// report.txt, schedule_lag.hgrm and connect_latency.hgrm.
 	OutDir string
 	// HlogPath, when set, receives interval histograms (one per second) in
-	// the HdrHistogram log format, tagged "lag" and "connect", values in ns.
+	// the HdrHistogram log format, tagged "lag" and "connect", values in ns;
+	// its directory is created when missing.
 	HlogPath string
 	// Progress, when set, receives a progress line once a second (a single
 	// updating line when it is a terminal).

@@ -566,6 +566,22 @@ func TestOutputs(t *testing.T) {
 	}
 }
 
+// TestOutputDirs: the directories of Report, OutDir and HlogPath are
+// created when missing.
+func TestOutputDirs(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, 0).start()
+	dir := t.TempDir()
+	cfg := Config{Addr: s.addr(), Count: 10, Report: filepath.Join(dir, "a/b/r.json"), OutDir: filepath.Join(dir, "c/d"),
+		HlogPath: filepath.Join(dir, "e/run.hlog")}
+	run(t, cfg)
+	for _, f := range []string{cfg.Report, filepath.Join(cfg.OutDir, "report.txt"), cfg.HlogPath} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
 // TestRSTKeepsPeerReceiveQueue is the experiment behind AtRisk: on Linux,
 // data the peer's kernel has acknowledged (its receive queue) survives our
 // abortive close: the peer reads all of it, then ECONNRESET. Only bytes

@@ -66,7 +66,11 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 	}
 	var hlog *hlogWriter
 	if g.cfg.HlogPath != "" {
-		f, err := os.Create(g.cfg.HlogPath)
+		err := os.MkdirAll(filepath.Dir(g.cfg.HlogPath), 0o755)
+		var f *os.File
+		if err == nil {
+			f, err = os.Create(g.cfg.HlogPath)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("create hlog: %w", err)
 		}
@@ -309,9 +313,14 @@ func (g *Generator) writeOutputs(rep *Report) error {
 	return errors.Join(errs...)
 }
 
-// writeFile creates path and fills it with write.
+// writeFile creates path, and its directory when missing, and fills it
+// with write.
 func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	var f *os.File
+	if err == nil {
+		f, err = os.Create(path)
+	}
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -10,6 +12,7 @@ import (
 )
 
 // parseFlags turns the command line (and BENCH_* variables) into a Config.
+// After --help it returns pflag.ErrHelp, the usage printed.
 func parseFlags(args []string) (bench.Config, bool, error) {
 	c := bench.DefaultConfig()
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
@@ -39,14 +42,7 @@ func parseFlags(args []string) (bench.Config, bool, error) {
 	fs.IntVar(&c.Replicates, "replicates", 0, "throughput scenario: replicates (0 = 3 quick, 5 full)")
 	level := fs.String("log-level", "error", "components' log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
-	cli.AnnotateEnv(fs, "BENCH")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			os.Exit(0)
-		}
-		return c, false, err
-	}
-	if err := cli.BindEnv(fs, "BENCH"); err != nil {
+	if err := cli.Parse(fs, "BENCH", args); err != nil {
 		return c, false, err
 	}
 	for _, s := range *peers {
@@ -72,11 +68,26 @@ func parseFlags(args []string) (bench.Config, bool, error) {
 	return c, *list, nil
 }
 
-// parsePipeFlags parses "bench pipe --listen A --to B".
-func parsePipeFlags(args []string) (listen, to string, err error) {
+// parsePipeFlags parses "bench pipe --listen A --to B". After --help it
+// returns pflag.ErrHelp, the usage printed to stderr.
+func parsePipeFlags(args []string, stderr io.Writer) (listen, to string, err error) {
 	fs := pflag.NewFlagSet("bench pipe", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: bench pipe --listen ADDR --to ADDR\n\n"+
+			"Copies every connection accepted on --listen, byte for byte, to a new connection to --to:\n"+
+			"the bare TCP pipe the throughput scenario compares the relay with.\n\n%s", fs.FlagUsages())
+	}
 	fs.StringVar(&listen, "listen", "127.0.0.1:0", "address to accept connections on")
 	fs.StringVar(&to, "to", "", "address to pipe every connection to")
-	err = fs.Parse(args)
-	return listen, to, err
+	if err := fs.Parse(args); err != nil {
+		return "", "", err
+	}
+	if fs.NArg() > 0 {
+		return "", "", fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
+	}
+	if to == "" {
+		return "", "", fmt.Errorf("--to is required (see --help)")
+	}
+	return listen, to, nil
 }

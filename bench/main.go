@@ -13,15 +13,19 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/pflag"
+
 	"github.com/logrelay/logrelay/internal/bench"
-	"github.com/logrelay/logrelay/internal/bench/pipe"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "pipe" {
-		os.Exit(runPipe(os.Args[2:]))
+		os.Exit(runPipe(os.Args[2:], os.Stderr))
 	}
 	cfg, list, err := parseFlags(os.Args[1:])
+	if errors.Is(err, pflag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
@@ -44,19 +48,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-}
-
-func runPipe(args []string) int {
-	listen, to, err := parsePipeFlags(args)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench pipe:", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := pipe.Run(ctx, listen, to); err != nil {
-		fmt.Fprintln(os.Stderr, "bench pipe:", err)
-		return 1
-	}
-	return 0
 }

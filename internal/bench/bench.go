@@ -74,8 +74,9 @@ type Config struct {
 	DestMode string
 	// Peers are other relays measured in the throughput scenario.
 	Peers []Peer
-	// PipeBin and PipeArgs run the bare TCP pipe as its own process (the
-	// bench main re-executes itself as "bench pipe LISTEN TARGET"); empty
+	// PipeBin and PipeArgs run the bare TCP pipe as its own process:
+	// PipeBin PipeArgs... --listen ADDR --to TARGET (the bench main
+	// re-executes itself as "bench pipe --listen ADDR --to TARGET"); ""
 	// = the pipe runs in-process.
 	PipeBin  string
 	PipeArgs []string

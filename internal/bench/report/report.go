@@ -141,7 +141,7 @@ type Delivery struct {
 // Relay is the relay's own account, from relay.Stats in-process or its
 // /metrics otherwise.
 type Relay struct {
-	Source      string            `json:"source"` // "stats" or "metrics"
+	Source      string            `json:"source"` // "in-process, relay.Stats", "process, /metrics before its shutdown" or "external, /metrics"
 	Received    uint64            `json:"received"`
 	Delivered   uint64            `json:"delivered"`
 	Rejected    uint64            `json:"rejected"`

@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
 # The throughput scenario, same loadgen and mockdest, against (a) logrelay's
 # relay, (b) a bare TCP pipe and (c) rsyslog from the distribution's packages
-# (imtcp → omfwd, plain TCP; installed if absent, run in the foreground with
-# a private config and work directory, never as the system service), with
-# mockdest in lines mode for the pipe and rsyslog. Prints one table:
-# messages/s, MiB/s, CPU seconds and peak RSS of each relay, and its ratio
-# to the pipe.
+# (imtcp → omfwd, plain TCP; installed with apt-get if absent, through sudo
+# when not root; run in the foreground with a private config and work
+# directory, never as the system service), with mockdest in lines mode for
+# the pipe and rsyslog. Prints one table: messages/s, MiB/s, CPU seconds and
+# peak RSS of each relay, and its ratio to the pipe.
 #
 #   scripts/compare-relays.sh [OUT] [bench flags]
+#
+# OUT is the first argument unless that starts with '-', else $OUT, else
+# bench-results/compare-<timestamp>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-bench-results/compare-$(date +%Y%m%d-%H%M%S)}
-shift || true
+out=${OUT:-bench-results/compare-$(date +%Y%m%d-%H%M%S)}
+if [[ $# -gt 0 && $1 != -* ]]; then
+	out=$1
+	shift
+fi
+PATH=$PATH:/usr/sbin:/sbin # rsyslogd's home, often not in a user's PATH
 if ! command -v rsyslogd >/dev/null; then
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rsyslog
+	sudo=()
+	if [[ $EUID -ne 0 ]]; then
+		if ! command -v sudo >/dev/null; then
+			echo "compare-relays: rsyslogd is not installed, and installing it needs root or sudo" >&2
+			exit 1
+		fi
+		sudo=(sudo)
+	fi
+	if ! command -v apt-get >/dev/null; then
+		echo "compare-relays: rsyslogd is not installed and there is no apt-get: install rsyslog first" >&2
+		exit 1
+	fi
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rsyslog
 fi
 work=$(mktemp -d)
 in=127.0.0.1:${RSYSLOG_PORT:-15514} fwd=${RSYSLOG_DEST_PORT:-15515}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // Config describes one load generation run. The zero value of every field
@@ -102,10 +104,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// MaxStream is the largest stream id a message stamp can carry: the
-// stamp's stream field has 8 decimal digits (see package wire), and a
-// larger id would lose its high digits.
-const MaxStream = 99_999_999
+// MaxStream is the largest stream id a message stamp can carry.
+const MaxStream = wire.MaxStampStream
 
 // Defaults.
 const (

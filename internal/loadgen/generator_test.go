@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/logrelay/logrelay/internal/wire"
 )
 
 func run(t *testing.T, cfg Config) *Report {
@@ -172,22 +170,6 @@ func TestStreamBase(t *testing.T) {
 	}
 	if len(s.seen) != 6 {
 		t.Errorf("got %d streams want 6 (0-2 and 3-5)", len(s.seen))
-	}
-}
-
-// TestMaxStreamFitsStamp: MaxStream is the largest id the stamp's stream
-// field holds.
-func TestMaxStreamFitsStamp(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		id   uint32
-		fits bool
-	}{{MaxStream, true}, {MaxStream + 1, false}} {
-		b := wire.AppendStamp(nil, wire.Stamp{Stream: tt.id, Seq: 1, SentNs: 1})
-		st, ok := wire.ParseStamp(b)
-		if got := ok && st.Stream == tt.id; got != tt.fits {
-			t.Errorf("stream %d: round trip gives %d, %v: fits %v want %v", tt.id, st.Stream, ok, got, tt.fits)
-		}
 	}
 }
 

@@ -20,6 +20,14 @@ import "bytes"
 // StampLen is the length of a stamp written by PutStamp and AppendStamp.
 const StampLen = 4 + 8 + 1 + 16 + 1 + 19
 
+// MaxStampStream and MaxStampSeq are the largest stream id and sequence
+// number a written stamp holds: its fields are 8 and 16 digits wide, and a
+// larger value loses its high digits.
+const (
+	MaxStampStream = 99_999_999
+	MaxStampSeq    = 9_999_999_999_999_999
+)
+
 // StampPrefix starts every stamp.
 const StampPrefix = "lr1:"
 

@@ -86,3 +86,23 @@ func BenchmarkParseStamp(b *testing.B) {
 		}
 	}
 }
+
+// TestStampLimits: MaxStampStream and MaxStampSeq are the largest values a
+// written stamp carries intact; one more loses its high digits.
+func TestStampLimits(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		s    Stamp
+		fits bool
+	}{
+		{Stamp{Stream: MaxStampStream, Seq: 1, SentNs: 1}, true},
+		{Stamp{Stream: MaxStampStream + 1, Seq: 1, SentNs: 1}, false},
+		{Stamp{Stream: 1, Seq: MaxStampSeq, SentNs: 1}, true},
+		{Stamp{Stream: 1, Seq: MaxStampSeq + 1, SentNs: 1}, false},
+	} {
+		got, ok := ParseStamp(AppendStamp(nil, tt.s))
+		if fits := ok && got == tt.s; fits != tt.fits {
+			t.Errorf("%+v: round trip gives %+v, %v: fits %v want %v", tt.s, got, ok, fits, tt.fits)
+		}
+	}
+}

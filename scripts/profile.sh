@@ -2,7 +2,8 @@
 # Runs the throughput scenario with the relay as its own process and saves
 # its cpu, heap, allocs, goroutine, mutex and block profiles, from an extra
 # profiled run, under OUT/profiles/ (the pprof commands are printed at the
-# end). With OPEN=1 it then opens the CPU profile in pprof's web UI.
+# end). With OPEN set to any non-empty value (e.g. OPEN=1) it then opens the
+# CPU profile in pprof's web UI.
 #
 #   scripts/profile.sh [OUT] [bench flags]
 #
@@ -16,6 +17,6 @@ if [[ $# -gt 0 && $1 != -* ]]; then
 	shift
 fi
 go run ./bench --scenario throughput --profile --out "$out" "$@"
-if [[ ${OPEN:-} == 1 ]]; then
+if [[ -n ${OPEN:-} ]]; then
 	exec go tool pprof -http=127.0.0.1:0 "$out/profiles/relay" "$out/profiles/relay-cpu.pb.gz"
 fi

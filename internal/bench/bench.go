@@ -285,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	}
 	fmt.Fprintf(cfg.Stdout, "reports: %s\n", filepath.Join(cfg.Out, "report.html"))
 	for _, p := range suite.Profiles {
-		fmt.Fprintf(cfg.Stdout, "profile %-9s %s\n", p.Kind+":", p.Command)
+		fmt.Fprintf(cfg.Stdout, "profile %-10s %s\n", p.Kind+":", p.Command)
 	}
 	if err := errJoin(errs...); err != nil {
 		return suite, fmt.Errorf("bench: write reports: %w", err)

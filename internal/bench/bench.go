@@ -35,7 +35,8 @@ type Peer struct {
 }
 
 // Config configures a bench run. The zero value plus DefaultConfig's
-// rule parameters runs the default suite in-process.
+// rule parameters runs the default suite, the relay in-process except in
+// the scenarios that need it as its own process.
 type Config struct {
 	// Quick shortens every scenario so the suite stays under 90 s.
 	Quick bool

@@ -18,8 +18,9 @@ import (
 // TestSuiteInProcess runs the in-process scenarios end to end — real
 // relay, mockdest and loadgen on 127.0.0.1 — with a 2 s flush interval and
 // shortened loads, so that it fits the race-enabled test run. The process
-// scenarios (many-conns, chaos, shutdown's SIGTERM half, throughput) build
-// and run the relay binary; `go run ./bench --quick` covers them.
+// scenarios (many-conns, chaos, throughput) build and run the relay
+// binary; `go run ./bench --quick` covers them, and TestShutdownRounds the
+// shutdown scenario.
 func TestSuiteInProcess(t *testing.T) {
 	t.Parallel()
 	cfg := DefaultConfig()

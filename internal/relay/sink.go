@@ -21,16 +21,23 @@ type Sink interface {
 	String() string
 }
 
-// SinkConn is one session with a destination. The sender calls Send and
-// Recv from one goroutine; Close may be called from another at any time
-// and makes a blocked Send or Recv return.
+// SinkConn is one session with a destination. The sender goroutine calls
+// Send. Recv is called by one goroutine at a time: the sender goroutine
+// when it has nothing else to wait for, or the session's ack reader
+// goroutine while the sender also waits for newly flushed batches (and
+// meanwhile calls Send). So a Send may run concurrently with a Recv, but
+// never with another Send, nor a Recv with another Recv. Close may be
+// called from any goroutine at any time and makes a blocked Send or Recv
+// return.
 type SinkConn interface {
 	// Send transmits b. It may return before b is acknowledged: up to
 	// Config.SinkConcurrency batches are sent before their acknowledgements
 	// are read. b stays valid until it is acknowledged.
 	Send(b *Batch) error
 	// Recv returns the next acknowledgement, waiting until deadline at
-	// most. Acknowledgements come in the order the batches were sent.
+	// most; then it returns an error for which errors.Is(err,
+	// os.ErrDeadlineExceeded) holds. Acknowledgements come in the order the
+	// batches were sent.
 	Recv(deadline time.Time) (wire.Ack, error)
 	// Close ends the session.
 	Close() error
@@ -61,6 +68,10 @@ func (s *TCPSink) Open(ctx context.Context) (SinkConn, error) {
 	return &tcpSinkConn{nc: nc, br: bufio.NewReaderSize(nc, 4096), timeout: s.sendTimeout}, nil
 }
 
+// tcpSinkConn is one TCP connection to the destination. Send uses only
+// the connection's write side and timeout, Recv only its read side, br and
+// scratch, and a net.Conn allows a Read, a Write and a Close at once; so a
+// Send and a Recv may overlap without a lock.
 type tcpSinkConn struct {
 	nc      net.Conn
 	br      *bufio.Reader
@@ -80,6 +91,9 @@ func (c *tcpSinkConn) Send(b *Batch) error {
 	return nil
 }
 
+// Recv reads the next acknowledgement through a buffer, so the acks of a
+// burst cost one read call, and sets the read deadline only when it must
+// wait for the socket.
 func (c *tcpSinkConn) Recv(deadline time.Time) (wire.Ack, error) {
 	if c.br.Buffered() < wire.AckSize {
 		if err := c.nc.SetReadDeadline(deadline); err != nil {

@@ -14,6 +14,9 @@ import (
 // testDest is a destination speaking the wire protocol, for tests. It
 // records every frame it acknowledges, and can be stopped and restarted on
 // the same address, told to nack, or told to hold its acknowledgements.
+// Like a destination that keeps order, it stores nothing more on a
+// connection after a nack: the relay resends those frames after the nacked
+// one anyway.
 type testDest struct {
 	t    testing.TB
 	addr string
@@ -99,6 +102,7 @@ func (d *testDest) serve(c net.Conn) {
 		}
 	}
 	var ack []byte
+	nacked := false
 	for {
 		h, p, err := r.ReadFrame()
 		if err != nil {
@@ -107,12 +111,15 @@ func (d *testDest) serve(c net.Conn) {
 			}
 			return
 		}
+		if nacked {
+			continue // the relay is closing this session and will resend
+		}
 		if d.hold != nil {
 			<-d.hold
 		}
 		status := wire.AckOK
 		if d.nacks.Add(-1) >= 0 {
-			status = wire.AckNack
+			status, nacked = wire.AckNack, true
 		} else {
 			f := recvFrame{h: h}
 			wire.ForEachMessage(p, func(m []byte) { f.msgs = append(f.msgs, string(m)) })

@@ -102,6 +102,11 @@ func (s *Server) serveFrames(ctx context.Context, c net.Conn, src io.Reader, rng
 			}
 		}
 		ack := wire.Ack{Seq: h.Seq, Status: status}
+		// After a nack the relay resends this frame and every later one on
+		// a new connection; storing the later ones now would record them
+		// ahead of the nacked one. Like a destination that keeps order,
+		// mockdest ignores the rest of this connection.
+		silent = status == wire.AckNack
 		if !delayed {
 			acks = wire.AppendAck(acks, ack)
 			continue

@@ -1,6 +1,9 @@
 package wire
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // A stamp identifies a generated message: the stream (one per loadgen
 // connection slot) it belongs to, its sequence number within the stream
@@ -83,6 +86,67 @@ func ParseStamp(line []byte) (Stamp, bool) {
 		return Stamp{}, false
 	}
 	b := line[i+len(stampPrefix):]
+	if s, ok, done := parseFixed(b); done {
+		return s, ok
+	}
+	return parseLoose(b)
+}
+
+// parseFixed decodes the fixed-width form that PutStamp writes, eight
+// digits at a time: mockdest parses a stamp per message, and this is most
+// of its per-message work. done is false when b is not in that form;
+// parseLoose then decides, and decides the same for any b where done is
+// true (FuzzParseStamp checks it).
+func parseFixed(b []byte) (s Stamp, ok, done bool) {
+	const n = StampLen - len(StampPrefix) // 45: 8 + 1 + 16 + 1 + 19
+	if len(b) < n || b[8] != ':' || b[25] != ':' || (len(b) > n && isDigit(b[n])) {
+		return Stamp{}, false, false
+	}
+	stream, ok1 := eightDigits(b[0:8])
+	seqHi, ok2 := eightDigits(b[9:17])
+	seqLo, ok3 := eightDigits(b[17:25])
+	tHi, ok4 := threeDigits(b[26:29])
+	tMid, ok5 := eightDigits(b[29:37])
+	tLo, ok6 := eightDigits(b[37:45])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+		return Stamp{}, false, false
+	}
+	sent := tHi*1e16 + tMid*1e8 + tLo // at most 999…9 (19 digits) < 2^64
+	if sent > 1<<63-1 {
+		return Stamp{}, false, true
+	}
+	return Stamp{Stream: uint32(stream), Seq: seqHi*1e8 + seqLo, SentNs: int64(sent)}, true, true
+}
+
+func isDigit(c byte) bool { return c-'0' <= 9 }
+
+// eightDigits decodes b[0:8], eight ASCII digits, with a few word-wide
+// operations (the SWAR method): it checks that every byte is '0' to '9',
+// then combines digit pairs, then pairs of pairs, then halves.
+func eightDigits(b []byte) (uint64, bool) {
+	v := binary.LittleEndian.Uint64(b)
+	const hi, zeros, six = 0xF0F0F0F0F0F0F0F0, 0x3030303030303030, 0x0606060606060606
+	if v&hi != zeros || (v+six)&hi != zeros { // a high nibble not 3, or a low one over 9
+		return 0, false
+	}
+	v -= zeros
+	v = (v*10 + v>>8) & 0x00FF00FF00FF00FF
+	v = (v*100 + v>>16) & 0x0000FFFF0000FFFF
+	v = (v*10000 + v>>32) & 0x00000000FFFFFFFF
+	return v, true
+}
+
+func threeDigits(b []byte) (uint64, bool) {
+	_ = b[2]
+	if !isDigit(b[0]) || !isDigit(b[1]) || !isDigit(b[2]) {
+		return 0, false
+	}
+	return uint64(b[0]-'0')*100 + uint64(b[1]-'0')*10 + uint64(b[2]-'0'), true
+}
+
+// parseLoose decodes a stamp's fields after the prefix in any width:
+// 1 to 10 digits of stream, 1 to 20 of seq, 1 to 19 of time.
+func parseLoose(b []byte) (Stamp, bool) {
 	stream, b, ok := parseDigits(b, 10)
 	if !ok || stream > 1<<32-1 || len(b) == 0 || b[0] != ':' {
 		return Stamp{}, false

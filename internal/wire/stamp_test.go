@@ -50,6 +50,13 @@ func TestParseStamp(t *testing.T) {
 		{"lr1:1:99999999999999999999999:3", Stamp{}, false}, // seq overflows
 		{"lr1:1:2:9223372036854775808", Stamp{}, false},     // time overflows int64
 		{"lr1:1:2:12345678901234567890", Stamp{}, false},    // 20-digit time
+		{"lr1:00000007:0000000000123456:1732800000000000000 x", Stamp{7, 123456, 1732800000000000000}, true},
+		{"lr1:99999999:9999999999999999:9223372036854775807", Stamp{99999999, 9999999999999999, 1<<63 - 1}, true},
+		{"lr1:00000007:0000000000123456:9223372036854775808", Stamp{}, false}, // fixed width, time overflows
+		{"lr1:0000000/:0000000000123456:1732800000000000000", Stamp{}, false}, // '/' is below '0'
+		{"lr1:0000000::0000000000123456:1732800000000000000", Stamp{}, false},
+		{"lr1:00000007:000000000012345a:1732800000000000000", Stamp{}, false},
+		{"lr1:00000007:0000000000123456:17328000000000000009", Stamp{}, false}, // 20-digit time
 	}
 	for _, tt := range tests {
 		got, ok := ParseStamp([]byte(tt.in))
@@ -62,7 +69,15 @@ func TestParseStamp(t *testing.T) {
 func FuzzParseStamp(f *testing.F) {
 	f.Add([]byte("lr1:00000001:0000000000000002:1732800000000000000"))
 	f.Add([]byte("x lr1:1:2:3"))
+	f.Add([]byte("lr1:00000001:0000000000000002:9223372036854775808"))
+	f.Add([]byte("lr1:0000000a:0000000000000002:1732800000000000000"))
+	f.Add([]byte("lr1:00000001:0000000000000002:17328000000000000001"))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		if fs, fok, done := parseFixed(in); done {
+			if ls, lok := parseLoose(in); fs != ls || fok != lok {
+				t.Fatalf("%q: fixed-width parse %+v, %v; general parse %+v, %v", in, fs, fok, ls, lok)
+			}
+		}
 		s, ok := ParseStamp(in)
 		if !ok {
 			return

@@ -10,8 +10,17 @@ import (
 // with a lock-free compare-and-swap; the mutex and condition variable are
 // touched only when the limit is reached (a reader waits) and when room is
 // released while someone waits.
+//
+// Waiters are woken with hysteresis: not on every release once the limit is
+// reached (a broadcast to every waiting reader per acknowledgement), but
+// only when the count has dropped to the low watermark, so each wake-up
+// admits a good share of max rather than one batch. The low watermark is
+// max − max/4, raised to batchSize−1 when that is higher, so waiters are
+// always woken once only a partial batch (at most batchSize−1 messages,
+// which no acknowledgement will release) remains held.
 type pendingLimit struct {
 	max     int64
+	low     int64 // release wakes waiters when the count drops to low or below
 	n       atomic.Int64
 	waiters atomic.Int32
 	stopped atomic.Bool
@@ -19,8 +28,11 @@ type pendingLimit struct {
 	cond    sync.Cond
 }
 
-func newPendingLimit(max int) *pendingLimit {
-	p := &pendingLimit{max: int64(max)}
+// newPendingLimit returns a limit of limit messages for batches of
+// batchSize messages.
+func newPendingLimit(limit, batchSize int) *pendingLimit {
+	low := max(min(max(limit-limit/4, batchSize-1), limit-1), 0)
+	p := &pendingLimit{max: int64(limit), low: int64(low)}
 	p.cond.L = &p.mu
 	return p
 }
@@ -47,7 +59,8 @@ func (p *pendingLimit) reserve(k int64) int64 {
 }
 
 // wait blocks until there is room for at least one message or stop was
-// called; it reports false after stop.
+// called; it reports false after stop. Once the limit is reached, room is
+// announced only when the count drops to the low watermark.
 func (p *pendingLimit) wait() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -59,10 +72,10 @@ func (p *pendingLimit) wait() bool {
 	return !p.stopped.Load()
 }
 
-// release gives back room for k messages and wakes waiting readers.
+// release gives back room for k messages and, if the count is now at or
+// below the low watermark, wakes waiting readers.
 func (p *pendingLimit) release(k int64) {
-	p.n.Add(-k)
-	if p.waiters.Load() > 0 {
+	if p.n.Add(-k) <= p.low && p.waiters.Load() > 0 {
 		p.mu.Lock()
 		p.cond.Broadcast()
 		p.mu.Unlock()

@@ -52,7 +52,7 @@ func New(cfg Config) (*Relay, error) {
 		log:     cfg.Logger,
 		sink:    cfg.Transport,
 		st:      newCounters(cfg.BatchSize),
-		pending: newPendingLimit(cfg.MaxPending),
+		pending: newPendingLimit(cfg.MaxPending, cfg.BatchSize),
 		chunks:  newChunkPool(cfg.MaxLineBytes),
 		queue:   newChunkQueue(),
 		ready:   make(chan struct{}),

@@ -171,7 +171,7 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 			peak, float64(sum)/float64(len(s.Throughput)), len(s.Throughput))
 	}
 	m := s.Misbehaviour
-	p("  misbehaviour %d acks delayed, %d nacks, %d acks dropped (%d frames ignored after), %d conns closed, "+
+	p("  misbehaviour %d acks delayed, %d nacks, %d acks dropped, %d frames ignored after a nack or a dropped ack, %d conns closed, "+
 		"%d down periods (%d conns closed, %d refused), %d throttled reads\n",
 		m.AcksDelayed, m.Nacks, m.AcksDropped, m.FramesIgnored, m.ConnsClosed,
 		m.DownPeriods, m.DownClosed, m.ConnsRefused, m.ReadThrottled)

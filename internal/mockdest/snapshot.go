@@ -91,7 +91,7 @@ type Misbehaviour struct {
 	AcksDelayed   uint64 `json:"acks_delayed"`   // acknowledgements written late (AckDelay, AckJitter)
 	Nacks         uint64 `json:"nacks"`          // batches negatively acknowledged (NackRate), not recorded
 	AcksDropped   uint64 `json:"acks_dropped"`   // batches recorded but never acknowledged (NoAckRate)
-	FramesIgnored uint64 `json:"frames_ignored"` // frames read and discarded after a dropped ack on the same connection
+	FramesIgnored uint64 `json:"frames_ignored"` // frames read and discarded after a nack or a dropped ack on the same connection
 	ConnsClosed   uint64 `json:"conns_closed"`   // connections closed on receipt of a batch (CloseRate), that batch unrecorded
 	DownPeriods   uint64 `json:"down_periods"`   // times mockdest went down (DownFor every DownEvery)
 	DownClosed    uint64 `json:"down_closed"`    // open connections closed when going down

@@ -42,10 +42,10 @@ func main() {
 	case errors.Is(err, bench.ErrFailed):
 		os.Exit(1)
 	case errors.Is(err, bench.ErrConfig), errors.Is(err, bench.ErrUnknownScenario):
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	default:
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }

@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 		fmt.Fprintln(cfg.Progress, "external relay: the shutdown scenario is left out (the bench cannot signal it)")
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("bench: run directory: %w", err)
+		return nil, fmt.Errorf("run directory: %w", err)
 	}
 	host, _ := os.Hostname()
 	suite := &report.Suite{
@@ -289,7 +289,7 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 		fmt.Fprintf(cfg.Stdout, "profile %-10s %s\n", p.Kind+":", p.Command)
 	}
 	if err := errJoin(errs...); err != nil {
-		return suite, fmt.Errorf("bench: write reports: %w", err)
+		return suite, fmt.Errorf("write reports: %w", err)
 	}
 	if !suite.Passed() {
 		return suite, fmt.Errorf("%w: %d of %d", ErrFailed, len(suite.Failed()), len(suite.Rules()))

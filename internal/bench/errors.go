@@ -4,11 +4,11 @@ import "errors"
 
 var (
 	// ErrFailed means the suite ran and at least one rule failed.
-	ErrFailed = errors.New("bench: rules failed")
+	ErrFailed = errors.New("rules failed")
 	// ErrConfig means the bench was configured inconsistently.
-	ErrConfig = errors.New("bench: invalid configuration")
+	ErrConfig = errors.New("invalid configuration")
 	// ErrUnknownScenario means --scenario named no scenario of the suite.
-	ErrUnknownScenario = errors.New("bench: unknown scenario")
+	ErrUnknownScenario = errors.New("unknown scenario")
 	// ErrNotApplicable means a scenario cannot run in this setup (e.g. the
 	// shutdown scenario against an external relay it cannot signal).
 	ErrNotApplicable = errors.New("bench: scenario not applicable")

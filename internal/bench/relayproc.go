@@ -265,7 +265,7 @@ func moduleRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("bench: go.mod not found above the working directory; give --relay-bin")
+			return "", errors.New("go.mod not found above the working directory; give --relay-bin")
 		}
 		dir = parent
 	}

@@ -32,8 +32,8 @@ if ! command -v rsyslogd >/dev/null; then
 		echo "compare-relays: rsyslogd is not installed and there is no apt-get: install rsyslog first" >&2
 		exit 1
 	fi
-	"${sudo[@]}" apt-get update
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rsyslog
+	${sudo[@]+"${sudo[@]}"} apt-get update
+	${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rsyslog
 fi
 work=$(mktemp -d)
 in=127.0.0.1:${RSYSLOG_PORT:-15514} fwd=${RSYSLOG_DEST_PORT:-15515}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,20 +141,8 @@ func TestStatsAndReports(t *testing.T) {
 // returns its error (the report files are written on the way out).
 func serveNothing(t *testing.T, cfg Config) error {
 	t.Helper()
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	<-s.Ready()
-	cancel()
-	return <-done
+	_, stop := serve(t, cfg)
+	return stop()
 }
 
 // TestReportDirs: Serve creates the directories of Report and OutDir, in

@@ -20,6 +20,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // startServer serves cfg on 127.0.0.1:0 until the test or benchmark ends.
 func startServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
+	s, stop := serve(t, cfg)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s
+}
+
+// serve starts serving cfg on 127.0.0.1:0 and waits until it is ready; stop
+// ends it and returns Serve's error.
+func serve(t testing.TB, cfg Config) (s *Server, stop func() error) {
+	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -31,14 +44,8 @@ func startServer(t testing.TB, cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 	<-s.Ready()
-	return s
+	return s, func() error { cancel(); return <-done }
 }
 
 func dial(t testing.TB, s *Server) net.Conn {

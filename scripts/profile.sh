@@ -16,7 +16,11 @@ if [[ $# -gt 0 && $1 != -* ]]; then
 	out=$1
 	shift
 fi
-go run ./bench --scenario throughput --profile --out "$out" "$@"
-if [[ -n ${OPEN:-} ]]; then
-	exec go tool pprof -http=127.0.0.1:0 "$out/profiles/relay" "$out/profiles/relay-cpu.pb.gz"
+# A failed rule still leaves the profiles to look at: open them, then exit
+# with the bench's status.
+rc=0
+go run ./bench --scenario throughput --profile --out "$out" "$@" || rc=$?
+if [[ -n ${OPEN:-} && -f $out/profiles/relay-cpu.pb.gz ]]; then
+	go tool pprof -http=127.0.0.1:0 "$out/profiles/relay" "$out/profiles/relay-cpu.pb.gz" || true
 fi
+exit "$rc"

@@ -288,6 +288,9 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	for _, p := range suite.Profiles {
 		fmt.Fprintf(cfg.Stdout, "profile %-10s %s\n", p.Kind+":", p.Command)
 	}
+	if err := report.WriteFailures(cfg.Stdout, suite); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errJoin(errs...); err != nil {
 		return suite, fmt.Errorf("write reports: %w", err)
 	}

@@ -86,6 +86,19 @@ func TestVerdictAndTables(t *testing.T) {
 		}
 	}
 	b.Reset()
+	if err := WriteFailures(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if want := "failed rules (1):\n  throughput / measured | piped: measured missing; expected > 0\n"; b.String() != want {
+		t.Errorf("failures: got %q want %q", b.String(), want)
+	}
+	b.Reset()
+	s.Scenarios[1].Rules[0].Pass = true
+	if err := WriteFailures(&b, s); err != nil || b.Len() != 0 {
+		t.Errorf("failures of a passing suite: got %q, %v; want nothing", b.String(), err)
+	}
+	s.Scenarios[1].Rules[0].Pass = false
+	b.Reset()
 	if err := WriteMarkdownTable(&b, s); err != nil {
 		t.Fatal(err)
 	}

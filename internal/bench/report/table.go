@@ -34,6 +34,23 @@ func Summary(s *Suite) string {
 		verdict, len(rs)-failed, len(rs), len(s.Scenarios), s.End.Sub(s.Start).Seconds())
 }
 
+// WriteFailures writes the failed rules again, one line each, so that the
+// last lines of a long CI log say what failed without scrolling back to
+// the table. It writes nothing when every rule passed.
+func WriteFailures(w io.Writer, s *Suite) error {
+	failed := s.Failed()
+	if len(failed) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "failed rules (%d):\n", len(failed))
+	for _, r := range failed {
+		fmt.Fprintf(&b, "  %s / %s: measured %s; expected %s\n", r.Scenario, r.Rule, oneLine(r.Measured), oneLine(r.Expected))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
 // WriteMarkdownTable writes the verdict table as GitHub-flavoured Markdown.
 func WriteMarkdownTable(w io.Writer, s *Suite) error {
 	var b strings.Builder

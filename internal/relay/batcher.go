@@ -26,7 +26,7 @@ type batcher struct {
 	batchBytes int // payload cap, always > 0
 	interval   time.Duration
 
-	clock   Clock
+	stamps  stamps
 	in      *chunkQueue
 	chunks  *chunkPool
 	batches *batchPool
@@ -34,12 +34,12 @@ type batcher struct {
 	st      *counters
 
 	cur      *Batch
-	deadline time.Time
+	deadline int64 // stamp at which the current batch is due
 	timer    Timer
 	seq      uint64
 }
 
-func newBatcher(cfg *Config, clock Clock, in *chunkQueue, chunks *chunkPool, out *batchQueue, st *counters) *batcher {
+func newBatcher(cfg *Config, ts stamps, in *chunkQueue, chunks *chunkPool, out *batchQueue, st *counters) *batcher {
 	// Without a configured cap, a batch still stops at the largest payload
 	// a destination's wire.Reader accepts by default, so batch-size lines of
 	// max-line-bytes each never make a frame the destination must refuse.
@@ -52,13 +52,13 @@ func newBatcher(cfg *Config, clock Clock, in *chunkQueue, chunks *chunkPool, out
 		batchSize:  cfg.BatchSize,
 		batchBytes: capBytes,
 		interval:   cfg.FlushInterval,
-		clock:      clock,
+		stamps:     ts,
 		in:         in,
 		chunks:     chunks,
 		batches:    newBatchPool(min(initial, 4<<20)),
 		out:        out,
 		st:         st,
-		timer:      newStoppedTimer(clock),
+		timer:      newStoppedTimer(ts.clock),
 	}
 }
 
@@ -75,7 +75,7 @@ func (b *batcher) run(done <-chan struct{}) {
 		}
 		if finishing {
 			if b.cur != nil {
-				b.flush(wire.ReasonShutdown, b.clock.Now())
+				b.flush(wire.ReasonShutdown, b.stamps.now())
 			}
 			b.out.close()
 			return
@@ -97,8 +97,8 @@ func (b *batcher) run(done <-chan struct{}) {
 
 // add appends c's messages to the current batch, flushing as the rules say.
 func (b *batcher) add(c *chunk) {
-	now := b.clock.Now()
-	if b.cur != nil && !now.Before(b.deadline) {
+	now := b.stamps.now()
+	if b.cur != nil && now >= b.deadline {
 		b.flush(wire.ReasonAge, now)
 	}
 	data, ends := c.data, c.ends
@@ -136,25 +136,23 @@ func (b *batcher) add(c *chunk) {
 			b.flush(wire.ReasonBytes, now)
 		}
 	}
-	if b.cur != nil && !now.Before(b.deadline) {
+	if b.cur != nil && now >= b.deadline {
 		b.flush(wire.ReasonAge, now)
 	}
 }
 
 // start opens a batch whose oldest message was received at recvNs.
-func (b *batcher) start(recvNs int64, now time.Time) {
+func (b *batcher) start(recvNs, now int64) {
 	b.cur = b.batches.get()
-	b.cur.hdr.OldestNs = recvNs
-	b.deadline = time.Unix(0, recvNs).Add(b.interval)
-	b.timer.Reset(max(b.deadline.Sub(now), 0))
+	b.older(recvNs, now)
 }
 
 // older makes recvNs the current batch's oldest receive time and moves its
 // deadline back to match; add flushes it if that deadline has passed.
-func (b *batcher) older(recvNs int64, now time.Time) {
+func (b *batcher) older(recvNs, now int64) {
 	b.cur.hdr.OldestNs = recvNs
-	b.deadline = time.Unix(0, recvNs).Add(b.interval)
-	b.timer.Reset(max(b.deadline.Sub(now), 0))
+	b.deadline = recvNs + int64(b.interval)
+	b.timer.Reset(time.Duration(max(b.deadline-now, 0)))
 }
 
 // onTimer handles the age timer: it flushes the batch if its deadline has
@@ -163,24 +161,24 @@ func (b *batcher) onTimer() {
 	if b.cur == nil {
 		return
 	}
-	now := b.clock.Now()
-	if !now.Before(b.deadline) {
+	now := b.stamps.now()
+	if now >= b.deadline {
 		b.flush(wire.ReasonAge, now)
 		return
 	}
-	b.timer.Reset(b.deadline.Sub(now))
+	b.timer.Reset(time.Duration(b.deadline - now))
 }
 
 // flush closes the current batch: it numbers it, writes its header and
 // hands it to the sender.
-func (b *batcher) flush(reason wire.Reason, now time.Time) {
+func (b *batcher) flush(reason wire.Reason, now int64) {
 	bt := b.cur
 	b.cur = nil
 	b.timer.Stop()
 	b.seq++
 	bt.hdr.Seq = b.seq
 	bt.hdr.PayloadLen = uint32(len(bt.buf) - wire.HeaderSize)
-	bt.hdr.FlushNs = max(now.UnixNano(), bt.hdr.OldestNs)
+	bt.hdr.FlushNs = max(now, bt.hdr.OldestNs)
 	bt.hdr.Reason = reason
 	wire.PutHeader(bt.buf, bt.hdr)
 	b.st.batchFlushed(reason, int(bt.hdr.Count))

@@ -44,3 +44,28 @@ func newStoppedTimer(c Clock) Timer {
 	t.Stop()
 	return t
 }
+
+// stamps turns a Clock's readings into the nanosecond times the wire
+// format carries (a chunk's receive time, a batch's flush time): the wall
+// clock read once when the relay starts, plus the monotonic time elapsed
+// since. A batch's age, FlushNs − OldestNs, and the batcher's deadlines are
+// therefore pure monotonic differences: a step of the system clock (NTP at
+// boot, an operator's date command) neither holds a batch past
+// --flush-interval nor flushes it early, and a destination that computes the
+// age from the frame sees what the relay timed. The price: the absolute
+// stamps drift from the system clock by whatever corrections it receives
+// during the relay's life (NTP slews at most 500 ppm). With a fake clock
+// whose readings carry no monotonic reading, the stamps are its readings.
+type stamps struct {
+	clock  Clock
+	base   time.Time
+	baseNs int64
+}
+
+func newStamps(c Clock) stamps {
+	b := c.Now()
+	return stamps{clock: c, base: b, baseNs: b.UnixNano()}
+}
+
+// now returns the current stamp.
+func (s stamps) now() int64 { return s.baseNs + int64(s.clock.Now().Sub(s.base)) }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -87,4 +88,32 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	t.drain()
 	t.arm(d)
 	return was
+}
+
+// TestStamps: with a fake clock (readings without a monotonic part) the
+// stamps are the clock's readings; with the real clock they follow the
+// monotonic clock from a wall-clock base, never go backwards and stay next
+// to the wall clock. (A step of the system clock, which the monotonic base
+// exists for, needs root to provoke and is not tested here.)
+func TestStamps(t *testing.T) {
+	fc := newFakeClock()
+	s := newStamps(fc)
+	for _, d := range []time.Duration{0, time.Nanosecond, 10 * time.Second, time.Hour} {
+		fc.Advance(d)
+		if got, want := s.now(), fc.Now().UnixNano(); got != want {
+			t.Fatalf("fake clock after +%v: stamp %d want %d", d, got, want)
+		}
+	}
+	rs := newStamps(realClock{})
+	prev := rs.now()
+	for range 1000 {
+		n := rs.now()
+		if n < prev {
+			t.Fatalf("real clock: stamp went back from %d to %d", prev, n)
+		}
+		prev = n
+	}
+	if d := time.Duration(prev - time.Now().UnixNano()); d.Abs() > time.Second {
+		t.Errorf("real clock: stamp %v away from the wall clock", d)
+	}
 }

@@ -115,7 +115,7 @@ func (cr *connReader) serve() {
 		if n > 0 {
 			r.st.bytes.Add(uint64(n))
 			r.st.reads.Add(1)
-			c.recvNs = r.clock.Now().UnixNano()
+			c.recvNs = r.stamps.now()
 			cr.parse(c, len(cr.carry)+n)
 			cr.handoff(c)
 			c = nil
@@ -152,7 +152,7 @@ func (cr *connReader) finish(err error) {
 	n := copy(c.buf, cr.carry)
 	c.buf[n] = '\n'
 	cr.carry = cr.carry[:0]
-	c.recvNs = r.clock.Now().UnixNano()
+	c.recvNs = r.stamps.now()
 	cr.parse(c, n+1)
 	cr.handoff(c)
 }
@@ -245,6 +245,6 @@ func (cr *connReader) handoff(c *chunk) {
 			c = rest
 		}
 		r.pending.wait()
-		c.recvNs = r.clock.Now().UnixNano()
+		c.recvNs = r.stamps.now()
 	}
 }

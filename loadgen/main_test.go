@@ -42,6 +42,14 @@ func TestParseFlags(t *testing.T) {
 	if cfg, _ := parseFlags([]string{"--stream-base", "7"}); cfg.StreamBase != 7 {
 		t.Errorf("got stream base %d want 7 (flag beats env)", cfg.StreamBase)
 	}
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{{nil, loadgen.DefaultGiveUp}, {[]string{"--give-up", "5s"}, 5 * time.Second}, {[]string{"--give-up", "0"}, -1}} {
+		if cfg, _ := parseFlags(tc.args); cfg.GiveUp != tc.want {
+			t.Errorf("%q: give-up %v want %v (0 on the command line means never)", tc.args, cfg.GiveUp, tc.want)
+		}
+	}
 	if _, code := parseFlags([]string{"extra"}); code != 2 {
 		t.Errorf("extra argument: exit code %d want 2", code)
 	}

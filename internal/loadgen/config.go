@@ -82,6 +82,11 @@ type Config struct {
 	ReconnectBase, ReconnectMax time.Duration
 	// ConnectTimeout bounds one connection attempt (default 5s).
 	ConnectTimeout time.Duration
+	// GiveUp ends the run when no connection at all has been made this
+	// long after the start (default 30s; negative: never), so a run
+	// against a wrong address fails instead of retrying for ever. Once one
+	// connection was made, streams reconnect for as long as the run lasts.
+	GiveUp time.Duration
 	// SendBuffer, when > 0, sets each connection's kernel send buffer
 	// (SO_SNDBUF) in bytes; smaller buffers make a slow receiver felt
 	// sooner.
@@ -113,6 +118,7 @@ const (
 	DefaultReconnectBase  = 50 * time.Millisecond
 	DefaultReconnectMax   = 5 * time.Second
 	DefaultConnectTimeout = 5 * time.Second
+	DefaultGiveUp         = 30 * time.Second
 )
 
 // withDefaults returns cfg with zero fields defaulted, or an error wrapping
@@ -156,6 +162,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.GiveUp == 0 {
+		cfg.GiveUp = DefaultGiveUp
 	}
 	for name, v := range map[string]float64{"rate": cfg.Rate, "ramp-to": cfg.RampTo,
 		"sine-amplitude": cfg.SineAmplitude, "connect-rate": cfg.ConnectRate, "chaos-prob": cfg.ChaosProb,

@@ -70,6 +70,7 @@ type Generator struct {
 	ran         atomic.Bool
 	prog        progressState
 	running     atomic.Bool
+	gaveUp      atomic.Bool // the run ended because GiveUp passed without a connection
 	c           counters
 }
 
@@ -77,6 +78,7 @@ type counters struct {
 	sent, failed, atRisk, bytes        atomic.Uint64
 	attempts, connFailures, reconnects atomic.Uint64
 	up, writeErrors                    atomic.Int64
+	everUp                             atomic.Bool      // a connection was made
 	disconnects                        [4]atomic.Uint64 // by index in causes
 }
 
@@ -498,6 +500,7 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 		}
 		s.up.Store(true)
 		g.c.up.Add(1)
+		g.c.everUp.Store(true)
 		return true
 	}
 }

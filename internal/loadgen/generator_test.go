@@ -390,6 +390,9 @@ func TestNothingSent(t *testing.T) {
 		{"paced, never connected", Config{Addr: refused, Conns: 2, Rate: 1000, Duration: 200 * time.Millisecond}, false, "never connected"},
 		{"unpaced, never connected", Config{Addr: refused, Duration: 200 * time.Millisecond}, false, "never connected"},
 		{"unlimited, never connected", Config{Addr: refused, Rate: 1000}, true, "never connected"},
+		{"count, gives up", Config{Addr: refused, Count: 1000, GiveUp: 200 * time.Millisecond}, false, "gave up after 200ms without a connection"},
+		{"unlimited, gives up", Config{Addr: refused, Rate: 1000, GiveUp: 200 * time.Millisecond}, false, "gave up after 200ms"},
+		{"unlimited, never gives up", Config{Addr: refused, Rate: 1000, GiveUp: -1}, true, "never connected"},
 		{"nothing due", Config{Addr: live.addr(), RateSteps: []float64{0}, StepDuration: 100 * time.Millisecond}, false, ""},
 		{"nothing due, never connected", Config{Addr: refused, RateSteps: []float64{0}, StepDuration: 100 * time.Millisecond}, false, "never connected"},
 	} {

@@ -87,6 +87,15 @@ func (g *Generator) Run(ctx context.Context) (*Report, error) {
 		runCtx, cancel = context.WithDeadline(runCtx, g.start.Add(g.cfg.Duration))
 		defer cancel()
 	}
+	if g.cfg.GiveUp > 0 {
+		t := time.AfterFunc(g.cfg.GiveUp, func() {
+			if !g.c.everUp.Load() {
+				g.gaveUp.Store(true)
+				cancel()
+			}
+		})
+		defer t.Stop()
+	}
 	if hlog != nil {
 		hlog.begin(g.start)
 	}
@@ -169,8 +178,12 @@ func (g *Generator) nothingSent(rep *Report) error {
 		g.connMu.Lock()
 		last := g.connErr
 		g.connMu.Unlock()
-		return fmt.Errorf("%w: never connected to %s: %d attempts failed, the last with: %w",
-			ErrNothingSent, g.cfg.Addr, rep.ConnectFailures, last)
+		gaveUp := ""
+		if g.gaveUp.Load() {
+			gaveUp = fmt.Sprintf(" (gave up after %s without a connection)", g.cfg.GiveUp)
+		}
+		return fmt.Errorf("%w: never connected to %s: %d attempts failed, the last with: %w%s",
+			ErrNothingSent, g.cfg.Addr, rep.ConnectFailures, last, gaveUp)
 	}
 	if !g.due0(rep) {
 		return nil

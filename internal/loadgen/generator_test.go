@@ -199,6 +199,13 @@ func TestConnectRate(t *testing.T) {
 	t.Parallel()
 	s := newSink(t, 0).start()
 	run(t, Config{Addr: s.addr(), Conns: 11, Rate: 1000, Count: 200, ConnectRate: 50})
+	// The run ends when the last stream has written its share; the sink's
+	// accept loop may take the last connection from the backlog after that.
+	waitFor(t, 5*time.Second, "11 accepted connections", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) >= 11
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.conns) != 11 {

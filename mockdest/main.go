@@ -2,7 +2,8 @@
 // framed batches (or plain lines), acknowledges them, records batch sizes,
 // batch ages, latencies and per-stream loss, and can misbehave on purpose.
 // It prints a report on SIGINT/SIGTERM or after --duration and exits 1
-// when --expect or --max-batch fails.
+// when --expect or --max-batch fails, or (with no report) when it cannot
+// listen.
 package main
 
 import (
@@ -61,6 +62,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err = s.Run(ctx)
 	stop()
+	if errors.Is(err, mockdest.ErrListen) {
+		fmt.Fprintln(os.Stderr, "mockdest:", err) // nothing was served: no report
+		os.Exit(1)
+	}
 	snap := s.Snapshot()
 	_ = snap.WriteText(os.Stdout)
 	if err == nil {

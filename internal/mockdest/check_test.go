@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -65,6 +66,26 @@ func TestConfigInvalid(t *testing.T) {
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v): got %v want ErrConfig", cfg, err)
+		}
+	}
+}
+
+// TestListenError: an address in use, for connections or for the admin
+// endpoint, makes Run fail at once with ErrListen.
+func TestListenError(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, cfg := range []Config{{Listen: busy.Addr().String()}, {Listen: "127.0.0.1:0", Admin: busy.Addr().String()}} {
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Run(context.Background()); !errors.Is(err, ErrListen) || !strings.Contains(err.Error(), "in use") {
+			t.Errorf("Run with listen %q admin %q: got %v want ErrListen (address in use)", cfg.Listen, cfg.Admin, err)
 		}
 	}
 }

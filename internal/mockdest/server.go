@@ -111,7 +111,7 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("%w: %w", ErrListen, err)
 	}
 	return s.Serve(ctx, ln)
 }
@@ -135,7 +135,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		aln, err := net.Listen("tcp", s.cfg.Admin)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("admin listen: %w", err)
+			return fmt.Errorf("%w (admin): %w", ErrListen, err)
 		}
 		a := aln.Addr()
 		s.adminAddr.Store(&a)

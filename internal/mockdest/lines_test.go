@@ -2,6 +2,7 @@ package mockdest
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -63,6 +64,13 @@ func TestLines(t *testing.T) {
 	}
 	if strings.Contains(text.String(), "oldest message") || !strings.Contains(text.String(), "batch age needs frames mode") {
 		t.Errorf("text report: got\n%s\nwant no batch-age section, only a line saying it needs frames mode", text.String())
+	}
+	js, err := json.Marshal(&snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(js, []byte(`"batch_age_us":{}`)) {
+		t.Errorf("JSON report: want an empty batch_age_us in lines mode, got %s", js)
 	}
 	dir := t.TempDir()
 	if err := WriteFiles(dir, &snap); err != nil {

@@ -62,7 +62,9 @@ func (s Snapshot) MarshalJSON() ([]byte, error) {
 	}
 	ages := make(map[string]HistSummary, len(s.BatchAge))
 	for reason, h := range s.BatchAge {
-		ages[reason] = Summarise(h)
+		if h.TotalCount() > 0 { // lines mode has sizes but no ages
+			ages[reason] = Summarise(h)
+		}
 	}
 	return json.Marshal(struct {
 		plain

@@ -378,6 +378,7 @@ func (e *env) runScenario(ctx context.Context, sc *Scenario) *report.Scenario {
 var framesOnly = map[string]bool{
 	CheckMaxBatch.Name: true, CheckSizeExact.Name: true, CheckAgeBound.Name: true,
 	CheckAgeFlushes.Name: true, CheckAgeNotEarly.Name: true,
+	CheckSignalMaxBatch.Name: true, CheckSignalAgeBound.Name: true,
 }
 
 // regression gates this run's throughput replicates against the

@@ -334,6 +334,28 @@ var CheckSignalExit = shutdownExit(2, func(o *report.Observation) *report.Shutdo
 // arrived.
 var CheckSignalDelivered = shutdownDelivered(2, func(o *report.Observation) *report.Shutdown { return o.Signal })
 
+// Shutdown round 2's batch rules: the batch size, batch age and duplicate
+// checks judged on round 2's own mockdest record.
+var (
+	CheckSignalMaxBatch     = onSignalRound(CheckMaxBatch)
+	CheckSignalAgeBound     = onSignalRound(CheckAgeBound)
+	CheckSignalNoDuplicates = onSignalRound(CheckNoDuplicates)
+)
+
+// onSignalRound returns c judged on shutdown round 2's mockdest record
+// instead of the scenario's, its rule named after the round.
+func onSignalRound(c Check) Check {
+	return Check{"shutdown round 2: " + c.Name, func(p Params, o *report.Observation) report.Rule {
+		ro := &report.Observation{BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, AgeTolerance: o.AgeTolerance}
+		if o.Signal != nil {
+			ro.Dest = o.Signal.Dest
+		}
+		r := c.Fn(p, ro)
+		r.Rule = roundRule(2, o.Signal, r.Rule, r.Expected).Rule
+		return r
+	}}
+}
+
 // roundRule names a shutdown round's rule after how its relay was stopped
 // (unknown when the round did not run).
 func roundRule(round int, s *report.Shutdown, what, expected string) report.Rule {

@@ -87,7 +87,7 @@ func good() (Params, *report.Observation) {
 		Proc:     &procstat.Summary{PID: 42, PeakRSS: 30 << 20, Seconds: 1},
 		Leak:     &report.Leak{GoroutinesBefore: 12, GoroutinesAfter: 13, FDsBefore: 10, FDsAfter: 10, Slack: 2},
 		Shutdown: &report.Shutdown{Exited: true, Counted: true, Received: 1000, Arrived: 1000},
-		Signal:   &report.Shutdown{Exited: true, Counted: true, Received: 900, Arrived: 900},
+		Signal:   &report.Shutdown{Exited: true, Counted: true, Received: 900, Arrived: 900, Dest: snap},
 		Alive:    &report.Alive{Sent: 200, Early: 100, Arrived: 200},
 		Throughput: &report.Throughput{
 			Replicates:  []report.Step{{Name: "r1", MsgsPerSec: 1e6, Sent: 10, Arrived: 10}, {Name: "r2", MsgsPerSec: 1.1e6, Sent: 10, Arrived: 10}},
@@ -185,6 +185,22 @@ func TestChecks(t *testing.T) {
 			func(p *Params, o *report.Observation) { o.Signal = nil }},
 		{CheckSignalDelivered, func(p *Params, o *report.Observation) { o.Signal.PrefixGap = 1 },
 			func(p *Params, o *report.Observation) { o.Signal.Received = 0 }},
+		{CheckSignalMaxBatch, func(p *Params, o *report.Observation) {
+			rc := newRecording()
+			rc.batch("shutdown", 101, time.Second, 0)
+			o.Signal.Dest = rc.snapshot()
+		}, func(p *Params, o *report.Observation) { o.Signal.Dest = nil }},
+		{CheckSignalAgeBound, func(p *Params, o *report.Observation) {
+			rc := newRecording()
+			rc.batch("shutdown", 10, 11*time.Second, 0)
+			o.Signal.Dest = rc.snapshot()
+		}, func(p *Params, o *report.Observation) { o.Signal = nil }},
+		{CheckSignalNoDuplicates, func(p *Params, o *report.Observation) {
+			rc := newRecording()
+			rc.seqs("shutdown", 0, 1, 2)
+			rc.seqs("shutdown", 0, 2, 3)
+			o.Signal.Dest = rc.snapshot()
+		}, func(p *Params, o *report.Observation) { o.Signal.Dest = newRecording().snapshot() }},
 		{CheckThroughput, func(p *Params, o *report.Observation) { o.Throughput.Ratio = 0 },
 			func(p *Params, o *report.Observation) { o.Throughput.Pipe = nil }},
 		{CheckSustained, func(p *Params, o *report.Observation) { o.Throughput.Sustained.SteadyRate = 0.9 * 9e5 },
@@ -302,6 +318,8 @@ func TestShutdownRuleNames(t *testing.T) {
 		{CheckSignalExit, report.Observation{Signal: sigterm}, "round 2 (process, SIGTERM): exits cleanly", "exit status 0", "exit 0 in"},
 		{CheckSignalDelivered, report.Observation{}, "round 2: everything read delivered", "arrivals", "missing"},
 		{CheckShutdownExit, report.Observation{}, "round 1: exits cleanly", "a clean exit", "missing"},
+		{CheckSignalMaxBatch, report.Observation{Signal: sigterm}, "round 2 (process, SIGTERM): no batch exceeds batch-size", "max batch", "missing"},
+		{CheckSignalNoDuplicates, report.Observation{}, "round 2: no duplicates", "0 duplicate", "missing"},
 	}
 	for _, tt := range tests {
 		r := tt.check.Fn(Params{}, &tt.o)

@@ -164,9 +164,10 @@ func Scenarios() []*Scenario {
 			Description: "Graceful shutdown, in two rounds: the relay is stopped in the middle of a steady load, in round 1 as the suite runs it (in-process: its context is cancelled; under --relay-process: SIGTERM), in round 2 as its own process with SIGTERM. Each time it exits cleanly after flushing, and every message it read arrives.",
 			Quick:       Params{Expected: 6 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 2 * time.Second},
 			Full:        Params{Expected: 12 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 5 * time.Second},
-			Checks:      []Check{CheckShutdownExit, CheckShutdownDelivered, CheckSignalExit, CheckSignalDelivered, CheckMaxBatch, CheckAgeBound, CheckNoDuplicates},
-			Relay:       bothWays,
-			run:         runShutdown,
+			Checks: []Check{CheckShutdownExit, CheckShutdownDelivered, CheckSignalExit, CheckSignalDelivered,
+				CheckMaxBatch, CheckAgeBound, CheckNoDuplicates, CheckSignalMaxBatch, CheckSignalAgeBound, CheckSignalNoDuplicates},
+			Relay: bothWays,
+			run:   runShutdown,
 		},
 		{
 			Name:        "throughput",
@@ -215,10 +216,11 @@ func (s *Scenario) params(cfg *Config) Params {
 	switch s.Name {
 	case "size":
 		if cfg.Rate > 0 {
-			// The rule follows the rate asked for: 95% of it, at most
-			// the scenario's 100,000 msgs/s.
+			// The rule follows the rate asked for: 90% of it (the last
+			// writes may land a little after the run's end on a loaded
+			// machine), at most the scenario's 100,000 msgs/s.
 			p.Rate = cfg.Rate
-			p.MinRate = min(p.MinRate, 0.95*cfg.Rate)
+			p.MinRate = min(p.MinRate, 0.9*cfg.Rate)
 		}
 		if cfg.Conns > 0 {
 			p.Conns = cfg.Conns

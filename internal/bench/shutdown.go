@@ -31,8 +31,8 @@ func shutdownMode(kind string) string {
 // SCENARIO/round-N/: round 1 stops the relay as the suite runs it
 // (in-process by cancelling its context; under --relay-process with
 // SIGTERM), round 2 a relay process with SIGTERM. Each must exit cleanly
-// with every message it read delivered. Round 1's mockdest record is the
-// scenario's: the batch rules judge it.
+// with every message it read delivered, and the batch rules hold in each.
+// Round 1's mockdest record is the scenario's.
 func runShutdown(ctx context.Context, e *env, p Params, rec *report.Scenario) error {
 	if e.cfg.RelayAddr != "" {
 		return fmt.Errorf("%w: the bench cannot signal an external relay (--relay-addr)", ErrNotApplicable)
@@ -46,8 +46,9 @@ func runShutdown(ctx context.Context, e *env, p Params, rec *report.Scenario) er
 		mode1 = modeSIGTERM
 	}
 	rec.Notes = append(rec.Notes, fmt.Sprintf("Two rounds, each with its own relay, mockdest and loadgen: round 1 (%s), "+
-		"files in %s/round-1/, and round 2 (%s), files in %s/round-2/. The rules not named after a round (batch size, "+
-		"batch age, duplicates) judge round 1's mockdest record.", mode1, rec.Name, modeSIGTERM, rec.Name))
+		"files in %s/round-1/, and round 2 (%s), files in %s/round-2/. The batch rules (batch size, batch age, "+
+		"duplicates) judge both rounds: unnamed, round 1's mockdest record, which is the scenario's; named after "+
+		"round 2, its own.", mode1, rec.Name, modeSIGTERM, rec.Name))
 	return errJoin(err1, err2)
 }
 
@@ -93,6 +94,7 @@ func (e *env) shutdownUnderLoad(ctx context.Context, p Params, rec *report.Scena
 		s.Err = res.Err.Error()
 	}
 	if d := scratch.Obs.Dest; d != nil {
+		s.Dest = d
 		s.Arrived, s.PrefixGap = d.Streams.Distinct, d.Streams.Missing
 		for _, c := range d.BatchSizes["shutdown"] {
 			s.Batches += c

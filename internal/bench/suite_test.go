@@ -93,8 +93,8 @@ func TestSelectAndConfig(t *testing.T) {
 				t.Errorf("age duration at a 1 s interval: got %s want 3.6s", pp.Duration)
 			}
 		case "size":
-			if pp.MinRate != 4750 {
-				t.Errorf("size MinRate at --rate 5000: got %v want 4750", pp.MinRate)
+			if pp.MinRate != 4500 {
+				t.Errorf("size MinRate at --rate 5000: got %v want 4500", pp.MinRate)
 			}
 		}
 	}
@@ -247,8 +247,8 @@ func TestShutdownRounds(t *testing.T) {
 			}
 		}
 	}
-	if roundRules != 4 {
-		t.Errorf("got %d round rules want 4:\n%s", roundRules, out.String())
+	if roundRules != 7 { // exit and delivery of each round, round 2's three batch rules
+		t.Errorf("got %d round rules want 7:\n%s", roundRules, out.String())
 	}
 	for _, f := range []string{"round-1/loadgen/schedule_lag.hgrm", "round-2/loadgen/schedule_lag.hgrm", "round-1/mockdest/latency.hgrm"} {
 		if _, err := os.Stat(filepath.Join(cfg.Out, "shutdown", f)); err != nil {
@@ -258,7 +258,7 @@ func TestShutdownRounds(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.Out, "shutdown", "latency.hgrm")); err == nil {
 		t.Error("round 1's mockdest files also written to shutdown/")
 	}
-	if len(sc.Notes) == 0 || !strings.Contains(sc.Notes[0], "judge round 1") {
+	if len(sc.Notes) == 0 || !strings.Contains(sc.Notes[0], "judge both rounds") {
 		t.Errorf("notes: %q, want one saying which round the batch rules judge", sc.Notes)
 	}
 	if !slices.Equal(sc.Relays, []string{"process"}) || suite.RelayMode != "process (every scenario)" {

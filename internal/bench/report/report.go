@@ -181,6 +181,9 @@ type Shutdown struct {
 	Arrived   uint64        `json:"arrived"`    // distinct stamped messages at mockdest
 	PrefixGap uint64        `json:"prefix_gap"` // seqs missing below a stream's highest arrival
 	Batches   uint64        `json:"shutdown_batches"`
+	// Dest is the round's mockdest record, for the batch rules; it is
+	// kept in the round's own files, not repeated in report.json.
+	Dest *mockdest.Snapshot `json:"-"`
 }
 
 // Alive is a probe sent to the relay after a disruptive phase.

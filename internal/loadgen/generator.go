@@ -439,6 +439,17 @@ func (g *Generator) backoffDelay(s *stream, failures int) time.Duration {
 	return d/2 + time.Duration(s.rng.Int64N(int64(d/2)+1))
 }
 
+// ended reports whether ctx is done or its deadline has passed: a dial
+// cut off by the deadline fails with a timeout a moment before ctx's own
+// timer marks it done.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // connect connects s, retrying with backoff until it succeeds; it returns
 // false when ctx ends first.
 func (g *Generator) connect(ctx context.Context, s *stream) bool {
@@ -455,8 +466,8 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 		t0 := time.Now()
 		c, err := g.dialer.DialContext(ctx, "tcp", g.cfg.Addr)
 		if err != nil {
-			if ctx.Err() != nil {
-				return false
+			if ended(ctx) {
+				return false // the run's end cut the attempt short: no failure
 			}
 			g.c.connFailures.Add(1)
 			g.connMu.Lock()

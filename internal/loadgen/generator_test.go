@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,27 +262,32 @@ func TestChaos(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // let stragglers of at-risk connections land
 	s.checkReport(t, rep)
 	// The receiver saw every chaos close end a connection, and the
-	// stream's next connection arrive no sooner than the backoff allows.
+	// stream's next connection arrive after the backoff. The receiver
+	// notices an end late when its reader is busy (under -race on a loaded
+	// machine, by several ms), which shortens single gaps; the median gap
+	// still tells a backoff (≥ base/2) from none (≈ 0).
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ends := map[int]time.Time{}
-	resets, gaps := 0, 0
+	resets := 0
+	var gaps []time.Duration
 	for _, c := range s.conns {
 		if c.reset {
 			resets++
 		}
 		if e, ok := ends[c.stream]; ok {
-			gaps++
-			if gap := c.accept.Sub(e); gap < base/2-2*time.Millisecond {
-				t.Errorf("stream %d reconnected %v after its close want ≥ %v (backoff)", c.stream, gap, base/2)
-			}
+			gaps = append(gaps, c.accept.Sub(e))
 		}
 		if !c.end.IsZero() {
 			ends[c.stream] = c.end
 		}
 	}
-	if resets == 0 || gaps == 0 {
-		t.Errorf("receiver saw %d resets and %d reconnections want both > 0", resets, gaps)
+	if resets == 0 || len(gaps) == 0 {
+		t.Fatalf("receiver saw %d resets and %d reconnections want both > 0", resets, len(gaps))
+	}
+	slices.Sort(gaps)
+	if med := gaps[len(gaps)/2]; med < base/2-2*time.Millisecond {
+		t.Errorf("median reconnection %v after a close (shortest %v) want ≥ %v (backoff)", med, gaps[0], base/2)
 	}
 }
 

@@ -155,6 +155,7 @@ func (d *testDest) acknowledge(c net.Conn, in <-chan recvFrame, readDone <-chan 
 		if !waitFor(d.hold) {
 			return
 		}
+
 		a := wire.Ack{Seq: f.h.Seq, Status: wire.AckOK}
 		if d.nacks.Add(-1) >= 0 {
 			a.Status, nacked = wire.AckNack, true

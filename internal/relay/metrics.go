@@ -16,6 +16,7 @@ type collector struct {
 	r                                             *Relay
 	connsOpen, connsTotal, connsRejected          *prometheus.Desc
 	received, delivered, rejected, bytes, pending *prometheus.Desc
+	readsHeld                                     *prometheus.Desc
 	batches, retries, sinkErrors                  *prometheus.Desc
 }
 
@@ -33,6 +34,7 @@ func newCollector(r *Relay) *collector {
 		rejected:      d("logrelay_messages_rejected_total", "Lines dropped, by reason.", "reason"),
 		bytes:         d("logrelay_bytes_received_total", "Bytes read from clients."),
 		pending:       d("logrelay_pending_messages", "Messages held: batched or in flight, not yet acknowledged."),
+		readsHeld:     d("logrelay_reads_held", "Reads waiting, with their data, for room under --max-pending."),
 		batches:       d("logrelay_batches_flushed_total", "Batches flushed, by reason.", "reason"),
 		retries:       d("logrelay_sink_retries_total", "Batch sends after the first (resends after a sink failure)."),
 		sinkErrors:    d("logrelay_sink_errors_total", "Sink failures: connects, writes, nacks, timeouts, protocol errors."),
@@ -56,6 +58,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.bytes, st.bytes.Load())
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(c.r.pending.load()))
+	ch <- prometheus.MustNewConstMetric(c.readsHeld, prometheus.GaugeValue, float64(st.readsHeld.Load()))
 	for _, reason := range wire.Reasons {
 		counter(c.batches, st.batches[reason].Load(), reason.String())
 	}

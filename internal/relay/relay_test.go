@@ -391,11 +391,17 @@ func TestBackpressure(t *testing.T) {
 	if after := r.Stats(); after.Bytes != before.Bytes || after.Bytes >= total*8 {
 		t.Fatalf("relay read %d then %d of %d bytes while full: it did not stop reading", before.Bytes, after.Bytes, total*8)
 	}
+	if held := r.Stats().ReadsHeld; held > 1 {
+		t.Fatalf("%d reads held waiting for room with one connection, want at most 1", held)
+	}
 	release.Do(func() { close(d.hold) })
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "delivery", func() bool { return r.Stats().Delivered == total })
+	if held := r.Stats().ReadsHeld; held != 0 {
+		t.Errorf("%d reads still held after everything was delivered", held)
+	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +472,7 @@ func TestRunAdmin(t *testing.T) {
 		"logrelay_connections_open", "logrelay_connections_total 1", "logrelay_messages_received_total 10",
 		"logrelay_messages_delivered_total 10", `logrelay_messages_rejected_total{reason="too_long"} 0`,
 		"logrelay_bytes_received_total 80", `logrelay_batches_flushed_total{reason="age"} 1`,
-		`logrelay_batch_size_bucket{le="10"} 1`, "logrelay_pending_messages 0", "logrelay_sink_send_seconds_count 1",
+		`logrelay_batch_size_bucket{le="10"} 1`, "logrelay_pending_messages 0", "logrelay_reads_held 0", "logrelay_sink_send_seconds_count 1",
 		"logrelay_sink_retries_total 0", "logrelay_sink_errors_total 0",
 		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "go_goroutines",
 	} {

@@ -36,6 +36,7 @@ type Stats struct {
 	Rejected      map[string]uint64      // lines dropped, by reason (RejectTooLong, RejectTruncated)
 	Bytes         uint64                 // bytes read from clients
 	Pending       int64                  // messages held: batched or in flight, not yet acknowledged
+	ReadsHeld     int64                  // reads waiting, with their data, for room under MaxPending
 	Batches       map[wire.Reason]uint64 // batches flushed, by reason
 	Retries       uint64                 // batch sends after the first
 	SinkErrors    uint64                 // failed connects, writes, nacks, timeouts and protocol errors
@@ -60,6 +61,7 @@ type counters struct {
 	delivered     atomic.Uint64
 	bytes         atomic.Uint64
 	reads         atomic.Uint64
+	readsHeld     atomic.Int64
 	rejected      [len(rejectReasons)]atomic.Uint64
 	batches       [int(wire.ReasonBytes) + 1]atomic.Uint64
 	retries       atomic.Uint64
@@ -109,6 +111,7 @@ func (c *counters) snapshot(pending int64) Stats {
 		Delivered:     c.delivered.Load(),
 		Bytes:         c.bytes.Load(),
 		Pending:       pending,
+		ReadsHeld:     c.readsHeld.Load(),
 		Retries:       c.retries.Load(),
 		SinkErrors:    c.sinkErrors.Load(),
 		Rejected:      make(map[string]uint64, len(rejectReasons)),

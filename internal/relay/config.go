@@ -42,8 +42,13 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxPending bounds the messages held (batched or in flight, not yet
 	// acknowledged). When it is reached, readers stop reading. It must be
-	// at least BatchSize.
+	// at least BatchSize and at most MaxPendingLimit.
 	MaxPending int
+	// MaxPendingBytes bounds the bytes of those messages (each counted with
+	// its newline) the same way. It must exceed the largest batch a
+	// configuration can make (see MaxBatchPayload) and be at most
+	// MaxPendingBytesLimit.
+	MaxPendingBytes int64
 	// SinkConcurrency is the number of batches that may be in flight
 	// (sent, not yet acknowledged) at once, all on one sink connection.
 	// Acknowledgements come back in order and a failure resends the whole
@@ -81,12 +86,34 @@ func DefaultConfig() Config {
 		FlushInterval:   10 * time.Second,
 		MaxLineBytes:    64 << 10,
 		MaxPending:      100_000,
+		MaxPendingBytes: 256 << 20,
 		SinkConcurrency: 8,
 		RetryBase:       100 * time.Millisecond,
 		RetryMax:        10 * time.Second,
 		SendTimeout:     10 * time.Second,
 		ShutdownTimeout: 30 * time.Second,
 	}
+}
+
+// Upper limits of MaxPending and MaxPendingBytes: the pending count and
+// bytes share one 64-bit word (see pendingLimit), with room above the
+// limits for what shutdown admits unconditionally.
+const (
+	MaxPendingLimit      = 1 << 22 // messages
+	MaxPendingBytesLimit = 1 << 38 // 256 GiB
+)
+
+// MaxBatchPayload returns the largest payload a batch can have under c:
+// batch-size messages of max-line-bytes and their newlines, capped by
+// BatchBytes (or the protocol's 64 MiB), but never less than one longest
+// message, which makes a batch of its own when it exceeds the cap.
+func (c *Config) MaxBatchPayload() int64 {
+	capBytes := int64(c.BatchBytes)
+	if capBytes == 0 {
+		capBytes = wire.DefaultMaxPayload
+	}
+	line := int64(c.MaxLineBytes) + 1
+	return max(min(capBytes, int64(c.BatchSize)*line), line)
 }
 
 func (c *Config) validate() error {
@@ -107,8 +134,11 @@ func (c *Config) validate() error {
 		return bad("max conns %d: want >= 0", c.MaxConns)
 	case c.IdleTimeout < 0:
 		return bad("idle timeout %v: want >= 0", c.IdleTimeout)
-	case c.MaxPending < c.BatchSize:
-		return bad("max pending %d: want at least the batch size %d", c.MaxPending, c.BatchSize)
+	case c.MaxPending < c.BatchSize || c.MaxPending > MaxPendingLimit:
+		return bad("max pending %d: want at least the batch size %d, at most %d", c.MaxPending, c.BatchSize, MaxPendingLimit)
+	case c.MaxPendingBytes <= c.MaxBatchPayload() || c.MaxPendingBytes > MaxPendingBytesLimit:
+		return bad("max pending bytes %d: want more than the largest batch, %d bytes (batch-size × (max-line-bytes+1), "+
+			"at most batch-bytes), and at most %d", c.MaxPendingBytes, c.MaxBatchPayload(), MaxPendingBytesLimit)
 	case c.SinkConcurrency < 1:
 		return bad("sink concurrency %d: want at least 1", c.SinkConcurrency)
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:

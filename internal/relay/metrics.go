@@ -16,7 +16,7 @@ type collector struct {
 	r                                             *Relay
 	connsOpen, connsTotal, connsRejected          *prometheus.Desc
 	received, delivered, rejected, bytes, pending *prometheus.Desc
-	readsHeld                                     *prometheus.Desc
+	readsHeld, pendingBytes                       *prometheus.Desc
 	batches, retries, sinkErrors                  *prometheus.Desc
 }
 
@@ -34,7 +34,8 @@ func newCollector(r *Relay) *collector {
 		rejected:      d("logrelay_messages_rejected_total", "Lines dropped, by reason.", "reason"),
 		bytes:         d("logrelay_bytes_received_total", "Bytes read from clients."),
 		pending:       d("logrelay_pending_messages", "Messages held: batched or in flight, not yet acknowledged."),
-		readsHeld:     d("logrelay_reads_held", "Reads waiting, with their data, for room under --max-pending."),
+		pendingBytes:  d("logrelay_pending_bytes", "Bytes of the messages held, newlines included."),
+		readsHeld:     d("logrelay_reads_held", "Reads waiting, with their data, for room under --max-pending and --max-pending-bytes."),
 		batches:       d("logrelay_batches_flushed_total", "Batches flushed, by reason.", "reason"),
 		retries:       d("logrelay_sink_retries_total", "Batch sends after the first (resends after a sink failure)."),
 		sinkErrors:    d("logrelay_sink_errors_total", "Sink failures: connects, writes, nacks, timeouts, protocol errors."),
@@ -57,7 +58,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rejected, st.rejected[i].Load(), reason)
 	}
 	counter(c.bytes, st.bytes.Load())
-	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(c.r.pending.load()))
+	n, b := unpack(c.r.pending.state.Load())
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(c.pendingBytes, prometheus.GaugeValue, float64(b))
 	ch <- prometheus.MustNewConstMetric(c.readsHeld, prometheus.GaugeValue, float64(st.readsHeld.Load()))
 	for _, reason := range wire.Reasons {
 		counter(c.batches, st.batches[reason].Load(), reason.String())

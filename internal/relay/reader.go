@@ -230,7 +230,7 @@ func (cr *connReader) parse(c *chunk, end int) {
 }
 
 // handoff reserves room for c's messages and pushes c to the batcher. When
-// the pending limit admits only some of them, it pushes those, waits for
+// the pending limits admit only some of them, it pushes those, waits for
 // room and goes on with the rest; at shutdown it admits everything. A
 // message's receive time is when it is admitted (counted as received), so
 // the rest is stamped again after the wait: the age rule times how long the
@@ -243,7 +243,7 @@ func (cr *connReader) handoff(c *chunk) {
 			r.chunks.put(c)
 			return
 		}
-		g := r.pending.reserve(k)
+		g := r.pending.reserve(c.ends)
 		if g == k {
 			r.st.received.Add(uint64(k))
 			r.queue.push(c)

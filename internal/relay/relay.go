@@ -53,7 +53,7 @@ func New(cfg Config) (*Relay, error) {
 		log:     cfg.Logger,
 		sink:    cfg.Transport,
 		st:      newCounters(cfg.BatchSize),
-		pending: newPendingLimit(cfg.MaxPending, cfg.BatchSize),
+		pending: newPendingLimit(cfg.MaxPending, cfg.MaxPendingBytes, cfg.BatchSize, cfg.MaxBatchPayload()),
 		chunks:  newChunkPool(cfg.MaxLineBytes),
 		queue:   newChunkQueue(),
 		ready:   make(chan struct{}),
@@ -103,7 +103,10 @@ func (r *Relay) Ready() <-chan struct{} { return r.ready }
 
 // Stats returns a snapshot of the relay's counters. It is safe to call at
 // any time.
-func (r *Relay) Stats() Stats { return r.st.snapshot(r.pending.load()) }
+func (r *Relay) Stats() Stats {
+	n, b := unpack(r.pending.state.Load())
+	return r.st.snapshot(n, b)
+}
 
 // Registry returns the Prometheus registry behind /metrics.
 func (r *Relay) Registry() *prometheus.Registry { return r.reg }

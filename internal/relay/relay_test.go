@@ -169,12 +169,18 @@ func sendLines(t *testing.T, c net.Conn, prefix string, from, n int) {
 // from 0 to n-1, counting each batch seq once.
 func checkExactlyOnce(t *testing.T, d *testDest, prefix string, n int) {
 	t.Helper()
+	checkExactlyOncePadded(t, d, prefix, "", n)
+}
+
+// checkExactlyOncePadded is checkExactlyOnce for messages PREFIX%06dPAD.
+func checkExactlyOncePadded(t *testing.T, d *testDest, prefix, pad string, n int) {
+	t.Helper()
 	got := d.distinct()
 	if len(got) != n {
 		t.Fatalf("got %d distinct-batch messages want %d", len(got), n)
 	}
 	for i, m := range got {
-		if want := fmt.Sprintf("%s%06d", prefix, i); m != want {
+		if want := fmt.Sprintf("%s%06d%s", prefix, i, pad); m != want {
 			t.Fatalf("message %d: got %q want %q", i, m, want)
 		}
 	}
@@ -214,6 +220,9 @@ func TestNackAndResend(t *testing.T) {
 	r := startRelay(t, cfg)
 	sendLines(t, dial(t, r), "m", 0, 1000)
 	waitFor(t, "delivery", func() bool { return r.Stats().Delivered == 1000 })
+	// Each batch is released once, resends or not (the ack that counts a
+	// batch delivered releases it a moment later).
+	waitFor(t, "nothing pending", func() bool { st := r.Stats(); return st.Pending == 0 && st.PendingBytes == 0 })
 	st := r.Stats()
 	// The first nack ends the session that carried all three refused
 	// batches; they are all resent on the next one.
@@ -354,60 +363,86 @@ func TestResetDropsPartialLine(t *testing.T) {
 }
 
 // TestBackpressure holds the destination's acknowledgements: the relay
-// must stop at MaxPending without dropping, then deliver everything once
-// acknowledgements flow.
+// must stop at MaxPending, or at MaxPendingBytes, without dropping, then
+// deliver everything once acknowledgements flow, its pending counts back
+// at zero.
 func TestBackpressure(t *testing.T) {
 	t.Parallel()
-	d := newTestDest(t)
-	d.hold = make(chan struct{})
-	var release sync.Once
-	t.Cleanup(func() { release.Do(func() { close(d.hold) }) }) // runs before d.stop
-	cfg := testConfig(d.addr)
-	cfg.MaxPending = 300
-	cfg.SinkConcurrency = 2
-	cfg.SendTimeout = time.Minute
-	r := startRelay(t, cfg)
-	c := dial(t, r)
-	const total = 200_000
-	sent := make(chan error, 1)
-	go func() {
-		var b strings.Builder
-		for i := range total {
-			fmt.Fprintf(&b, "m%06d\n", i)
-		}
-		_, err := io.WriteString(c, b.String())
-		sent <- err
-	}()
-	waitFor(t, "the pending limit", func() bool { return r.Stats().Pending == 300 })
-	// The relay must now stop reading: the bytes it has read stay put while
-	// the client still has data to send.
-	before := r.Stats()
-	for range 20 {
-		time.Sleep(5 * time.Millisecond)
-		if st := r.Stats(); st.Pending > 300 || st.Received > 300 || st.Delivered != 0 {
-			t.Fatalf("over the limit: %+v", st)
-		}
-	}
-	if after := r.Stats(); after.Bytes != before.Bytes || after.Bytes >= total*8 {
-		t.Fatalf("relay read %d then %d of %d bytes while full: it did not stop reading", before.Bytes, after.Bytes, total*8)
-	}
-	if held := r.Stats().ReadsHeld; held > 1 {
-		t.Fatalf("%d reads held waiting for room with one connection, want at most 1", held)
-	}
-	release.Do(func() { close(d.hold) })
-	if err := <-sent; err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "delivery", func() bool { return r.Stats().Delivered == total })
-	if held := r.Stats().ReadsHeld; held != 0 {
-		t.Errorf("%d reads still held after everything was delivered", held)
-	}
-	if err := r.stop(); err != nil {
-		t.Fatal(err)
-	}
-	checkExactlyOnce(t, d, "m", total)
-	if st := r.Stats(); st.RejectedTotal() != 0 {
-		t.Errorf("rejected: %v", st.Rejected)
+	for _, tc := range []struct {
+		name     string
+		messages int   // MaxPending
+		bytes    int64 // MaxPendingBytes
+		lineLen  int   // bytes per line, newline included
+		maxLine  int
+		total    int // lines sent, far more than the limits
+	}{
+		{"messages", 300, 256 << 20, 8, 64 << 10, 200_000},
+		// 500-byte lines: 600 messages reach the byte limit, long before
+		// the message limit.
+		{"bytes", 100_000, 300_000, 500, 1000, 20_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newTestDest(t)
+			d.hold = make(chan struct{})
+			var release sync.Once
+			t.Cleanup(func() { release.Do(func() { close(d.hold) }) }) // runs before d.stop
+			cfg := testConfig(d.addr)
+			cfg.MaxPending, cfg.MaxPendingBytes, cfg.MaxLineBytes = tc.messages, tc.bytes, tc.maxLine
+			cfg.SinkConcurrency = 2
+			cfg.SendTimeout = time.Minute
+			r := startRelay(t, cfg)
+			c := dial(t, r)
+			total := tc.total
+			pad := strings.Repeat("p", tc.lineLen-8)
+			sent := make(chan error, 1)
+			go func() {
+				var b strings.Builder
+				for i := range total {
+					fmt.Fprintf(&b, "m%06d%s\n", i, pad)
+				}
+				_, err := io.WriteString(c, b.String())
+				sent <- err
+			}()
+			full := func(st Stats) bool {
+				return st.Pending == int64(tc.messages) || st.PendingBytes > tc.bytes-int64(tc.lineLen)
+			}
+			waitFor(t, "a pending limit", func() bool { return full(r.Stats()) })
+			// The relay must now stop reading: the bytes it has read stay
+			// put while the client still has data to send.
+			before := r.Stats()
+			for range 20 {
+				time.Sleep(5 * time.Millisecond)
+				if st := r.Stats(); st.Pending > int64(tc.messages) || st.PendingBytes > tc.bytes || st.Delivered != 0 {
+					t.Fatalf("over a limit: %+v", st)
+				}
+			}
+			if after := r.Stats(); after.Bytes != before.Bytes || after.Bytes >= uint64(total*tc.lineLen) {
+				t.Fatalf("relay read %d then %d of %d bytes while full: it did not stop reading", before.Bytes, after.Bytes, total*tc.lineLen)
+			}
+			if st := r.Stats(); st.PendingBytes != st.Pending*int64(tc.lineLen) {
+				t.Fatalf("%d messages of %d bytes pending, counted as %d bytes", st.Pending, tc.lineLen, st.PendingBytes)
+			}
+			if held := r.Stats().ReadsHeld; held > 1 {
+				t.Fatalf("%d reads held waiting for room with one connection, want at most 1", held)
+			}
+			release.Do(func() { close(d.hold) })
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "delivery", func() bool { return r.Stats().Delivered == uint64(total) })
+			waitFor(t, "nothing held or pending", func() bool {
+				st := r.Stats()
+				return st.ReadsHeld == 0 && st.Pending == 0 && st.PendingBytes == 0
+			})
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+			checkExactlyOncePadded(t, d, "m", pad, total)
+			if st := r.Stats(); st.RejectedTotal() != 0 {
+				t.Errorf("rejected: %v", st.Rejected)
+			}
+		})
 	}
 }
 
@@ -498,6 +533,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		func(c *Config) { c.BatchSize = 0 },
 		func(c *Config) { c.FlushInterval = 0 },
 		func(c *Config) { c.MaxPending = 10 },
+		func(c *Config) { c.MaxPending = MaxPendingLimit + 1 },
+		func(c *Config) { c.MaxPendingBytes = c.MaxBatchPayload() }, // one full batch would block reading for good
+		func(c *Config) { c.MaxPendingBytes = MaxPendingBytesLimit + 1 },
 		func(c *Config) { c.SinkConcurrency = 0 },
 		func(c *Config) { c.RetryMax = time.Millisecond },
 		func(c *Config) { c.MaxLineBytes = 0 },

@@ -234,7 +234,7 @@ func (s *sender) handleAck(hardCtx context.Context, r ackResult) {
 	}
 	n := int64(b.hdr.Count)
 	s.st.delivered.Add(uint64(n))
-	s.pending.release(n)
+	s.pending.release(n, int64(b.hdr.PayloadLen))
 	s.batches.put(b)
 }
 

@@ -36,7 +36,8 @@ type Stats struct {
 	Rejected      map[string]uint64      // lines dropped, by reason (RejectTooLong, RejectTruncated)
 	Bytes         uint64                 // bytes read from clients
 	Pending       int64                  // messages held: batched or in flight, not yet acknowledged
-	ReadsHeld     int64                  // reads waiting, with their data, for room under MaxPending
+	PendingBytes  int64                  // bytes of those messages, newlines included
+	ReadsHeld     int64                  // reads waiting, with their data, for room under MaxPending(Bytes)
 	Batches       map[wire.Reason]uint64 // batches flushed, by reason
 	Retries       uint64                 // batch sends after the first
 	SinkErrors    uint64                 // failed connects, writes, nacks, timeouts and protocol errors
@@ -102,7 +103,7 @@ func (c *counters) batchFlushed(r wire.Reason, n int) {
 	c.batchSize.Observe(float64(n))
 }
 
-func (c *counters) snapshot(pending int64) Stats {
+func (c *counters) snapshot(pending, pendingBytes int64) Stats {
 	s := Stats{
 		ConnsOpen:     c.connsOpen.Load(),
 		ConnsTotal:    c.connsTotal.Load(),
@@ -111,6 +112,7 @@ func (c *counters) snapshot(pending int64) Stats {
 		Delivered:     c.delivered.Load(),
 		Bytes:         c.bytes.Load(),
 		Pending:       pending,
+		PendingBytes:  pendingBytes,
 		ReadsHeld:     c.readsHeld.Load(),
 		Retries:       c.retries.Load(),
 		SinkErrors:    c.sinkErrors.Load(),

@@ -31,7 +31,7 @@ func main() {
 		os.Exit(2)
 	}
 	if list {
-		fmt.Print(bench.List())
+		fmt.Print(bench.List(cfg))
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -44,11 +44,22 @@ func ParsePeer(s string) (Peer, error) {
 }
 
 // List writes the suite's scenarios, one per paragraph, with their quick
-// and full durations.
-func List() string {
+// and full durations and how each would run its relay under cfg
+// (--relay-process, --relay-addr).
+func List(cfg Config) string {
 	var b strings.Builder
 	for _, s := range Scenarios() {
 		mode := s.Relay.String()
+		switch {
+		case cfg.RelayAddr != "" && s.Relay == bothWays:
+			mode = "not applicable to an external relay"
+		case cfg.RelayAddr != "":
+			mode = "external relay at " + cfg.RelayAddr
+		case cfg.RelayProcess && s.Relay == bothWays:
+			mode = "a relay process in both rounds"
+		case cfg.RelayProcess:
+			mode = ownProcess.String()
+		}
 		if s.Concurrent {
 			mode += ", runs concurrently"
 		}

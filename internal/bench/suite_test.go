@@ -265,3 +265,28 @@ func TestShutdownRounds(t *testing.T) {
 		t.Errorf("relays %q, mode %q: want process only", sc.Relays, suite.RelayMode)
 	}
 }
+
+// TestList: the listing names every scenario and says how each would run
+// its relay under the configuration given.
+func TestList(t *testing.T) {
+	t.Parallel()
+	def := List(DefaultConfig())
+	for _, name := range ScenarioNames() {
+		if !strings.Contains(def, name+" ") {
+			t.Errorf("listing lacks %s:\n%s", name, def)
+		}
+	}
+	if !strings.Contains(def, "in-process relay") || !strings.Contains(def, "relay process") {
+		t.Errorf("default listing: want in-process and process relays:\n%s", def)
+	}
+	cfg := DefaultConfig()
+	cfg.RelayProcess = true
+	if got := List(cfg); strings.Contains(got, "; in-process relay") || !strings.Contains(got, "a relay process in both rounds") {
+		t.Errorf("--relay-process listing still names in-process relays:\n%s", got)
+	}
+	cfg = DefaultConfig()
+	cfg.RelayAddr = "127.0.0.1:1234"
+	if got := List(cfg); !strings.Contains(got, "external relay at 127.0.0.1:1234") || !strings.Contains(got, "not applicable") {
+		t.Errorf("--relay-addr listing:\n%s", got)
+	}
+}

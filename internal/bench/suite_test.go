@@ -28,7 +28,9 @@ func TestSuiteInProcess(t *testing.T) {
 	cfg.FlushInterval = 2 * time.Second
 	cfg.AgeTolerance = 250 * time.Millisecond // timers under the race detector
 	cfg.DurationScale = 0.4
-	cfg.Rate = 5000
+	// A rate a loaded machine sustains under the race detector (5,000 over
+	// 50 connections fell to 4,200 while another suite ran beside it).
+	cfg.Rate = 2000
 	cfg.Scenarios = []string{"size", "age", "bursts", "outage", "acks"}
 	cfg.Out = t.TempDir()
 	var out, prog bytes.Buffer

@@ -49,7 +49,7 @@ func newConnReader(r *Relay, nc net.Conn) *connReader {
 // chunk it cannot hand off and hold it, 128 KiB, until reading resumes.
 // (Measured with 5,000 connections flooding a relay whose destination is
 // slower than the clients, TestBackpressureRSS: peak RSS 299-303 MiB
-// before, 77-83 MiB with this check and the pause.)
+// before, 77-93 MiB with this check and the pause.)
 func (cr *connReader) rawRead(fd uintptr) bool {
 	if cr.cur == nil {
 		if cr.r.pending.blocked() {

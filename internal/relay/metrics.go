@@ -58,7 +58,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rejected, st.rejected[i].Load(), reason)
 	}
 	counter(c.bytes, st.bytes.Load())
-	n, b := unpack(c.r.pending.state.Load())
+	n, b := c.r.pending.counts()
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n))
 	ch <- prometheus.MustNewConstMetric(c.pendingBytes, prometheus.GaugeValue, float64(b))
 	ch <- prometheus.MustNewConstMetric(c.readsHeld, prometheus.GaugeValue, float64(st.readsHeld.Load()))

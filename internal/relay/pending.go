@@ -57,11 +57,9 @@ func newPendingLimit(limit int, limitBytes int64, batchSize int, batchBytes int6
 	return p
 }
 
-// load returns the number of messages held.
-func (p *pendingLimit) load() int64 { n, _ := unpack(p.state.Load()); return n }
-
-// loadBytes returns the bytes of the messages held.
-func (p *pendingLimit) loadBytes() int64 { _, b := unpack(p.state.Load()); return b }
+// counts returns the number of messages held and their bytes, read
+// together.
+func (p *pendingLimit) counts() (n, b int64) { return unpack(p.state.Load()) }
 
 // blocked reports whether a reader should wait before its next read: a
 // limit is reached, or reading is paused until the low watermarks.

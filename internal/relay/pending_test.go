@@ -15,6 +15,9 @@ func endsOf(n, size int) []uint32 {
 	return ends
 }
 
+func (p *pendingLimit) load() int64      { n, _ := p.counts(); return n }
+func (p *pendingLimit) loadBytes() int64 { _, b := p.counts(); return b }
+
 // big is a byte limit no test here reaches.
 const big = 1 << 30
 

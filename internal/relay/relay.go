@@ -104,8 +104,7 @@ func (r *Relay) Ready() <-chan struct{} { return r.ready }
 // Stats returns a snapshot of the relay's counters. It is safe to call at
 // any time.
 func (r *Relay) Stats() Stats {
-	n, b := unpack(r.pending.state.Load())
-	return r.st.snapshot(n, b)
+	return r.st.snapshot(r.pending.counts())
 }
 
 // Registry returns the Prometheus registry behind /metrics.

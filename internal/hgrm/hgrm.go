@@ -21,7 +21,7 @@ const TicksPerHalfDistance = 5
 // ("%12s %12s %12s %12s\n\n"), which wrk2 prints.
 var header = fmt.Sprintf("%12s %12s %12s %12s\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)")
 
-// errLayout means hdrhistogram-go's output no longer has the expected layout.
+// errLayout means hdrhistogram-go's output does not have the layout Write parses.
 var errLayout = errors.New("hgrm: unexpected layout from PercentilesPrint")
 
 // Write writes h's percentile distribution to w, dividing every value by

@@ -69,8 +69,8 @@ func TestParseRate(t *testing.T) {
 			t.Errorf("ParseRate(%q): got %v want an error wrapping ErrConfig", tt.in, err)
 		}
 	}
-	// A lower-case m reads as "milli" but used to mean mega: the error
-	// must say which suffix to use.
+	// A lower-case m reads as "milli" where a user may mean mega: the
+	// error must name the ambiguity and the suffix to use.
 	if _, err := ParseRate("5m"); err == nil || !strings.Contains(err.Error(), "M") || !strings.Contains(err.Error(), "milli") {
 		t.Errorf(`ParseRate("5m"): got %v want an error naming the ambiguity and the M suffix`, err)
 	}

@@ -1,6 +1,6 @@
 //go:build long && !race
 
-// The long, timing-heavy measurements quoted in the README. Run them alone:
+// The long, timing-heavy measurements quoted in docs/performance.md. Run them alone:
 //
 //	go test -tags long -run Long -v -count 1 ./internal/loadgen/
 package loadgen

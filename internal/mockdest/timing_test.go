@@ -34,3 +34,27 @@ func TestReadBandwidthTiming(t *testing.T) {
 		t.Errorf("%d bytes at %d B/s read in %v, want %v (−10%%, +20%%)", len(all), bps, el, want)
 	}
 }
+
+// TestAckDelayTiming: every acknowledgement arrives its delay (plus up to
+// the jitter) after its frame, so frames written together are acknowledged
+// together.
+func TestAckDelayTiming(t *testing.T) {
+	t.Parallel()
+	const delay, jitter, n = 80 * time.Millisecond, 20 * time.Millisecond, 30
+	s := startServer(t, Config{AckDelay: delay, AckJitter: jitter, Seed: 5})
+	c := dial(t, s)
+	var all []byte
+	for i := range n {
+		all = append(all, frame(wire.Header{Seq: uint64(i + 1)}, seqMsgs(0, uint64(i+1), uint64(i+1))...)...)
+	}
+	start := time.Now()
+	write(t, c, all)
+	readAcks(t, c, 1)
+	first := time.Since(start)
+	readAcks(t, c, n-1)
+	last := time.Since(start)
+	if first < delay || last > delay+jitter+30*time.Millisecond {
+		t.Errorf("acks of %d frames written at once arrived after %v to %v, want within [%v, %v]",
+			n, first, last, delay, delay+jitter+30*time.Millisecond)
+	}
+}

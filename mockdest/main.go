@@ -37,6 +37,7 @@ func main() {
 	fs.DurationVar(&c.DownEvery, "down-every", c.DownEvery, "... at the end of every period of this length")
 	fs.Int64Var(&c.ReadBytesPerSec, "read-bps", c.ReadBytesPerSec, "cap the aggregate read bandwidth in bytes/s (0 = unlimited)")
 	fs.IntVar(&c.MaxLineBytes, "max-line-bytes", mockdest.DefaultMaxLineBytes, "lines mode: discard (and count) longer lines")
+	fs.DurationVar(&c.FrameTimeout, "frame-timeout", c.FrameTimeout, "close a connection whose started frame has not arrived whole within this (idle between frames is fine)")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "stop after this long (0 = until SIGINT/SIGTERM)")
 	fs.StringVar(&c.Report, "report", c.Report, "write the final JSON report to this file")
 	fs.StringVar(&c.OutDir, "out", c.OutDir, "write .hgrm percentile files and CSV tables to this directory")

@@ -26,6 +26,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/logrelay/logrelay/internal/wire"
 	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 )
 
 // Disconnect causes, the keys of Report.Disconnects.
@@ -56,7 +57,7 @@ type Generator struct {
 	streams []stream
 	lag     *shardedHist
 	dialer  net.Dialer
-	limit   limiter
+	limit   *rate.Limiter // spaces connection attempts; nil = no limit
 
 	connMu  sync.Mutex              // guards connLat and connErr
 	connLat *hdrhistogram.Histogram // since the last interval
@@ -146,7 +147,7 @@ func New(cfg Config) (*Generator, error) {
 		g.pacer = cfg.newPacer()
 	}
 	if cfg.ConnectRate > 0 {
-		g.limit.interval = time.Duration(float64(time.Second) / cfg.ConnectRate)
+		g.limit = rate.NewLimiter(rate.Limit(cfg.ConnectRate), 1)
 	}
 	c := uint64(cfg.Conns)
 	for i := range g.streams {
@@ -458,7 +459,7 @@ func (g *Generator) connect(ctx context.Context, s *stream) bool {
 			g.sleep(ctx, s, g.backoffDelay(s, s.failures))
 			s.kicked = false
 		}
-		if ctx.Err() != nil || g.limit.wait(ctx) != nil {
+		if ctx.Err() != nil || waitTurn(ctx, g.limit) != nil {
 			return false
 		}
 		g.c.attempts.Add(1)
@@ -553,35 +554,24 @@ func appendRange(rs []wire.SeqRange, r wire.SeqRange) []wire.SeqRange {
 	return append(rs, r)
 }
 
-// limiter spaces connection attempts interval apart (0 = no limit).
-type limiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
-}
-
-func (l *limiter) wait(ctx context.Context) error {
-	if l.interval <= 0 {
+// waitTurn waits until l allows one more connection attempt, or ctx ends
+// (then the turn is given back). A nil l allows every attempt at once.
+func waitTurn(ctx context.Context, l *rate.Limiter) error {
+	if l == nil {
 		return nil
 	}
-	l.mu.Lock()
-	now := time.Now()
-	t := l.next
-	if t.Before(now) {
-		t = now
-	}
-	l.next = t.Add(l.interval)
-	l.mu.Unlock()
-	d := time.Until(t)
+	r := l.Reserve() // a burst of 1: always possible
+	d := r.Delay()
 	if d <= 0 {
 		return nil
 	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case <-tm.C:
+	case <-t.C:
 		return nil
 	case <-ctx.Done():
+		r.Cancel()
 		return ctx.Err()
 	}
 }

@@ -7,11 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func run(t *testing.T, cfg Config) *Report {
@@ -195,9 +196,10 @@ func TestBurstSchedule(t *testing.T) {
 	}
 }
 
-// TestConnectRate: connection attempts are spaced by the limit.
-func TestConnectRate(t *testing.T) {
-	t.Parallel()
+// connectRateSpan runs 11 connections at a connect rate of 50/s and
+// returns the time from the sink's first accept to its last.
+func connectRateSpan(t *testing.T) time.Duration {
+	t.Helper()
 	s := newSink(t, 0).start()
 	run(t, Config{Addr: s.addr(), Conns: 11, Rate: 1000, Count: 200, ConnectRate: 50})
 	// The run ends when the last stream has written its share; the sink's
@@ -221,23 +223,62 @@ func TestConnectRate(t *testing.T) {
 			last = c.accept
 		}
 	}
-	if span := last.Sub(first); span < 180*time.Millisecond {
+	return last.Sub(first)
+}
+
+// TestConnectRate: connection attempts are spaced by the limit (its upper
+// bound is in timing_test.go).
+func TestConnectRate(t *testing.T) {
+	t.Parallel()
+	if span := connectRateSpan(t); span < 180*time.Millisecond {
 		t.Errorf("11 connections accepted within %v want ≥ 200ms at 50/s", span)
 	}
 }
 
-// TestChaos: ChaosEvery closes of both kinds at the configured rate,
-// reconnects after a backoff, and the accounting invariant holds.
-func TestChaos(t *testing.T) {
+// TestWaitTurn: the connect limiter lets the first attempt through at
+// once, makes the next wait its interval, and gives a turn back when the
+// wait is cut short.
+func TestWaitTurn(t *testing.T) {
 	t.Parallel()
+	if err := waitTurn(context.Background(), nil); err != nil {
+		t.Fatalf("no limit: %v", err)
+	}
+	l := rate.NewLimiter(1, 1) // one attempt per second
+	start := time.Now()
+	if err := waitTurn(context.Background(), l); err != nil || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("first turn: %v after %v, want nil at once", err, time.Since(start))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := waitTurn(ctx, l); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second turn, cut short: got %v want %v", err, context.DeadlineExceeded)
+	}
+	// The cut-short turn was given back: the next is due one interval
+	// after the first, not two.
+	if d := l.Reserve().Delay(); d > time.Second || d < 800*time.Millisecond {
+		t.Errorf("next turn due in %v, want ≈ 1s after the first", d)
+	}
+}
+
+// The chaos runs of TestChaos and TestChaosProb. Their timing statistics
+// (closes per second, backoff gaps) are checked in timing_test.go, outside
+// -race; the tests here check what must hold however loaded the machine.
+const (
+	chaosEvery, chaosDur, chaosBase  = 40 * time.Millisecond, 2 * time.Second, 20 * time.Millisecond
+	chaosConns, chaosP, chaosProbDur = 20, 0.5, 2 * time.Second
+)
+
+// runChaos runs ChaosEvery closes of both kinds against a sink and checks
+// the accounting; it returns the report and the sink once every line that
+// was not at risk has arrived.
+func runChaos(t *testing.T) (*Report, *sink) {
+	t.Helper()
 	s := newSink(t, 0).start()
-	const every, dur, base = 40 * time.Millisecond, 2 * time.Second, 20 * time.Millisecond
-	rep := run(t, Config{Addr: s.addr(), Conns: 4, Rate: 4000, Duration: dur, ChaosEvery: every,
-		ChaosAbortive: 0.5, ReconnectBase: base, ReconnectMax: 4 * base, Seed: 3})
+	rep := run(t, Config{Addr: s.addr(), Conns: 4, Rate: 4000, Duration: chaosDur, ChaosEvery: chaosEvery,
+		ChaosAbortive: 0.5, ReconnectBase: chaosBase, ReconnectMax: 4 * chaosBase, Seed: 3})
 	g, a := rep.Disconnects[CauseChaosGraceful], rep.Disconnects[CauseChaosAbortive]
-	want := float64(dur / every)
-	if g == 0 || a == 0 || math.Abs(float64(g+a)/want-1) > 0.25 {
-		t.Errorf("chaos closes: graceful %d abortive %d want both > 0, %v in total ±25%%", g, a, want)
+	if g == 0 || a == 0 {
+		t.Errorf("chaos closes: graceful %d abortive %d want both > 0", g, a)
 	}
 	if rep.Reconnects < g+a-uint64(rep.Conns) || rep.Reconnects > g+a {
 		t.Errorf("reconnects %d after %d chaos closes", rep.Reconnects, g+a)
@@ -261,16 +302,16 @@ func TestChaos(t *testing.T) {
 	})
 	time.Sleep(50 * time.Millisecond) // let stragglers of at-risk connections land
 	s.checkReport(t, rep)
-	// The receiver saw every chaos close end a connection, and the
-	// stream's next connection arrive after the backoff. The receiver
-	// notices an end late when its reader is busy (under -race on a loaded
-	// machine, by several ms), which shortens single gaps; the median gap
-	// still tells a backoff (≥ base/2) from none (≈ 0).
+	return rep, s
+}
+
+// reconnectGaps returns, from the receiver's view, how many connections
+// ended with a reset, and for every stream's connection after its first
+// the time from the previous connection's end to its accept.
+func (s *sink) reconnectGaps() (resets int, gaps []time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ends := map[int]time.Time{}
-	resets := 0
-	var gaps []time.Duration
 	for _, c := range s.conns {
 		if c.reset {
 			resets++
@@ -282,31 +323,40 @@ func TestChaos(t *testing.T) {
 			ends[c.stream] = c.end
 		}
 	}
-	if resets == 0 || len(gaps) == 0 {
-		t.Fatalf("receiver saw %d resets and %d reconnections want both > 0", resets, len(gaps))
-	}
-	slices.Sort(gaps)
-	if med := gaps[len(gaps)/2]; med < base/2-2*time.Millisecond {
-		t.Errorf("median reconnection %v after a close (shortest %v) want ≥ %v (backoff)", med, gaps[0], base/2)
+	return resets, gaps
+}
+
+// TestChaos: ChaosEvery closes of both kinds, reconnects, and the
+// accounting invariant holds; the receiver sees resets and reconnections.
+func TestChaos(t *testing.T) {
+	t.Parallel()
+	_, s := runChaos(t)
+	if resets, gaps := s.reconnectGaps(); resets == 0 || len(gaps) == 0 {
+		t.Errorf("receiver saw %d resets and %d reconnections want both > 0", resets, len(gaps))
 	}
 }
 
-// TestChaosProb: each connection is closed with the configured probability
-// per second.
-func TestChaosProb(t *testing.T) {
-	t.Parallel()
+// runChaosProb runs ChaosProb closes against a sink and checks the
+// accounting; it returns the number of chaos closes.
+func runChaosProb(t *testing.T) uint64 {
+	t.Helper()
 	s := newSink(t, 0).start()
-	const conns, p, dur = 20, 0.5, 2 * time.Second
-	rep := run(t, Config{Addr: s.addr(), Conns: conns, Rate: 2000, Duration: dur, ChaosProb: p,
+	rep := run(t, Config{Addr: s.addr(), Conns: chaosConns, Rate: 2000, Duration: chaosProbDur, ChaosProb: chaosP,
 		ChaosAbortive: 0.3, ReconnectBase: 10 * time.Millisecond, Seed: 5})
 	closes := rep.Disconnects[CauseChaosGraceful] + rep.Disconnects[CauseChaosAbortive]
-	want := -math.Log(1-p) * conns * dur.Seconds() // ≈ 27.7; Poisson sd ≈ 5.3
-	if math.Abs(float64(closes)-want) > 4*math.Sqrt(want) {
-		t.Errorf("chaos closes %d want %.1f ± %.1f", closes, want, 4*math.Sqrt(want))
-	}
 	waitFor(t, 5*time.Second, "every line", func() bool { return uint64(s.lineCount()) >= rep.Sent-rep.AtRisk })
 	time.Sleep(50 * time.Millisecond)
 	s.checkReport(t, rep)
+	return closes
+}
+
+// TestChaosProb: connections are closed by chance, and the accounting
+// holds.
+func TestChaosProb(t *testing.T) {
+	t.Parallel()
+	if closes := runChaosProb(t); closes == 0 {
+		t.Error("chaos closes: got 0 want > 0")
+	}
 }
 
 // TestAbortiveLosesOnlyAtRisk: against a receiver that reads nothing for a

@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -56,12 +57,7 @@ func (h *hlogWriter) keep(err error) {
 // interval writes the histograms (µs) of the interval ending at now, in
 // tag order.
 func (h *hlogWriter) interval(now time.Time, hs map[string]*hdrhistogram.Histogram) error {
-	tags := make([]string, 0, len(hs))
-	for t := range hs {
-		tags = append(tags, t)
-	}
-	sort.Strings(tags)
-	for _, t := range tags {
+	for _, t := range slices.Sorted(maps.Keys(hs)) {
 		rescale(h.ns, hs[t], 1000, 1)
 		h.ns.SetTag(t)
 		h.ns.SetStartTimeMs(h.last.UnixMilli())
@@ -149,12 +145,7 @@ func (m *Merged) WriteLog(w io.Writer) error {
 			secs[s] = true
 		}
 	}
-	order := make([]int64, 0, len(secs))
-	for s := range secs {
-		order = append(order, s)
-	}
-	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
-	for _, s := range order {
+	for _, s := range slices.Sorted(maps.Keys(secs)) {
 		hs := map[string]*hdrhistogram.Histogram{}
 		for tag, bySec := range m.PerSecond {
 			if h := bySec[s]; h != nil {
@@ -171,11 +162,7 @@ func (m *Merged) WriteLog(w io.Writer) error {
 
 // WriteText writes a percentile summary of every merged tag.
 func (m *Merged) WriteText(w io.Writer) error {
-	tags := make([]string, 0, len(m.Totals))
-	for t := range m.Totals {
-		tags = append(tags, t)
-	}
-	sort.Strings(tags)
+	tags := slices.Sorted(maps.Keys(m.Totals))
 	if _, err := fmt.Fprintf(w, "merged %d interval histograms from %d files\n", m.Intervals, m.Files); err != nil {
 		return err
 	}

@@ -20,6 +20,10 @@ const (
 // Config.MaxLineBytes is 0.
 const DefaultMaxLineBytes = 1 << 20
 
+// DefaultFrameTimeout is the frames-mode frame deadline when
+// Config.FrameTimeout is 0.
+const DefaultFrameTimeout = 30 * time.Second
+
 // Config configures a Server. The zero value (plus Listen) serves frames
 // and behaves well.
 type Config struct {
@@ -61,6 +65,12 @@ type Config struct {
 	// MaxLineBytes is the longest line accepted in lines mode; longer lines
 	// are discarded and counted. 0 = DefaultMaxLineBytes.
 	MaxLineBytes int
+	// FrameTimeout is how long a frame whose first bytes have arrived may
+	// take to arrive whole; a connection whose frame takes longer is closed
+	// and counted. A connection may stay idle between frames for as long
+	// as it likes. With ReadBytesPerSec the time the cap holds reads back
+	// counts too. 0 = DefaultFrameTimeout.
+	FrameTimeout time.Duration
 	// Duration stops Serve after this long; 0 = until the context ends.
 	Duration time.Duration
 	// Report is a file to which Serve writes the final JSON report on
@@ -77,7 +87,7 @@ type Config struct {
 
 // DefaultConfig returns the configuration of `mockdest` without flags.
 func DefaultConfig() Config {
-	return Config{Listen: "127.0.0.1:9000", Mode: ModeFrames, Seed: 1}
+	return Config{Listen: "127.0.0.1:9000", Mode: ModeFrames, FrameTimeout: DefaultFrameTimeout, Seed: 1}
 }
 
 func (c *Config) validate() error {
@@ -100,7 +110,7 @@ func (c *Config) validate() error {
 		name string
 		v    time.Duration
 	}{{"ack delay", c.AckDelay}, {"ack jitter", c.AckJitter}, {"down for", c.DownFor},
-		{"down every", c.DownEvery}, {"duration", c.Duration}} {
+		{"down every", c.DownEvery}, {"duration", c.Duration}, {"frame timeout", c.FrameTimeout}} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: %s %v: must not be negative", ErrConfig, d.name, d.v)
 		}
@@ -116,6 +126,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = DefaultFrameTimeout
 	}
 	return nil
 }

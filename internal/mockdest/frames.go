@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -23,6 +24,8 @@ const frameReadBuffer = 256 << 10
 // acknowledgements to c, in order. Without an ack delay, acknowledgements
 // are collected and written together whenever no complete frame is left in
 // the read buffer; with one, a writer goroutine sends each when it is due.
+// The connection may idle between frames; once a frame's first bytes are
+// in, the rest must arrive within cfg.FrameTimeout.
 func (s *Server) serveFrames(ctx context.Context, c net.Conn, src io.Reader, rng *rand.Rand) error {
 	br := bufio.NewReaderSize(src, frameReadBuffer)
 	fr := wire.NewReader(br, 0)
@@ -50,26 +53,49 @@ func (s *Server) serveFrames(ctx context.Context, c net.Conn, src io.Reader, rng
 			_ = g.Wait()
 		}()
 	}
+	end := func(err error) error {
+		if !delayed {
+			_ = flush()
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case isWireError(err):
+			s.protoErrs.Add(1)
+			s.log.Warn("protocol error; closing connection", "remote", c.RemoteAddr().String(), "err", err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.framesTimedOut.Add(1)
+			s.timeoutLog.Do(func() {
+				s.log.Warn("frame not complete within the frame timeout; closing connection (logged at most every 10s)",
+					"remote", c.RemoteAddr().String(), "timeout", s.cfg.FrameTimeout, "timed_out_total", s.framesTimedOut.Load())
+			})
+		}
+		return err
+	}
 	silent := false
 	for {
-		if !delayed && !frameBuffered(br) {
-			if err := flush(); err != nil {
-				return fmt.Errorf("write acks: %w", err)
+		deadline := false
+		if !frameBuffered(br) {
+			if !delayed {
+				if err := flush(); err != nil {
+					return fmt.Errorf("write acks: %w", err)
+				}
 			}
+			// Idle until the next frame starts, then give it the timeout.
+			if br.Buffered() == 0 {
+				if _, err := br.Peek(1); err != nil {
+					return end(err)
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
+			deadline = true
 		}
 		h, payload, err := fr.ReadFrame()
+		if deadline {
+			_ = c.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
-			if !delayed {
-				_ = flush()
-			}
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if isWireError(err) {
-				s.protoErrs.Add(1)
-				s.log.Warn("protocol error; closing connection", "remote", c.RemoteAddr().String(), "err", err)
-			}
-			return err
+			return end(err)
 		}
 		arrival := time.Now()
 		if silent {

@@ -3,37 +3,35 @@ package mockdest
 import (
 	"errors"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// limiter paces reads of all connections to an aggregate byte rate.
+// limiter paces reads of all connections to an aggregate byte rate: a
+// token bucket of 50 ms of bandwidth (at least 1 byte, at most 64 KiB),
+// which is also the largest single read.
 type limiter struct {
-	nsPerByte float64 // time one byte costs
-	chunk     int     // largest read: 50 ms of bandwidth, at least 1 byte, at most 64 KiB
-	throttled *atomic.Uint64
-
-	mu   sync.Mutex
-	next time.Time // when the bytes read so far are paid for
+	bucket    *rate.Limiter
+	throttled *atomic.Uint64 // reads that had to wait
 }
 
 func newLimiter(bytesPerSec int64, throttled *atomic.Uint64) *limiter {
-	return &limiter{
-		nsPerByte: 1e9 / float64(bytesPerSec),
-		chunk:     int(min(max(bytesPerSec/20, 1), 64<<10)),
-		throttled: throttled,
-	}
+	burst := int(min(max(bytesPerSec/20, 1), 64<<10))
+	return &limiter{bucket: rate.NewLimiter(rate.Limit(bytesPerSec), burst), throttled: throttled}
 }
 
 // errStopped means a throttled read was abandoned because the server stops.
 var errStopped = errors.New("server stopping")
 
-// wait blocks until the bytes read so far are paid for, or done is closed.
-func (l *limiter) wait(done <-chan struct{}) error {
-	l.mu.Lock()
-	d := time.Until(l.next)
-	l.mu.Unlock()
+// pay waits until n bytes just read are paid for, or done is closed.
+func (l *limiter) pay(n int, done <-chan struct{}) error {
+	if n <= 0 {
+		return nil
+	}
+	r := l.bucket.ReserveN(time.Now(), n) // n ≤ burst: always possible
+	d := r.Delay()
 	if d <= 0 {
 		return nil
 	}
@@ -48,17 +46,6 @@ func (l *limiter) wait(done <-chan struct{}) error {
 	}
 }
 
-// charge accounts for n bytes read.
-func (l *limiter) charge(n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if l.next.Before(now) {
-		l.next = now
-	}
-	l.next = l.next.Add(time.Duration(float64(n) * l.nsPerByte))
-}
-
 // throttledReader reads from r no faster than its limiter allows.
 type throttledReader struct {
 	r    io.Reader
@@ -67,13 +54,12 @@ type throttledReader struct {
 }
 
 func (t *throttledReader) Read(p []byte) (int, error) {
-	if err := t.l.wait(t.done); err != nil {
-		return 0, err
-	}
-	if len(p) > t.l.chunk {
-		p = p[:t.l.chunk]
+	if b := t.l.bucket.Burst(); len(p) > b {
+		p = p[:b]
 	}
 	n, err := t.r.Read(p)
-	t.l.charge(n)
+	if perr := t.l.pay(n, t.done); perr != nil {
+		return n, perr
+	}
 	return n, err
 }

@@ -177,8 +177,8 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 		"%d down periods (%d conns closed, %d refused), %d throttled reads\n",
 		m.AcksDelayed, m.Nacks, m.AcksDropped, m.FramesIgnored, m.ConnsClosed,
 		m.DownPeriods, m.DownClosed, m.ConnsRefused, m.ReadThrottled)
-	p("  connections  %d accepted, %d open, %d protocol errors, %d lines too long\n",
-		s.ConnsAccepted, s.ConnsOpen, s.ProtocolErrors, s.LinesTooLong)
+	p("  connections  %d accepted, %d open, %d protocol errors, %d frames timed out, %d lines too long\n",
+		s.ConnsAccepted, s.ConnsOpen, s.ProtocolErrors, s.FramesTimedOut, s.LinesTooLong)
 	return bw.Flush()
 }
 

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/logrelay/logrelay/internal/wire"
 )
@@ -51,9 +52,10 @@ type Server struct {
 	down   atomic.Bool
 	connID atomic.Uint64
 
-	accepted, protoErrs, linesTooLong atomic.Uint64
-	open                              atomic.Int64
-	mis                               misCounters
+	accepted, protoErrs, linesTooLong, framesTimedOut atomic.Uint64
+	timeoutLog                                        rate.Sometimes // at most one frame timeout logged per interval
+	open                                              atomic.Int64
+	mis                                               misCounters
 }
 
 type misCounters struct {
@@ -76,6 +78,8 @@ func New(cfg Config) (*Server, error) {
 		rec:   NewRecorder(),
 		ready: make(chan struct{}),
 		conns: make(map[net.Conn]struct{}),
+
+		timeoutLog: rate.Sometimes{Interval: 10 * time.Second},
 	}
 	if cfg.ReadBytesPerSec > 0 {
 		s.limiter = newLimiter(cfg.ReadBytesPerSec, &s.mis.readThrottled)
@@ -332,6 +336,7 @@ func (s *Server) Snapshot() Snapshot {
 	snap.ConnsOpen = s.open.Load()
 	snap.ProtocolErrors = s.protoErrs.Load()
 	snap.LinesTooLong = s.linesTooLong.Load()
+	snap.FramesTimedOut = s.framesTimedOut.Load()
 	m := &s.mis
 	snap.Misbehaviour = Misbehaviour{
 		AcksDelayed:   m.acksDelayed.Load(),

@@ -43,10 +43,11 @@ type Snapshot struct {
 	Throughput    []Point      `json:"throughput"`     // recorded messages and bytes per second of arrival
 
 	Misbehaviour   Misbehaviour `json:"misbehaviour"`
-	ConnsAccepted  uint64       `json:"conns_accepted"`  // connections accepted and served
-	ConnsOpen      int64        `json:"conns_open"`      // connections open now
-	ProtocolErrors uint64       `json:"protocol_errors"` // connections closed because of malformed input
-	LinesTooLong   uint64       `json:"lines_too_long"`  // lines-mode lines longer than the limit, discarded
+	ConnsAccepted  uint64       `json:"conns_accepted"`   // connections accepted and served
+	ConnsOpen      int64        `json:"conns_open"`       // connections open now
+	ProtocolErrors uint64       `json:"protocol_errors"`  // connections closed because of malformed input
+	LinesTooLong   uint64       `json:"lines_too_long"`   // lines-mode lines longer than the limit, discarded
+	FramesTimedOut uint64       `json:"frames_timed_out"` // connections closed because a started frame did not arrive whole within the frame timeout
 }
 
 // StreamTotals sums the per-stream checks over all streams.

@@ -195,7 +195,9 @@ func ForEachMessage(payload []byte, fn func(msg []byte)) {
 	}
 }
 
-// Reader reads batch frames from a stream, reusing one payload buffer.
+// Reader reads batch frames from a stream, reusing one payload buffer. The
+// buffer grows with the bytes that arrive, up to the largest frame read, so
+// a header alone never makes the Reader allocate the payload it announces.
 type Reader struct {
 	br         *bufio.Reader
 	hdr        [HeaderSize]byte
@@ -234,11 +236,14 @@ func (r *Reader) ReadFrame() (Header, []byte, error) {
 		return Header{}, nil, fmt.Errorf("read frame: seq %d: payload %d bytes, limit %d: %w",
 			h.Seq, h.PayloadLen, r.maxPayload, ErrTooLarge)
 	}
-	if cap(r.buf) < int(h.PayloadLen) {
-		r.buf = make([]byte, h.PayloadLen)
+	var p []byte
+	if n := int(h.PayloadLen); cap(r.buf) >= n {
+		p = r.buf[:n]
+		_, err = io.ReadFull(r.br, p)
+	} else {
+		p, err = r.readGrowing(n)
 	}
-	p := r.buf[:h.PayloadLen]
-	if _, err := io.ReadFull(r.br, p); err != nil {
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -248,6 +253,34 @@ func (r *Reader) ReadFrame() (Header, []byte, error) {
 		return Header{}, nil, err
 	}
 	return h, p, nil
+}
+
+// minGrow is the least the payload buffer grows by when a frame is larger
+// than any before it.
+const minGrow = 64 << 10
+
+// readGrowing reads an n-byte payload larger than the buffer, growing the
+// buffer geometrically as the bytes arrive rather than trusting the
+// header's length at once: a peer that announces a large frame and sends
+// little of it costs memory in proportion to what it sent. The grown
+// buffer is kept for later frames.
+func (r *Reader) readGrowing(n int) ([]byte, error) {
+	buf := r.buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			c := min(max(2*cap(buf), minGrow, r.br.Buffered()), n)
+			nb := make([]byte, len(buf), c)
+			copy(nb, buf)
+			buf = nb
+			r.buf = buf
+		}
+		m, err := io.ReadFull(r.br, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // AckStatus is a destination's answer to one frame.

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
+	"slices"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func frame(h Header, msgs ...string) []byte {
@@ -179,5 +183,94 @@ func BenchmarkReadFrame(b *testing.B) {
 		if _, _, err := r.ReadFrame(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// hugeHeader returns a header announcing a DefaultMaxPayload-byte payload,
+// followed by the first sent bytes of that payload.
+func hugeHeader(sent int) []byte {
+	b := AppendHeader(nil, Header{Seq: 1, Count: 1, PayloadLen: DefaultMaxPayload, Reason: ReasonSize})
+	return append(b, bytes.Repeat([]byte("x"), sent)...)
+}
+
+// TestReadFrameAllocatesWhatArrives: a header announcing 64 MiB followed by
+// a few bytes and the end of the stream costs the Reader memory in
+// proportion to the bytes that arrived, not to the announced length.
+func TestReadFrameAllocatesWhatArrives(t *testing.T) {
+	for _, sent := range []int{0, 1000, 300 << 10} {
+		in := hugeHeader(sent)
+		rd := bytes.NewReader(nil)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const runs = 8
+		for range runs {
+			rd.Reset(in)
+			_, _, err := NewReader(rd, 0).ReadFrame()
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("sent %d: got %v want %v", sent, err, io.ErrUnexpectedEOF)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		// Per run: the 256 KiB bufio buffer, and payload buffers doubling
+		// to at most twice what arrived (at least minGrow), which add up to
+		// at most twice the last.
+		perRun := (after.TotalAlloc - before.TotalAlloc) / runs
+		limit := uint64(256<<10 + 4*max(sent, minGrow) + 4<<10)
+		if perRun > limit {
+			t.Errorf("sent %d of %d announced bytes: allocated %d bytes per frame, want ≤ %d",
+				sent, DefaultMaxPayload, perRun, limit)
+		}
+	}
+}
+
+// TestReadFrameGrows: frames larger than any before them, arriving in small
+// pieces, read back intact, and the buffer then serves smaller frames.
+func TestReadFrameGrows(t *testing.T) {
+	t.Parallel()
+	var in []byte
+	var want [][]string
+	for _, size := range []int{10, 100 << 10, 1 << 20, 3<<20 + 7, 50} {
+		var msgs []string
+		for i := 0; i*1000 < size; i++ {
+			msgs = append(msgs, strings.Repeat(string(rune('a'+i%26)), min(999, size-i*1000)))
+		}
+		want = append(want, msgs)
+		in = append(in, frame(Header{Seq: uint64(len(want)), Reason: ReasonSize}, msgs...)...)
+	}
+	r := NewReader(iotest.HalfReader(bytes.NewReader(in)), 0)
+	for i, msgs := range want {
+		h, p, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i+1, err)
+		}
+		var got []string
+		ForEachMessage(p, func(m []byte) { got = append(got, string(m)) })
+		if h.Seq != uint64(i+1) || !slices.Equal(got, msgs) {
+			t.Fatalf("frame %d: seq %d, %d messages, want seq %d and %d messages as sent", i+1, h.Seq, len(got), i+1, len(msgs))
+		}
+	}
+	if _, _, err := r.ReadFrame(); err != io.EOF {
+		t.Errorf("after the last frame: got %v want io.EOF", err)
+	}
+}
+
+// TestReadFrameNoAllocs: once the buffer has grown to a frame's size, the
+// Reader reads such frames without allocating.
+func TestReadFrameNoAllocs(t *testing.T) {
+	one := frame(Header{Seq: 1, Reason: ReasonSize}, strings.Repeat("x", 20<<10), "y")
+	rd := bytes.NewReader(one)
+	r := NewReader(rd, 0)
+	if _, _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		rd.Reset(one)
+		r.br.Reset(rd)
+		if _, _, err := r.ReadFrame(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("got %v allocations per frame want 0", allocs)
 	}
 }

@@ -2,10 +2,12 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -262,12 +264,7 @@ func PercentilePlot(title, unit string, curves []Curve, limits map[string]float6
 	if drawn == 0 {
 		return "", errNoData
 	}
-	names := make([]string, 0, len(limits))
-	for n := range limits {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(limits)) {
 		l, err := hline(limits[n], 1, xmax, limitColor)
 		if err != nil {
 			return "", err
@@ -387,22 +384,20 @@ func StepsPlot(title string, t *Throughput) (string, error) {
 
 func sortedReasons(m map[string][]uint64) []string {
 	order := map[string]int{"size": 0, "age": 1, "shutdown": 2, "bytes": 3, "read": 4}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		oi, ok1 := order[keys[i]]
-		oj, ok2 := order[keys[j]]
-		if ok1 && ok2 {
-			return oi < oj
+	return slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		oa, ka := order[a]
+		ob, kb := order[b]
+		switch {
+		case ka && kb:
+			return cmp.Compare(oa, ob)
+		case ka != kb:
+			if ka {
+				return -1
+			}
+			return 1
 		}
-		if ok1 != ok2 {
-			return ok1
-		}
-		return keys[i] < keys[j]
+		return strings.Compare(a, b)
 	})
-	return keys
 }
 
 // humanTicks are the default ticks labelled compactly (1.5M, 250k).

@@ -1,6 +1,10 @@
 package bench
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/logrelay/logrelay/internal/bench/scenario"
+)
 
 var (
 	// ErrFailed means the suite ran and at least one rule failed.
@@ -11,5 +15,5 @@ var (
 	ErrUnknownScenario = errors.New("unknown scenario")
 	// ErrNotApplicable means a scenario cannot run in this setup (e.g. the
 	// shutdown scenario against an external relay it cannot signal).
-	ErrNotApplicable = errors.New("bench: scenario not applicable")
+	ErrNotApplicable = scenario.ErrNotApplicable
 )

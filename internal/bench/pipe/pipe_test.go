@@ -62,3 +62,46 @@ func TestRunNeedsAddresses(t *testing.T) {
 		t.Error("Run without listen: nil error")
 	}
 }
+
+// TestStartInProcess: a started pipe copies to its target, and Stop ends
+// it; a process pipe whose binary cannot start is an error.
+func TestStartInProcess(t *testing.T) {
+	t.Parallel()
+	dst, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := dst.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	p, err := Start(context.Background(), Config{Target: dst.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID != 0 {
+		t.Errorf("in-process pipe: PID %d want 0", p.PID)
+	}
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("through the started pipe\n"))
+	c.(*net.TCPConn).CloseWrite()
+	if b := <-got; !bytes.Equal(b, []byte("through the started pipe\n")) {
+		t.Errorf("got %q", b)
+	}
+	c.Close()
+	p.Stop()
+	if _, err := Start(context.Background(), Config{Target: "127.0.0.1:1", Bin: "/nonexistent/bench", Listen: "127.0.0.1:1"}); err == nil {
+		t.Error("process pipe with a missing binary: nil error")
+	}
+}

@@ -1,8 +1,8 @@
-package bench
+package sut
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -71,47 +71,56 @@ func TestTailBufferReceived(t *testing.T) {
 	}
 }
 
-func TestProgress(t *testing.T) {
-	t.Parallel()
-	var b bytes.Buffer
-	p := newProgress(&b, false)
-	p.start("size", 5*time.Second)
-	var n uint64 = 100
-	p.track("size", "", func() uint64 { return n })
-	n = 400
-	p.draw()
-	p.done("size")
-	p.draw() // nothing running: nothing drawn
-	if out := b.String(); !strings.HasPrefix(out, "[size]") || !strings.Contains(out, "/5 s") || !strings.Contains(out, "400 sent") || strings.Count(out, "\n") != 1 {
-		t.Errorf("progress output: %q", out)
-	}
-	tty := newProgress(&b, true)
-	tty.start("age", time.Second)
-	b.Reset()
-	tty.draw()
-	tty.printf("done\n")
-	if out := b.String(); !strings.Contains(out, "\r") || !strings.HasSuffix(out, "done\n") {
-		t.Errorf("tty progress output: %q", out)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	tty.run(ctx) // returns at once on a done context
-}
-
 func TestRelayProcessThatExits(t *testing.T) {
 	t.Parallel()
-	cfg := DefaultConfig()
-	cfg.RelayBin = "/bin/false"
-	e := newEnv(&cfg, nil)
-	_, _, err := e.startRelay(context.Background(), relayConfig{Sink: "127.0.0.1:1"}, true)
+	s := &Starter{BatchSize: 100, FlushInterval: time.Second, Bin: "/bin/false"}
+	defer s.Close()
+	_, err := s.Start(context.Background(), Config{Sink: "tcp://127.0.0.1:1"}, Process)
 	if err == nil || !strings.Contains(err.Error(), "exited at start") {
 		t.Errorf("got %v want an \"exited at start\" error", err)
 	}
-	ext := &extRelay{addr: "127.0.0.1:1"}
-	if res := ext.Stop(context.Background()); res.Err == nil || res.Exited {
-		t.Errorf("external Stop: got %+v want ErrNotApplicable", res)
+	s.ExternalAddr = "127.0.0.1:1"
+	ext, err := s.Start(context.Background(), Config{}, Process)
+	if err != nil || ext.Kind() != External || ext.Addr() != "127.0.0.1:1" {
+		t.Fatalf("external: got %v, %v want the external relay", ext, err)
 	}
-	if _, err := ext.Stats(); err == nil {
-		t.Error("external Stats without an admin address: nil error")
+	if res := ext.Stop(context.Background()); !errors.Is(res.Err, ErrNotStarted) || res.Exited {
+		t.Errorf("external Stop: got %+v want ErrNotStarted", res)
+	}
+	if _, err := ext.Stats(); !errors.Is(err, ErrNoCounters) {
+		t.Errorf("external Stats without an admin address: got %v want ErrNoCounters", err)
+	}
+	start := time.Now()
+	WaitIdle(context.Background(), ext, time.Minute) // no counters: returns at once
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("WaitIdle without counters took %s", d)
+	}
+}
+
+func TestKind(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		k    Kind
+		want string
+	}{{InProcess, "in-process"}, {Process, "process"}, {External, "external"}, {0, "Kind(0)"}}
+	for _, tt := range tests {
+		if got := tt.k.String(); got != tt.want {
+			t.Errorf("Kind(%d): got %q want %q", int(tt.k), got, tt.want)
+		}
+	}
+	s := &Starter{}
+	if got := s.KindFor(InProcess); got != InProcess {
+		t.Errorf("KindFor(InProcess): got %v", got)
+	}
+	if got := s.KindFor(Process); got != Process {
+		t.Errorf("KindFor(Process): got %v", got)
+	}
+	s.AllProcesses = true
+	if got := s.KindFor(InProcess); got != Process {
+		t.Errorf("AllProcesses: KindFor(InProcess): got %v want process", got)
+	}
+	s.ExternalAddr = "127.0.0.1:1"
+	if got := s.KindFor(Process); got != External {
+		t.Errorf("external: KindFor(Process): got %v want external", got)
 	}
 }

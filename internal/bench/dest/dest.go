@@ -12,6 +12,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/inproc"
 	"github.com/logrelay/logrelay/internal/mockdest"
 	"github.com/logrelay/logrelay/internal/wire"
 )
@@ -40,12 +41,11 @@ type Config struct {
 
 // Dest is a running mockdest.
 type Dest struct {
-	srv    *mockdest.Server
-	cancel context.CancelFunc
-	done   chan error
-	addr   string
-	mode   string
-	start  time.Time
+	srv   *mockdest.Server
+	run   *inproc.Running
+	addr  string
+	mode  string
+	start time.Time
 }
 
 // Start starts a mockdest for c and returns once it accepts connections.
@@ -81,15 +81,11 @@ func Start(ctx context.Context, c Config) (*Dest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mockdest: %w", err)
 	}
-	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Dest{srv: srv, cancel: cancel, done: make(chan error, 1), addr: ln.Addr().String(), mode: mc.Mode, start: time.Now()}
-	go func() { d.done <- srv.Serve(dctx, ln) }()
-	select {
-	case <-srv.Ready():
-	case err := <-d.done:
-		cancel()
+	run, err := inproc.Serve(ctx, srv, ln)
+	if err != nil {
 		return nil, fmt.Errorf("mockdest: %w", err)
 	}
+	d := &Dest{srv: srv, run: run, addr: ln.Addr().String(), mode: mc.Mode, start: time.Now()}
 	return d, nil
 }
 
@@ -124,8 +120,7 @@ func (d *Dest) MissingRanges(stream uint32, upTo uint64) []wire.SeqRange {
 // Stop ends mockdest, which writes its files, and returns its final
 // snapshot and its error.
 func (d *Dest) Stop() (*mockdest.Snapshot, error) {
-	d.cancel()
-	err := <-d.done
+	_, err := d.run.Stop(context.Background())
 	s := d.srv.Snapshot()
 	return &s, err
 }

@@ -8,33 +8,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/logrelay/logrelay/internal/bench/dest"
 	"github.com/logrelay/logrelay/internal/bench/report"
-	"github.com/logrelay/logrelay/internal/bench/rules"
 	"github.com/logrelay/logrelay/internal/loadgen"
 )
-
-func burstsScenario() *Scenario {
-	return &Scenario{
-		Name:        "bursts",
-		Description: "Mixed load: bursts of a few thousand messages separated by silences longer and shorter than the flush interval. Both rules hold throughout.",
-		Quick: Params{Expected: 30 * time.Second, Conns: 4, Size: 200, Burst: 777, MinAgeFlushes: 1,
-			Silences: []time.Duration{12 * time.Second, 3 * time.Second, 500 * time.Millisecond, 11 * time.Second}},
-		Full: Params{Expected: 50 * time.Second, Conns: 8, Size: 200, Burst: 777, MinAgeFlushes: 2,
-			Silences: []time.Duration{12 * time.Second, 3 * time.Second, 500 * time.Millisecond, 11 * time.Second, 7 * time.Second, 14 * time.Second}},
-		Concurrent: true,
-		FlushTimed: true,
-		Checks:     checks([]rules.Check{rules.CheckSizeExact, rules.CheckAgeFlushes, rules.CheckAgeNotEarly, rules.CheckExactCount, rules.CheckOrder}, basic),
-		Run:        runBursts,
-	}
-}
 
 // runBursts: bursts of Burst messages on each of Conns persistent
 // connections, separated by the given silences; the bench writes the
 // stamped messages itself because the silences are irregular.
 func runBursts(ctx context.Context, t *Trial) error {
 	p, rec := t.P, t.Rec
-	r, err := t.start(ctx, rec, t.Scenario.Relay.kind(), dest.Config{})
+	r, err := t.startOne(ctx)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/logrelay/logrelay/internal/bench/dest"
 	"github.com/logrelay/logrelay/internal/bench/report"
-	"github.com/logrelay/logrelay/internal/bench/rules"
 	"github.com/logrelay/logrelay/internal/bench/sut"
 	"github.com/logrelay/logrelay/internal/loadgen"
 )
@@ -17,27 +15,15 @@ import (
 // (The stamp holds 8 decimal digits of stream id.)
 const probeStream = 99_999_999
 
-func chaosScenario() *Scenario {
-	return &Scenario{
-		Name:        "chaos",
-		Description: "Chaos clients: connections closed at random, gracefully (FIN) and abortively (RST), while sending, with reconnects. The relay keeps running, the rules hold, every message loadgen reports as safely sent arrives, and the relay's goroutines and file descriptors return to their baseline.",
-		Quick:       Params{Expected: 10 * time.Second, Duration: 7 * time.Second, Rate: 20_000, Conns: 100, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5},
-		Full:        Params{Expected: 23 * time.Second, Duration: 20 * time.Second, Rate: 30_000, Conns: 200, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5},
-		Checks:      checks([]rules.Check{rules.CheckChaos, rules.CheckAlive, rules.CheckLeaks}, basic),
-		Relay:       OwnProcess,
-		Run:         runChaos,
-	}
-}
-
 // runChaos: chaos load against a relay process; then the relay must have
 // no client connection left, relay a probe batch, and be back to its
 // goroutine and fd baseline.
 func runChaos(ctx context.Context, t *Trial) error {
-	p, rec := t.P, t.Rec
-	r, err := t.start(ctx, rec, t.Scenario.Relay.kind(), dest.Config{})
+	r, err := t.startOne(ctx)
 	if err != nil {
 		return err
 	}
+	p, rec := t.P, t.Rec
 	before, berr := r.h.Stats()
 	rec.Events = append(rec.Events, report.Event{At: time.Now(), Label: "chaos starts"})
 	rep, lerr := r.load(ctx, t.loadCfg(p, r.h.Addr()))

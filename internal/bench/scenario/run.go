@@ -95,6 +95,15 @@ func (t *Trial) start(ctx context.Context, rec *report.Scenario, want sut.Kind, 
 	return r, nil
 }
 
+// startOne starts the scenario's mockdest, misbehaving as its Params say
+// (acknowledgements, outages), and its relay, as the scenario runs it.
+func (t *Trial) startOne(ctx context.Context) (*run, error) {
+	p := t.P
+	return t.start(ctx, t.Rec, t.Scenario.Relay.kind(), dest.Config{
+		AckDelay: p.AckDelay, AckJitter: p.AckJitter, NackRate: p.NackRate, NoAckRate: p.NoAckRate,
+		DownFor: p.DownFor, DownEvery: p.DownEvery})
+}
+
 // load runs loadgen against the relay and records its report; loadgen's
 // own report and .hgrm files (schedule lag, connect latency) go to
 // r.dir/loadgen/ (SCENARIO/loadgen/ in the run directory unless the
@@ -167,29 +176,6 @@ func stop(ctx context.Context, h sut.Relay, d *dest.Dest, sent uint64, wait time
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
 	return h.Stop(sctx)
-}
-
-// runSteady: start, load for the duration, stop, check.
-func runSteady(ctx context.Context, t *Trial) error {
-	p := t.P
-	r, err := t.start(ctx, t.Rec, t.Scenario.Relay.kind(), dest.Config{
-		AckDelay: p.AckDelay, AckJitter: p.AckJitter, NackRate: p.NackRate, NoAckRate: p.NoAckRate,
-		DownFor: p.DownFor, DownEvery: p.DownEvery})
-	if err != nil {
-		return err
-	}
-	lc := t.loadCfg(p, r.h.Addr())
-	if p.Conns > 500 {
-		lc.ConnectRate = 5000
-	}
-	rep, lerr := r.load(ctx, lc)
-	var streams []loadgen.StreamReport
-	var sent uint64
-	if rep != nil {
-		streams, sent = rep.Streams, rep.Sent
-	}
-	_, ferr := r.finish(ctx, streams, sent)
-	return errJoin(lerr, ferr)
 }
 
 // watcher polls a scenario's relay (peaks of connections and pending

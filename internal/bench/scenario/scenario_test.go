@@ -91,11 +91,11 @@ func TestParams(t *testing.T) {
 		}
 	}
 	// The definitions are not changed by scaling.
-	if s := burstsScenario(); s.Quick.Silences[0] != 12*time.Second {
+	if s := byName(t, "bursts"); s.Quick.Silences[0] != 12*time.Second {
 		t.Errorf("bursts definition changed: %v", s.Quick.Silences)
 	}
 	full := Config{FlushInterval: 10 * time.Second, DurationScale: 1, Profile: true}
-	if p := throughputScenario().Params(&full); p.Expected != 35*time.Second+4*time.Second+time.Second {
+	if p := byName(t, "throughput").Params(&full); p.Expected != 35*time.Second+4*time.Second+time.Second {
 		t.Errorf("throughput expected with --profile: got %s want 40s", p.Expected)
 	}
 }
@@ -122,7 +122,7 @@ func TestSuiteDefinitions(t *testing.T) {
 // connections actually used.
 func TestThroughputTexts(t *testing.T) {
 	t.Parallel()
-	s := throughputScenario()
+	s := byName(t, "throughput")
 	for _, f := range append(slices.Clone(sustainFractions), rules.MinSustained) {
 		if want := fmt.Sprintf("%.0f%%", 100*f); !strings.Contains(s.Description, want) {
 			t.Errorf("description lacks %s: %q", want, s.Description)
@@ -135,4 +135,16 @@ func TestThroughputTexts(t *testing.T) {
 	if note := throughputNote(s.Params(&cfg)); !strings.Contains(note, "(7 connections") {
 		t.Errorf("note with --conns 7: %q", note)
 	}
+}
+
+// byName returns the suite's scenario called name.
+func byName(t *testing.T, name string) *Scenario {
+	t.Helper()
+	for _, s := range Suite() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no scenario %q", name)
+	return nil
 }

@@ -9,23 +9,9 @@ import (
 
 	"github.com/logrelay/logrelay/internal/bench/dest"
 	"github.com/logrelay/logrelay/internal/bench/report"
-	"github.com/logrelay/logrelay/internal/bench/rules"
 	"github.com/logrelay/logrelay/internal/bench/sut"
 	"github.com/logrelay/logrelay/internal/loadgen"
 )
-
-func shutdownScenario() *Scenario {
-	return &Scenario{
-		Name:        "shutdown",
-		Description: "Graceful shutdown, in two rounds: the relay is stopped in the middle of a steady load, in round 1 as the suite runs it (in-process: its context is cancelled; under --relay-process: SIGTERM), in round 2 as its own process with SIGTERM. Each time it exits cleanly after flushing, and every message it read arrives.",
-		Quick:       Params{Expected: 6 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 2 * time.Second},
-		Full:        Params{Expected: 12 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 5 * time.Second},
-		Checks: []rules.Check{rules.CheckShutdownExit, rules.CheckShutdownDelivered, rules.CheckSignalExit, rules.CheckSignalDelivered,
-			rules.CheckMaxBatch, rules.CheckAgeBound, rules.CheckNoDuplicates, rules.CheckSignalMaxBatch, rules.CheckSignalAgeBound, rules.CheckSignalNoDuplicates},
-		Relay: BothWays,
-		Run:   runShutdown,
-	}
-}
 
 // shutdownMode returns the report's Mode of a round whose relay is of
 // kind k.

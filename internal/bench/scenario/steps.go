@@ -2,9 +2,7 @@ package scenario
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/dest"
@@ -97,87 +95,54 @@ func (t *Trial) relayStep(ctx context.Context, name string, rate float64, profil
 	return sr, err
 }
 
-// profile starts a CPU profile of h over the step and returns the
-// function that, once the load has ended, waits for it and saves the
-// other profiles; their errors are the step's.
-func (t *Trial) profile(ctx context.Context, h sut.Relay) func() error {
-	proc, ok := h.(*sut.ProcessRelay)
-	if !ok {
-		return func() error { return errors.New("profile: the relay is not a process the bench started") }
-	}
-	dir := filepath.Join(t.cfg.Out, "profiles")
-	cpu := make(chan error, 1)
-	go func() {
-		p, err := proc.CPUProfile(ctx, dir, t.P.StepDuration)
-		if err == nil {
-			t.addProfiles(p)
-		}
-		cpu <- err
-	}()
-	return func() error {
-		err := <-cpu
-		ps, perr := proc.Profiles(ctx, dir)
-		t.addProfiles(ps...)
-		return errJoin(err, perr)
-	}
-}
-
-func (e *Env) addProfiles(ps ...sut.Profile) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, p := range ps {
-		e.profiles = append(e.profiles, report.Profile{Kind: p.Kind, Path: p.Path, Command: p.Command})
-	}
-}
-
 // pipeStep measures the bare TCP pipe (its own process when PipeBin is
 // set) with mockdest in lines mode.
 func (t *Trial) pipeStep(ctx context.Context) report.Step {
-	s := report.Step{Name: "bare TCP pipe", Conns: t.P.Conns, Size: t.P.Size}
-	d, err := t.startDest(ctx, dest.Config{Mode: "lines", Listen: "127.0.0.1:0"})
-	if err != nil {
-		s.Err = err.Error()
-		return s
-	}
-	defer d.Stop()
-	pc, err := t.pipeConfig(d.Addr())
-	if err != nil {
-		s.Err = err.Error()
-		return s
-	}
-	pp, err := pipe.Start(ctx, pc)
-	if err != nil {
-		s.Err = err.Error()
-		return s
-	}
-	defer pp.Stop()
-	t.peerMeasure(ctx, &s, d, pp.Addr, pp.PID)
-	return s
+	return t.throughStep(ctx, "bare TCP pipe", dest.Config{Mode: "lines", Listen: "127.0.0.1:0"}, func(d *dest.Dest) (string, int, func(), error) {
+		pc, err := t.pipeConfig(d.Addr())
+		if err != nil {
+			return "", 0, nil, err
+		}
+		pp, err := pipe.Start(ctx, pc)
+		if err != nil {
+			return "", 0, nil, err
+		}
+		return pp.Addr, pp.PID, pp.Stop, nil
+	})
 }
 
-// peerStep measures another relay, already running.
+// peerStep measures another relay, already running, into a mockdest at
+// its destination address (lines mode unless the peer says frames).
 func (t *Trial) peerStep(ctx context.Context, peer Peer) report.Step {
-	s := report.Step{Name: peer.Name, Conns: t.P.Conns, Size: t.P.Size}
 	mode := peer.DestMode
 	if mode == "" {
 		mode = "lines"
 	}
-	d, err := t.startDest(ctx, dest.Config{Mode: mode, Listen: peer.DestAddr})
+	return t.throughStep(ctx, peer.Name, dest.Config{Mode: mode, Listen: peer.DestAddr}, func(*dest.Dest) (string, int, func(), error) {
+		return peer.Addr, peer.PID, func() {}, nil
+	})
+}
+
+// throughStep runs one full-speed step through what start starts in
+// front of a mockdest for dc — at addr, its process pid (0 = not
+// sampled) — and measures it like a relay step.
+func (t *Trial) throughStep(ctx context.Context, name string, dc dest.Config, start func(d *dest.Dest) (addr string, pid int, stop func(), err error)) report.Step {
+	s := report.Step{Name: name, Conns: t.P.Conns, Size: t.P.Size}
+	d, err := t.startDest(ctx, dc)
 	if err != nil {
 		s.Err = err.Error()
 		return s
 	}
 	defer d.Stop()
-	t.peerMeasure(ctx, &s, d, peer.Addr, peer.PID)
-	return s
-}
-
-// peerMeasure runs one full-speed step through addr (the pipe or a peer)
-// into d, sampling pid, and fills s.
-func (t *Trial) peerMeasure(ctx context.Context, s *report.Step, d *dest.Dest, addr string, pid int) {
+	addr, pid, stop, err := start(d)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	defer stop()
 	if err := sut.WaitListening(ctx, addr, 10*time.Second); err != nil {
 		s.Err = err.Error()
-		return
+		return s
 	}
 	lc := t.loadCfg(t.P, addr)
 	lc.Rate, lc.Duration = 0, t.P.StepDuration
@@ -186,15 +151,16 @@ func (t *Trial) peerMeasure(ctx context.Context, s *report.Step, d *dest.Dest, a
 		s.Err = m.err.Error()
 	}
 	if m.rep == nil {
-		m.fill(s, nil)
-		return
+		m.fill(&s, nil)
+		return s
 	}
-	// Let what the peer still holds arrive (it has no acknowledgements to
-	// wait for), for the loss count.
+	// Let what is still on its way arrive (a pipe or a peer has no
+	// acknowledgements to wait for), for the loss count.
 	d.WaitQuiet(ctx, time.Second)
 	snap := d.Snapshot()
-	m.fill(s, &snap)
+	m.fill(&s, &snap)
 	s.Lost = delivery(m.rep.Streams, d.MissingRanges).Lost
+	return s
 }
 
 // measured is one load run's own figures: loadgen's report, what had

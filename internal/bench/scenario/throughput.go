@@ -4,46 +4,21 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/report"
 	"github.com/logrelay/logrelay/internal/bench/rules"
 	"github.com/logrelay/logrelay/internal/bench/stats"
 )
 
-func throughputScenario() *Scenario {
-	return &Scenario{
-		Name:        "throughput",
-		Description: throughputDescription(),
-		Quick:       Params{Expected: 16 * time.Second, Conns: 50, Size: 200, Replicates: 3, StepDuration: 2 * time.Second},
-		Full:        Params{Expected: 35 * time.Second, Conns: 50, Size: 200, Replicates: 5, StepDuration: 4 * time.Second},
-		Relay:       OwnProcess,
-		Checks:      checks([]rules.Check{rules.CheckThroughput, rules.CheckSustained, rules.CheckStepsLossless, rules.CheckSizeExact}, basic),
-		Adjust: func(p *Params, cfg *Config) {
-			if cfg.Conns > 0 {
-				p.Conns = cfg.Conns
-			}
-			if cfg.Replicates > 0 {
-				p.Replicates = cfg.Replicates
-			}
-			if cfg.Profile {
-				p.Expected += p.StepDuration + time.Second // the profiled run
-			}
-		},
-		Run: runThroughput,
-	}
-}
-
 // runThroughput measures the relay process at full speed (replicates,
 // after a profiled run under --profile), then open-loop at the first of
 // sustainFractions of the median rate that holds, and measures the bare
 // pipe and any peers in the same run.
 func runThroughput(ctx context.Context, t *Trial) error {
-	p, rec := t.P, t.Rec
 	tp := &report.Throughput{}
-	rec.Obs.Throughput = tp
+	t.Rec.Obs.Throughput = tp
 	var errs []error
-	for _, fs := range fullSpeedSteps(p.Replicates, t.cfg.Profile) {
+	for _, fs := range fullSpeedSteps(t.P.Replicates, t.cfg.Profile) {
 		sr, err := t.relayStep(ctx, fs.name, 0, fs.profile)
 		if fs.profile {
 			tp.Profiled = &sr.step
@@ -66,7 +41,7 @@ func runThroughput(ctx context.Context, t *Trial) error {
 				tp.NotHeld = append(tp.NotHeld, *tp.Sustained)
 			}
 			tp.Sustained = &sr.step
-			rec.Obs.Dest, rec.Obs.Delivery, rec.Obs.Load = sr.snap, sr.delivery, sr.load
+			t.Rec.Obs.Dest, t.Rec.Obs.Delivery, t.Rec.Obs.Load = sr.snap, sr.delivery, sr.load
 			if err != nil {
 				errs = append(errs, err)
 				break
@@ -87,7 +62,7 @@ func runThroughput(ctx context.Context, t *Trial) error {
 	for _, peer := range t.cfg.Peers {
 		tp.Peers = append(tp.Peers, t.peerStep(ctx, peer))
 	}
-	rec.Notes = append(rec.Notes, throughputNote(p))
+	t.Rec.Notes = append(t.Rec.Notes, throughputNote(t.P))
 	return errJoin(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/inproc"
 	"github.com/logrelay/logrelay/internal/bench/procstat"
 	"github.com/logrelay/logrelay/internal/relay"
 )
@@ -32,23 +33,18 @@ func (s *Starter) startInProcess(ctx context.Context, c Config, rc relay.Config)
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h := &inProcess{r: r, cancel: cancel, done: make(chan error, 1), addr: ln.Addr().String(), maxPending: rc.MaxPending}
-	go func() { h.done <- r.Serve(rctx, ln) }()
-	select {
-	case <-r.Ready():
-	case err := <-h.done:
-		cancel()
+	run, err := inproc.Serve(ctx, r, ln)
+	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	h := &inProcess{r: r, run: run, addr: ln.Addr().String(), maxPending: rc.MaxPending}
 	return h, nil
 }
 
 // inProcess is a relay in the bench's process.
 type inProcess struct {
 	r          *relay.Relay
-	cancel     context.CancelFunc
-	done       chan error
+	run        *inproc.Running
 	addr       string
 	maxPending int
 	once       sync.Once
@@ -79,17 +75,16 @@ func (h *inProcess) Stats() (Stats, error) {
 func (h *inProcess) Stop(ctx context.Context) Shutdown {
 	h.once.Do(func() {
 		start := time.Now()
-		h.cancel()
-		select {
-		case err := <-h.done:
-			h.res = Shutdown{Exited: true, Err: err, Took: time.Since(start)}
-			if err != nil {
-				h.res.ExitCode = 1
-			}
-			h.res.Received, h.res.Counted = h.r.Stats().Received, true
-		case <-ctx.Done():
+		returned, err := h.run.Stop(ctx)
+		if !returned {
 			h.res = Shutdown{Err: fmt.Errorf("relay did not stop: %w", ctx.Err()), Took: time.Since(start)}
+			return
 		}
+		h.res = Shutdown{Exited: true, Err: err, Took: time.Since(start)}
+		if err != nil {
+			h.res.ExitCode = 1
+		}
+		h.res.Received, h.res.Counted = h.r.Stats().Received, true
 	})
 	return h.res
 }

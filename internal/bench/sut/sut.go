@@ -39,16 +39,14 @@ const (
 	External
 )
 
+// kindNames are the kinds as the report records them.
+var kindNames = [...]string{InProcess: "in-process", Process: "process", External: "external"}
+
 // String returns the kind as the report records it: "in-process",
 // "process" or "external".
 func (k Kind) String() string {
-	switch k {
-	case InProcess:
-		return "in-process"
-	case Process:
-		return "process"
-	case External:
-		return "external"
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

@@ -1,10 +1,6 @@
 package bench
 
-import (
-	"errors"
-
-	"github.com/logrelay/logrelay/internal/bench/scenario"
-)
+import "errors"
 
 var (
 	// ErrFailed means the suite ran and at least one rule failed.
@@ -13,7 +9,4 @@ var (
 	ErrConfig = errors.New("invalid configuration")
 	// ErrUnknownScenario means --scenario named no scenario of the suite.
 	ErrUnknownScenario = errors.New("unknown scenario")
-	// ErrNotApplicable means a scenario cannot run in this setup (e.g. the
-	// shutdown scenario against an external relay it cannot signal).
-	ErrNotApplicable = scenario.ErrNotApplicable
 )

@@ -17,10 +17,6 @@ import (
 	"github.com/logrelay/logrelay/internal/bench/sut"
 )
 
-// ErrNotApplicable means a scenario cannot run in this setup (e.g. the
-// shutdown scenario against an external relay it cannot signal).
-var ErrNotApplicable = errors.New("bench: scenario not applicable")
-
 // Peer is another relay to measure in the throughput scenario, already
 // running: it listens on Addr for newline-delimited TCP and forwards to
 // DestAddr, where the bench runs mockdest (in lines mode unless DestMode

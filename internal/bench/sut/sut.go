@@ -19,14 +19,6 @@ import (
 	"github.com/logrelay/logrelay/internal/relay"
 )
 
-// ErrNotStarted means the relay is one the bench did not start (an
-// external relay), so the bench cannot stop it or take its profiles.
-var ErrNotStarted = errors.New("relay not started by the bench")
-
-// ErrNoCounters means the relay's counters cannot be read (an external
-// relay without an admin address).
-var ErrNoCounters = errors.New("relay counters unavailable")
-
 // Kind is how a relay under test runs.
 type Kind int
 

@@ -1,11 +1,16 @@
 package sut
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/dest"
 )
 
 const metricsText = `# HELP logrelay_connections_open Client connections open.
@@ -122,5 +127,53 @@ func TestKind(t *testing.T) {
 	s.ExternalAddr = "127.0.0.1:1"
 	if got := s.KindFor(Process); got != External {
 		t.Errorf("external: KindFor(Process): got %v want external", got)
+	}
+}
+
+// TestInProcess: an in-process relay started for a mockdest's sink URL
+// relays what it reads there, counts it, and stops gracefully.
+func TestInProcess(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d, err := dest.Start(ctx, dest.Config{Mode: "frames"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	s := &Starter{BatchSize: 10, FlushInterval: time.Second}
+	defer s.Close()
+	h, err := s.Start(ctx, Config{Sink: d.Sink(), MaxPending: 500}, InProcess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Kind() != InProcess || h.PID() != os.Getpid() || h.MaxPending() != 500 {
+		t.Errorf("kind %v, pid %d, max-pending %d want in-process, this process, 500", h.Kind(), h.PID(), h.MaxPending())
+	}
+	c, err := net.Dial("tcp", h.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(bytes.Repeat([]byte("a line\n"), 10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Progress().Messages < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := d.Progress().Messages; got != 10 {
+		t.Fatalf("mockdest got %d messages want 10", got)
+	}
+	st, err := h.Stats()
+	if err != nil || st.Received != 10 || st.Batches["size"] != 1 {
+		t.Errorf("Stats: got received %d, batches %v, %v want 10, one size batch", st.Received, st.Batches, err)
+	}
+	WaitIdle(ctx, h, time.Second)
+	res := h.Stop(ctx)
+	if !res.Exited || res.Err != nil || !res.Counted || res.Received != 10 {
+		t.Errorf("Stop: got %+v want a clean exit having read 10", res)
+	}
+	if again := h.Stop(ctx); again != res {
+		t.Errorf("second Stop: got %+v want %+v", again, res)
 	}
 }

@@ -12,13 +12,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestPipeCopiesAndCloses(t *testing.T) {
-	t.Parallel()
+// target listens on 127.0.0.1 and sends on got all that its first
+// connection carries (nil if none came); it is closed when t ends.
+func target(t *testing.T) (net.Listener, <-chan []byte) {
+	t.Helper()
 	dst, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dst.Close()
+	t.Cleanup(func() { dst.Close() })
 	got := make(chan []byte, 1)
 	go func() {
 		c, err := dst.Accept()
@@ -30,6 +32,12 @@ func TestPipeCopiesAndCloses(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		got <- b
 	}()
+	return dst, got
+}
+
+func TestPipeCopiesAndCloses(t *testing.T) {
+	t.Parallel()
+	dst, got := target(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,22 +75,7 @@ func TestRunNeedsAddresses(t *testing.T) {
 // it; a process pipe whose binary cannot start is an error.
 func TestStartInProcess(t *testing.T) {
 	t.Parallel()
-	dst, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := dst.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		b, _ := io.ReadAll(c)
-		got <- b
-	}()
+	dst, got := target(t)
 	p, err := Start(context.Background(), Config{Target: dst.Addr().String()})
 	if err != nil {
 		t.Fatal(err)

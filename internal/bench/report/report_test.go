@@ -20,11 +20,11 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ w
 // the same at every run.
 var epoch = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// golden compares got with testdata/name, or rewrites the file under
+// golden compares got with testdata/NAME.golden, or rewrites the file under
 // -update. A difference is reported at its first line.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
+	path := filepath.Join("testdata", name+".golden")
 	if *update {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)

@@ -142,8 +142,8 @@ func (e *Env) startDest(ctx context.Context, c dest.Config) (*dest.Dest, error) 
 	return dest.Start(ctx, c)
 }
 
-// startRelay starts a relay for the named scenario, sending to d, and
-// records its kind.
+// startRelay starts a relay for c of the kind sut.Starter.KindFor(want)
+// names, and records that the named scenario started that kind.
 func (e *Env) startRelay(ctx context.Context, scenario string, c sut.Config, want sut.Kind) (sut.Relay, error) {
 	h, err := e.relays.Start(ctx, c, want)
 	if err != nil {

@@ -14,10 +14,11 @@ import (
 	"github.com/logrelay/logrelay/internal/mockdest"
 )
 
-// A throughput step is one load run through a system under test (the
-// relay, the bare pipe, a peer) into a fresh mockdest, measured the same
-// way for each: measure.
-
+// stepResult is a relay step of the throughput scenario: its row of the
+// steps table, and mockdest's record, the delivery account and loadgen's
+// report for the scenario's observation. A throughput step is one load run
+// through a system under test (the relay, the bare pipe, a peer) into a
+// fresh mockdest, measured the same way for each (measure).
 type stepResult struct {
 	step     report.Step
 	snap     *mockdest.Snapshot
@@ -54,17 +55,12 @@ func (t *Trial) relayStep(ctx context.Context, name string, rate float64, profil
 		lc.Duration += 2 * time.Second
 		lc.Burst = 16
 	}
-	var profiled func() error // saves the profiles once the load has ended
-	m := measure(ctx, d, ownPID(h), lc, func(g *loadgen.Generator) {
+	m := measure(ctx, d, ownPID(h), lc, func(g *loadgen.Generator) func() error {
 		t.prog.Track(t.Scenario.Name, name, func() uint64 { return g.Live().Sent })
 		if profile {
-			profiled = t.profile(ctx, h)
+			return t.profile(ctx, h) // saves the profiles once the load has ended
 		}
-	}, func() error {
-		if profiled == nil {
-			return nil
-		}
-		return profiled()
+		return nil
 	})
 	var sent uint64
 	if m.rep != nil {
@@ -146,7 +142,7 @@ func (t *Trial) throughStep(ctx context.Context, name string, dc dest.Config, st
 	}
 	lc := t.loadCfg(t.P, addr)
 	lc.Rate, lc.Duration = 0, t.P.StepDuration
-	m := measure(ctx, d, pid, lc, nil, nil)
+	m := measure(ctx, d, pid, lc, nil)
 	if m.err != nil {
 		s.Err = m.err.Error()
 	}
@@ -174,16 +170,17 @@ type measured struct {
 }
 
 // measure runs loadgen with lc into d while sampling process pid (≤ 0 =
-// none). started, if set, is told of the generator before it runs; after,
-// if set, runs once the load has ended, before the sampling stops, and
-// its error joins loadgen's.
-func measure(ctx context.Context, d *dest.Dest, pid int, lc loadgen.Config, started func(*loadgen.Generator), after func() error) measured {
+// none). started, if set, is told of the generator before it runs and may
+// return what to do once the load has ended, before the sampling stops;
+// that function's error joins loadgen's.
+func measure(ctx context.Context, d *dest.Dest, pid int, lc loadgen.Config, started func(*loadgen.Generator) (after func() error)) measured {
 	var m measured
+	var after func() error
 	w := procstat.Watch(ctx, pid, sampleEvery)
 	g, err := loadgen.New(lc)
 	if err == nil {
 		if started != nil {
-			started(g)
+			after = started(g)
 		}
 		m.rep, err = g.Run(ctx)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/logrelay/logrelay/internal/bench/rules"
 	"github.com/logrelay/logrelay/internal/bench/scenario"
 	"github.com/logrelay/logrelay/internal/bench/stats"
+	"github.com/logrelay/logrelay/internal/bench/sut"
 )
 
 // Config configures a bench run: what the scenarios are told
@@ -260,10 +261,10 @@ func relayMode(cfg *Config, scs []*report.Scenario) string {
 		if sc == nil {
 			continue
 		}
-		if slices.Contains(sc.Relays, "in-process") {
+		if slices.Contains(sc.Relays, sut.InProcess.String()) {
 			in = append(in, sc.Name)
 		}
-		if slices.Contains(sc.Relays, "process") {
+		if slices.Contains(sc.Relays, sut.Process.String()) {
 			proc = append(proc, sc.Name)
 		}
 	}

@@ -61,9 +61,6 @@ func (b *Batch) Payload() []byte { return b.buf[wire.HeaderSize:] }
 // Len returns the number of messages in the batch.
 func (b *Batch) Len() int { return int(b.hdr.Count) }
 
-// Attempts returns how many times the batch was sent (see Feed.Attempt).
-func (b *Batch) Attempts() int { return b.attempts }
-
 // All returns an iterator over the batch's messages in order, with their
 // index (0 to Len-1). It finds each message with one newline search and
 // allocates nothing.

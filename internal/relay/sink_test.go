@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // bulkDest is an HTTP destination in the manner of a bulk API: a request
@@ -262,5 +264,31 @@ func TestHTTPLikeSink(t *testing.T) {
 	}
 	if i1, i2 := slices.Index(s.settled, 1), slices.Index(s.settled, 2); i1 < 0 || i2 < 0 || i2 > i1 {
 		t.Errorf("settle order %v: want batch 2 settled before batch 1", s.settled)
+	}
+}
+
+// quitSink gives up at once.
+type quitSink struct{}
+
+func (quitSink) String() string                         { return "quit://" }
+func (quitSink) Run(ctx context.Context, f *Feed) error { return errGaveUp }
+
+var errGaveUp = fmt.Errorf("gave up")
+
+// TestSinkGivesUp: a sink that returns an error before its feed is closed
+// makes Serve fail with that error; the messages it never settled are
+// reported undelivered.
+func TestSinkGivesUp(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("127.0.0.1:1")
+	cfg.Sink = quitSink{}
+	cfg.ShutdownTimeout = 50 * time.Millisecond
+	r := startRelay(t, cfg)
+	c := dial(t, r)
+	sendLines(t, c, "m", 0, 5)
+	waitFor(t, "the messages read", func() bool { return r.Stats().Received == 5 })
+	err := r.stop()
+	if !errors.Is(err, errGaveUp) || !errors.Is(err, ErrUndelivered) {
+		t.Errorf("Serve: got %v want the sink's error and ErrUndelivered", err)
 	}
 }

@@ -13,13 +13,17 @@ import (
 	"github.com/logrelay/logrelay/internal/bench/inproc"
 	"github.com/logrelay/logrelay/internal/bench/procstat"
 	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/sink"
 )
 
 // startInProcess is the one place the bench builds a relay in its own
 // process: rc with c's sink, served on a fresh loopback listener until
 // Stop.
 func (s *Starter) startInProcess(ctx context.Context, c Config, rc relay.Config) (*inProcess, error) {
-	rc.Sink = c.Sink
+	var err error
+	if rc.Sink, err = sink.FromURL(c.Sink, sink.Options{}); err != nil {
+		return nil, fmt.Errorf("relay sink: %w", err)
+	}
 	rc.Logger = s.Logger
 	if rc.Logger == nil {
 		rc.Logger = slog.New(slog.DiscardHandler)

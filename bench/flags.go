@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/logrelay/logrelay/internal/bench"
 	"github.com/logrelay/logrelay/internal/cli"
@@ -40,8 +41,7 @@ func parseFlags(args []string) (bench.Config, bool, error) {
 	fs.IntVar(&c.ManyConns, "many-conns", 0, "many-conns scenario: connections (0 = default)")
 	fs.Float64Var(&c.DurationScale, "duration-scale", 1, "multiply the load durations")
 	fs.IntVar(&c.Replicates, "replicates", 0, "throughput scenario: replicates (0 = 3 quick, 5 full)")
-	level := fs.String("log-level", "error", "components' log level: debug, info, warn, error")
-	format := fs.String("log-format", "text", "log format: text or json")
+	logFlags := cli.AddLogFlags(fs, "error")
 	if err := cli.Parse(fs, "BENCH", args); err != nil {
 		return c, false, err
 	}
@@ -52,14 +52,12 @@ func parseFlags(args []string) (bench.Config, bool, error) {
 		}
 		c.Peers = append(c.Peers, p)
 	}
-	log, err := cli.NewLogger(*level, *format, os.Stderr)
+	log, err := logFlags.Logger(os.Stderr)
 	if err != nil {
 		return c, false, err
 	}
 	c.Logger, c.Stdout, c.Progress = log, os.Stdout, os.Stderr
-	if fi, err := os.Stderr.Stat(); err == nil {
-		c.ProgressTTY = fi.Mode()&os.ModeCharDevice != 0
-	}
+	c.ProgressTTY = term.IsTerminal(int(os.Stderr.Fd()))
 	c.StepSummary = os.Getenv("GITHUB_STEP_SUMMARY")
 	c.Command = os.Args
 	if exe, err := os.Executable(); err == nil {

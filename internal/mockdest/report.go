@@ -94,9 +94,12 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 		s.Batches, s.Messages, s.Bytes, float64(s.Messages)/max(secs, 1e-9), float64(s.Bytes)/max(secs, 1e-9)/1e6)
 	p("  resent       %d duplicate batches (%d messages), %d sender restarts\n",
 		s.DuplicateBatches, s.ResentMessages, s.SenderRestarts)
-	if s.Mode == ModeLines {
+	switch s.Mode {
+	case ModeLines:
 		p("  batch sizes  (lines mode: a batch is the complete lines that arrived in one read)\n")
-	} else {
+	case ModeBulk:
+		p("  batch sizes  (documents stored per relay batch, all its requests joined, by flush reason; \"request\" = a request without batch headers)\n")
+	default:
 		p("  batch sizes  (messages per frame, by the relay's flush reason)\n")
 	}
 	for _, reason := range sortedKeys(s.BatchSizes) {
@@ -179,6 +182,9 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 		m.DownPeriods, m.DownClosed, m.ConnsRefused, m.ReadThrottled)
 	p("  connections  %d accepted, %d open, %d protocol errors, %d lines too long\n",
 		s.ConnsAccepted, s.ConnsOpen, s.ProtocolErrors, s.LinesTooLong)
+	if s.Bulk != nil {
+		s.Bulk.writeText(bw)
+	}
 	return bw.Flush()
 }
 

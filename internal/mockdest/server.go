@@ -37,6 +37,7 @@ type Server struct {
 	log     *slog.Logger
 	rec     *Recorder
 	limiter *limiter
+	bulk    *bulkServer // ModeBulk's state, nil in the other modes
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -79,6 +80,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ReadBytesPerSec > 0 {
 		s.limiter = newLimiter(cfg.ReadBytesPerSec, &s.mis.readThrottled)
+	}
+	if cfg.Mode == ModeBulk {
+		s.bulk = newBulkServer(&s.cfg.Bulk)
 	}
 	return s, nil
 }
@@ -153,6 +157,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if s.cfg.DownFor > 0 {
 		g.Go(func() error { return s.downLoop(gctx) })
+	}
+	if s.bulk != nil {
+		s.startBulk(gctx, g)
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -309,9 +316,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, id uint64) {
 	rng := rand.New(rand.NewPCG(uint64(s.cfg.Seed), id))
 	log := s.log.With("conn", id, "remote", c.RemoteAddr().String())
 	var err error
-	if s.cfg.Mode == ModeLines {
+	switch s.cfg.Mode {
+	case ModeBulk:
+		s.serveBulkConn(ctx, c, src)
+	case ModeLines:
 		err = s.serveLines(c, src, rng)
-	} else {
+	default:
 		err = s.serveFrames(ctx, c, src, rng)
 	}
 	if err != nil && ctx.Err() == nil {
@@ -343,6 +353,9 @@ func (s *Server) Snapshot() Snapshot {
 		DownClosed:    m.downClosed.Load(),
 		ConnsRefused:  m.connsRefused.Load(),
 		ReadThrottled: m.readThrottled.Load(),
+	}
+	if s.bulk != nil {
+		snap.Bulk = s.bulkStats()
 	}
 	return snap
 }

@@ -24,7 +24,7 @@ func main() {
 	c := mockdest.DefaultConfig()
 	fs := pflag.NewFlagSet("mockdest", pflag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address to receive batches on")
-	fs.StringVar(&c.Mode, "mode", c.Mode, "frames (the relay's protocol, acknowledged) or lines (plain newline-delimited TCP)")
+	fs.StringVar(&c.Mode, "mode", c.Mode, "frames (the relay's protocol, acknowledged), lines (plain newline-delimited TCP) or bulk (the Elasticsearch _bulk API over HTTP)")
 	fs.StringVar(&c.Admin, "admin", c.Admin, `admin HTTP address serving /stats JSON ("" = none)`)
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "fail (exit 1) if any batch holds more messages (0 = off)")
 	fs.Int64Var(&c.Expect, "expect", c.Expect, "fail (exit 1) unless exactly N distinct stamped messages arrived with no gaps (0 = off)")
@@ -41,6 +41,7 @@ func main() {
 	fs.StringVar(&c.Report, "report", c.Report, "write the final JSON report to this file")
 	fs.StringVar(&c.OutDir, "out", c.OutDir, "write .hgrm percentile files and CSV tables to this directory")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the misbehaviour flags' random choices")
+	addBulkFlags(fs, &c.Bulk)
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	err := cli.Parse(fs, "MOCKDEST", os.Args[1:])
@@ -54,6 +55,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mockdest:", err)
 		os.Exit(2)
 	}
+	c.Bulk.Authorization = os.Getenv(bulkAuthEnv)
 	s, err := mockdest.New(c)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mockdest:", err)

@@ -1,6 +1,7 @@
 package mockdest
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -83,16 +84,25 @@ func skipSpace(b []byte, i int) int {
 // contents start at b[i], and whether it holds an escape; -1 if unclosed.
 func stringEnd(b []byte, i int) (int, bool) {
 	esc := false
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			esc = true
-			i++
-		case '"':
-			return i, esc
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1, esc
 		}
+		// The quote closes the string unless an odd number of
+		// backslashes precede it.
+		n := 0
+		for k := i + q - 1; k >= i && b[k] == '\\'; k-- {
+			n++
+		}
+		if !esc && bytes.IndexByte(b[i:i+q], '\\') >= 0 {
+			esc = true
+		}
+		if n%2 == 0 {
+			return i + q, esc
+		}
+		i += q + 1
 	}
-	return -1, esc
 }
 
 // skipValue returns the index just after the non-string value starting at

@@ -3,6 +3,7 @@ package mockdest
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"crypto/subtle"
@@ -351,11 +352,9 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 			s.bulkBadRequest(w, r, q, "illegal_argument_exception", fmt.Sprintf("line longer than %d bytes", s.cfg.MaxLineBytes))
 			return
 		}
-		var gzErr bool
-		if gzipped && (errors.Is(res.readErr, gzip.ErrChecksum) || errors.Is(res.readErr, gzip.ErrHeader) || errors.Is(res.readErr, io.ErrUnexpectedEOF)) {
-			gzErr = true
-		}
-		if gzErr {
+		var corrupt flate.CorruptInputError
+		if gzipped && (errors.Is(res.readErr, gzip.ErrChecksum) || errors.Is(res.readErr, gzip.ErrHeader) ||
+			errors.Is(res.readErr, io.ErrUnexpectedEOF) || errors.As(res.readErr, &corrupt)) {
 			s.bulkBadRequest(w, r, q, "parse_exception", "request body is not valid gzip: "+res.readErr.Error())
 			return
 		}
@@ -496,17 +495,7 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 			q.items = append(q.items, it)
 			continue
 		}
-		var idHash uint64
-		if cfg.Flavour == FlavourElasticsearch && meta.ID != "" && action == wire.BulkCreate {
-			it.id = meta.ID
-			idHash = maphash.String(b.hash, meta.ID)
-			if b.ids.has(idHash) {
-				it.status, it.errType = http.StatusConflict, wire.BulkErrVersionConflict
-				it.reason = "[" + meta.ID + "]: version conflict, document already exists (current version [1])"
-				q.items = append(q.items, it)
-				continue
-			}
-		} else if cfg.Flavour == FlavourElasticsearch || cfg.Flavour == FlavourZincSearch {
+		if cfg.Flavour == FlavourElasticsearch || cfg.Flavour == FlavourZincSearch {
 			it.id = meta.ID
 		}
 		if cfg.ItemInvalidRate > 0 || cfg.ItemRejectRate > 0 {
@@ -524,8 +513,14 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 				continue
 			}
 		}
-		if idHash != 0 {
-			b.ids.add(idHash)
+		if cfg.Flavour == FlavourElasticsearch && meta.ID != "" && action == wire.BulkCreate {
+			idHash := maphash.String(b.hash, meta.ID)
+			if !b.ids.add(idHash) {
+				it.status, it.errType = http.StatusConflict, wire.BulkErrVersionConflict
+				it.reason = "[" + meta.ID + "]: version conflict, document already exists (current version [1])"
+				q.items = append(q.items, it)
+				continue
+			}
 			q.ids = append(q.ids, idHash)
 		}
 		it.status = http.StatusCreated
@@ -802,11 +797,13 @@ func (s *idSet) has(h uint64) bool {
 	return ok
 }
 
-func (s *idSet) add(h uint64) {
+// add remembers h and reports true, or reports false if h is remembered
+// already.
+func (s *idSet) add(h uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.seen[h]; ok {
-		return
+		return false
 	}
 	if len(s.ring) < s.limit {
 		s.ring = append(s.ring, h)
@@ -816,6 +813,7 @@ func (s *idSet) add(h uint64) {
 		s.head = (s.head + 1) % s.limit
 	}
 	s.seen[h] = struct{}{}
+	return true
 }
 
 // forget removes ids a failed request added (their ring slots stay until

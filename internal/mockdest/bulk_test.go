@@ -606,9 +606,17 @@ func TestBulkGzip(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Errorf("truncated gzip: %d %s, want 400", resp.StatusCode, b)
 	}
+	corrupt := bytes.Clone(zb.Bytes())
+	for i := 20; i < len(corrupt)-20; i += 7 {
+		corrupt[i] ^= 0x5a
+	}
+	resp, b = c.mustPost("/logs/_bulk", gz, corrupt)
+	if resp.StatusCode != 400 {
+		t.Errorf("corrupt gzip: %d %s, want 400", resp.StatusCode, b)
+	}
 	snap := c.s.Snapshot()
-	if snap.Streams.Distinct != 50 || snap.Bulk.GzipRequests != 3 || snap.Bulk.DecodedBytes < uint64(len(body)) || snap.Bulk.BodyBytes >= snap.Bulk.DecodedBytes {
-		t.Errorf("distinct %d bulk %+v: want 50 stored, 3 gzip requests, body < decoded", snap.Streams.Distinct, snap.Bulk)
+	if snap.Streams.Distinct != 50 || snap.Bulk.GzipRequests != 4 || snap.Bulk.DecodedBytes < uint64(len(body)) || snap.Bulk.BodyBytes >= snap.Bulk.DecodedBytes {
+		t.Errorf("distinct %d bulk %+v: want 50 stored, 4 gzip requests, body < decoded", snap.Streams.Distinct, snap.Bulk)
 	}
 	// The size limit applies to the decoded body: a small gzip of a large body is 413.
 	small := startBulk(t, Config{Bulk: BulkConfig{MaxBodyBytes: int64(len(body) - 1)}})

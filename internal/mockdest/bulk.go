@@ -481,11 +481,7 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 		if it.index == "" && cfg.Flavour != FlavourVictoriaLogs {
 			return bulkResult{failed: true, errType: "action_request_validation_exception", reason: "Validation Failed: 1: index is missing;"}
 		}
-		var f docFields
-		valid := json.Valid(dline)
-		if valid {
-			f = scanDoc(dline, msgField)
-		}
+		f, valid := scanDoc(dline, msgField)
 		if !valid || !f.object {
 			b.c.malformed.Add(1)
 			if cfg.Flavour == FlavourVictoriaLogs || cfg.Flavour == FlavourZincSearch {

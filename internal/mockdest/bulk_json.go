@@ -1,16 +1,15 @@
 package mockdest
 
 import (
-	"bytes"
 	"encoding/json"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // The few JSON operations the _bulk receiver needs per document, without
-// decoding the document: find the raw value of two top-level string
-// fields, and unescape one string. Validity of the whole document is
-// checked separately with json.Valid, which does not allocate.
+// decoding it: validate it as encoding/json's Valid does, and find on the
+// way the raw value of the message field and whether "@timestamp" is there
+// (top level only); then unescape one string.
 
 // docFields is what scanDoc finds in one document.
 type docFields struct {
@@ -20,120 +19,263 @@ type docFields struct {
 	hasTime   bool   // the object has a top-level "@timestamp" key
 }
 
-// scanDoc looks through the top level of doc, which json.Valid accepted,
-// for the string field named msgField and the key "@timestamp".
-func scanDoc(doc []byte, msgField string) docFields {
-	var f docFields
-	i := skipSpace(doc, 0)
-	if i >= len(doc) || doc[i] != '{' {
-		return f
+// maxJSONDepth is encoding/json's nesting limit: Valid rejects deeper
+// documents.
+const maxJSONDepth = 10000
+
+// scanDoc reports whether doc is valid JSON, exactly as json.Valid does,
+// and what it holds at the top level: whether it is an object, the first
+// string value of the key msgField and whether it has the key
+// "@timestamp". Keys are compared as written (a key spelled with escapes
+// does not match).
+func scanDoc(doc []byte, msgField string) (f docFields, valid bool) {
+	v := validator{b: doc}
+	v.skipSpace()
+	if v.i < len(doc) && doc[v.i] == '{' {
+		f.object = true
+		valid = v.object(1, msgField, &f)
+	} else {
+		valid = v.value(0)
 	}
-	f.object = true
-	i++
+	if !valid {
+		return docFields{}, false
+	}
+	v.skipSpace()
+	if v.i != len(doc) {
+		return docFields{}, false
+	}
+	return f, true
+}
+
+type validator struct {
+	b []byte
+	i int
+}
+
+func (v *validator) skipSpace() {
+	for v.i < len(v.b) {
+		switch v.b[v.i] {
+		case ' ', '\t', '\n', '\r':
+			v.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the byte at v.i, or 0 at the end.
+func (v *validator) peek() byte {
+	if v.i < len(v.b) {
+		return v.b[v.i]
+	}
+	return 0
+}
+
+// value checks the value at v.i (after white space) and moves past it.
+// depth is the nesting of the containers around it.
+func (v *validator) value(depth int) bool {
+	v.skipSpace()
+	switch c := v.peek(); {
+	case c == '{':
+		return v.object(depth+1, "", nil)
+	case c == '[':
+		return v.array(depth + 1)
+	case c == '"':
+		_, _, ok := v.str()
+		return ok
+	case c == '-' || c >= '0' && c <= '9':
+		return v.number()
+	case c == 't':
+		return v.literal("true")
+	case c == 'f':
+		return v.literal("false")
+	case c == 'n':
+		return v.literal("null")
+	}
+	return false
+}
+
+// object checks the object at v.i; with f non-nil (the top level) it also
+// fills f.
+func (v *validator) object(depth int, msgField string, f *docFields) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	v.i++ // '{'
+	v.skipSpace()
+	if v.peek() == '}' {
+		v.i++
+		return true
+	}
 	for {
-		i = skipSpace(doc, i)
-		if i >= len(doc) || doc[i] != '"' {
-			return f // '}' or malformed
+		if v.peek() != '"' {
+			return false
 		}
-		kStart := i + 1
-		kEnd, kEsc := stringEnd(doc, kStart)
-		if kEnd < 0 {
-			return f
+		kStart := v.i + 1
+		kEnd, kEsc, ok := v.str()
+		if !ok {
+			return false
 		}
-		key := doc[kStart:kEnd]
-		i = skipSpace(doc, kEnd+1)
-		if i >= len(doc) || doc[i] != ':' {
-			return f
+		v.skipSpace()
+		if v.peek() != ':' {
+			return false
 		}
-		i = skipSpace(doc, i+1)
-		if i >= len(doc) {
-			return f
-		}
-		isMsg := !kEsc && string(key) == msgField
-		if !kEsc && string(key) == "@timestamp" {
-			f.hasTime = true
-		}
-		if doc[i] == '"' {
-			vEnd, vEsc := stringEnd(doc, i+1)
-			if vEnd < 0 {
-				return f
+		v.i++
+		v.skipSpace()
+		if f != nil && !kEsc {
+			key := v.b[kStart:kEnd]
+			if string(key) == "@timestamp" {
+				f.hasTime = true
 			}
-			if isMsg && f.msg == nil {
-				f.msg, f.msgEscape = doc[i+1:vEnd], vEsc
+			if f.msg == nil && v.peek() == '"' && string(key) == msgField {
+				vStart := v.i + 1
+				vEnd, vEsc, ok := v.str()
+				if !ok {
+					return false
+				}
+				f.msg, f.msgEscape = v.b[vStart:vEnd:vEnd], vEsc
+				goto next
 			}
-			i = vEnd + 1
-		} else {
-			i = skipValue(doc, i)
 		}
-		i = skipSpace(doc, i)
-		if i >= len(doc) || doc[i] != ',' {
-			return f
+		if !v.value(depth) {
+			return false
 		}
-		i++
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index of the quote closing the string whose
-// contents start at b[i], and whether it holds an escape; -1 if unclosed.
-func stringEnd(b []byte, i int) (int, bool) {
-	esc := false
-	for {
-		q := bytes.IndexByte(b[i:], '"')
-		if q < 0 {
-			return -1, esc
-		}
-		// The quote closes the string unless an odd number of
-		// backslashes precede it.
-		n := 0
-		for k := i + q - 1; k >= i && b[k] == '\\'; k-- {
-			n++
-		}
-		if !esc && bytes.IndexByte(b[i:i+q], '\\') >= 0 {
-			esc = true
-		}
-		if n%2 == 0 {
-			return i + q, esc
-		}
-		i += q + 1
-	}
-}
-
-// skipValue returns the index just after the non-string value starting at
-// b[i]: a number or literal, or an object or array with everything nested.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '"':
-			end, _ := stringEnd(b, i+1)
-			if end < 0 {
-				return len(b)
-			}
-			i = end
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i
-			}
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
+	next:
+		v.skipSpace()
+		switch v.peek() {
 		case ',':
-			if depth == 0 {
-				return i
-			}
+			v.i++
+			v.skipSpace()
+		case '}':
+			v.i++
+			return true
+		default:
+			return false
 		}
 	}
-	return i
+}
+
+func (v *validator) array(depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	v.i++ // '['
+	v.skipSpace()
+	if v.peek() == ']' {
+		v.i++
+		return true
+	}
+	for {
+		if !v.value(depth) {
+			return false
+		}
+		v.skipSpace()
+		switch v.peek() {
+		case ',':
+			v.i++
+		case ']':
+			v.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// strPlain marks the bytes that stand for themselves inside a string.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str checks the string at v.i (its opening quote) and moves past it. It
+// returns the index of the closing quote and whether an escape occurred.
+func (v *validator) str() (end int, esc, ok bool) {
+	b := v.b
+	i := v.i + 1
+	for {
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return 0, esc, false
+		}
+		switch b[i] {
+		case '"':
+			v.i = i + 1
+			return i, esc, true
+		case '\\':
+			esc = true
+			if i+1 >= len(b) {
+				return 0, esc, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, n := hex4(b[i+2:]); n == 0 {
+					return 0, esc, false
+				}
+				i += 6
+			default:
+				return 0, esc, false
+			}
+		default: // a control character
+			return 0, esc, false
+		}
+	}
+}
+
+// number checks the number at v.i and moves past it:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (v *validator) number() bool {
+	b, i := v.b, v.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	v.i = i
+	return true
+}
+
+func (v *validator) literal(lit string) bool {
+	if len(v.b)-v.i < len(lit) || string(v.b[v.i:v.i+len(lit)]) != lit {
+		return false
+	}
+	v.i += len(lit)
+	return true
 }
 
 // appendUnescaped appends the JSON string contents s (without quotes,

@@ -3,6 +3,7 @@ package mockdest
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -26,11 +27,14 @@ func reference(doc []byte, field string) (object bool, msg string, hasMsg, hasTi
 // valid document.
 func checkScan(t *testing.T, doc []byte) {
 	t.Helper()
-	if !json.Valid(doc) {
+	f, valid := scanDoc(doc, "message")
+	if valid != json.Valid(doc) {
+		t.Fatalf("%q: scanDoc says valid %v, json.Valid %v", doc, valid, !valid)
+	}
+	if !valid {
 		return
 	}
 	wantObj, wantMsg, wantHas, wantTime := reference(doc, "message")
-	f := scanDoc(doc, "message")
 	got := string(appendUnescaped(nil, f.msg))
 	if f.object != wantObj || (f.msg != nil) != wantHas || f.hasTime != wantTime || (wantHas && got != wantMsg) {
 		// encoding/json keeps the last of duplicate keys, scanDoc the
@@ -80,13 +84,20 @@ var scanSeeds = []string{
 	`{"message":"first","message":"second"}`,
 	`{"x":{"y":[{"z":"}"}]},"@timestamp":1,"message":"\u0000"}`,
 	`{}`,
+	`{"a":-0.5e+7,"b":[true,false,null,[],{}],"message":"m"}`,
+	`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":-}`, `{"a":1e}`, `{"a":"\x"}`, `{"a":"\u12"}`, "{\"a\":\"\x01\"}",
+	`{"a":1,}`, `{,}`, `{"a"}`, `{"a":1 "b":2}`, `[1,]`, `tru`, `nul`, `{"a":1}x`, ` `, ``, `{"a":[1 2]}`,
 }
 
 func TestScanDoc(t *testing.T) {
 	for _, s := range scanSeeds {
 		checkScan(t, []byte(s))
 	}
-	f := scanDoc([]byte(`{"mess\u0061ge":"escaped key"}`), "message")
+	for _, depth := range []int{maxJSONDepth - 1, maxJSONDepth, maxJSONDepth + 1} {
+		doc := []byte(`{"message":"deep","x":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + "}")
+		checkScan(t, doc)
+	}
+	f, _ := scanDoc([]byte(`{"mess\u0061ge":"escaped key"}`), "message")
 	if f.msg != nil {
 		t.Errorf("an escaped key matched") // encoding/json would match it: a relay never escapes plain ASCII keys
 	}
@@ -111,4 +122,27 @@ func TestAppendJSONString(t *testing.T) {
 			t.Errorf("%q: got %q (%v)", s, back, err)
 		}
 	}
+}
+
+// BenchmarkScanDoc compares scanDoc (validation and field search in one
+// pass) with json.Valid alone on a document as the bulk sink sends a
+// loadgen JSON line.
+func BenchmarkScanDoc(b *testing.B) {
+	doc := append([]byte(`{"@timestamp":"2026-12-01T19:30:52.123456789Z",`), msg(1, 1, 1, benchMsgSize)[1:]...)
+	b.Run("json.Valid", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for range b.N {
+			if !json.Valid(doc) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("scanDoc", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for range b.N {
+			if _, ok := scanDoc(doc, "message"); !ok {
+				b.Fatal("invalid")
+			}
+		}
+	})
 }

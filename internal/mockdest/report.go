@@ -148,7 +148,7 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 	case s.Mode == ModeLines:
 		p("  batch age    none: lines carry no relay timestamps (batch age needs frames mode)\n")
 	case len(s.BatchAge) > 0:
-		p("  batch age    oldest message → flush, from the frames' own timestamps (ms)\n")
+		p("  batch age    oldest message → flush, from the batches' own timestamps (frame header or X-Logrelay-* headers) (ms)\n")
 		for _, reason := range sortedKeys(s.BatchAge) {
 			if h := s.BatchAge[reason]; h.TotalCount() > 0 {
 				p("    %-9s %s\n", reason, msLine(Summarise(h)))

@@ -128,9 +128,11 @@ func (s *Server) appendBulkResponse(dst []byte, q *bulkReq, tookMs int64, filter
 // appendItem appends {"<action>":{…}} with the fields of mask that the
 // flavour sends; ok is false when none was.
 func appendItem(dst []byte, flavour string, it *bulkItem, mask uint16) ([]byte, bool) {
-	dst = append(dst, '{')
-	dst = appendJSONString(dst, it.action)
-	dst = append(dst, ':', '{')
+	if it.create {
+		dst = append(dst, `{"create":{`...)
+	} else {
+		dst = append(dst, `{"index":{`...)
+	}
 	open := len(dst)
 	field := func(name string) {
 		if len(dst) > open {
@@ -185,11 +187,17 @@ func appendItem(dst []byte, flavour string, it *bulkItem, mask uint16) ([]byte, 
 	}
 	if !stored && mask&fError != 0 {
 		field("error")
+		e := itemErrs[it.err]
 		dst = append(dst, `{"type":`...)
-		dst = appendJSONString(dst, it.errType)
-		dst = append(dst, `,"reason":`...)
-		dst = appendJSONString(dst, it.reason)
-		dst = append(dst, '}')
+		dst = appendJSONString(dst, e.typ)
+		dst = append(dst, `,"reason":"`...)
+		if it.err == errConflict {
+			dst = append(dst, '[')
+			dst = appendJSONContent(dst, it.id)
+			dst = append(dst, "]: "...)
+		}
+		dst = append(dst, e.reason...)
+		dst = append(dst, '"', '}')
 	}
 	ok := len(dst) > open
 	return append(dst, '}', '}'), ok
@@ -213,4 +221,12 @@ func appendGenID(dst []byte, n uint64) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, b[:]...)
 	return append(dst, '"')
+}
+
+// appendJSONContent appends s JSON-escaped, without the quotes.
+func appendJSONContent(dst []byte, s string) []byte {
+	n := len(dst)
+	dst = appendJSONString(dst, s)
+	copy(dst[n:], dst[n+1:len(dst)-1])
+	return dst[:len(dst)-2]
 }

@@ -519,7 +519,8 @@ func TestBulkConflicts(t *testing.T) {
 			t.Errorf("first: %+v, want 201 %s", r1.Items[i], id)
 		}
 		res := r2.Items[i].Result
-		if res.Status != 409 || res.ID != id || res.Error == nil || res.Error.Type != wire.BulkErrVersionConflict || !res.OK() {
+		if res.Status != 409 || res.ID != id || res.Error == nil || res.Error.Type != wire.BulkErrVersionConflict || !res.OK() ||
+			!strings.HasPrefix(res.Error.Reason, "["+id+"]: version conflict") {
 			t.Errorf("second: %+v, want 409 version_conflict_engine_exception for %s", res, id)
 		}
 	}

@@ -356,16 +356,17 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	b.c.bodyBytes.Add(uint64(body.n))
 	b.c.decodedBytes.Add(uint64(cfg.MaxBodyBytes + 1 - decoded.N))
 	q.br.Reset(nil)
-	if decoded.N <= 0 {
+	if decoded.N <= 0 || body.n > cfg.MaxBodyBytes {
 		b.ids.forget(q.ids)
 		s.bulkTooLarge(w, r, q, -1)
 		return
 	}
 	if res.readErr != nil {
-		// The client went away (or sent a broken body): no answer is
-		// possible and nothing is stored.
+		// Nothing is stored. An over-long line or a broken gzip stream is
+		// a 400; any other read error means the client went away, and no
+		// answer is possible.
 		b.ids.forget(q.ids)
-		if res.readErr == errLineTooLong {
+		if errors.Is(res.readErr, errLineTooLong) {
 			s.linesTooLong.Add(1)
 			s.bulkBadRequest(w, r, q, "illegal_argument_exception", fmt.Sprintf("line longer than %d bytes", s.cfg.MaxLineBytes))
 			return

@@ -110,18 +110,19 @@ func (s *Server) bulkHTTPServer() *http.Server {
 
 // bulkReq is one request's working memory, pooled.
 type bulkReq struct {
-	pcg    rand.PCG
-	rng    *rand.Rand
-	br     *bufio.Reader
-	gz     *gzip.Reader
-	line   []byte // a line longer than br's buffer
-	msg    []byte // an unescaped message
-	p      parsed // stamps of the stored documents
-	nbytes int    // bytes of their messages, a newline each
-	items  []bulkItem
-	ids    []uint64 // ids remembered by this request, forgotten again if it fails
-	out    []byte
-	act    bulkAction
+	pcg      rand.PCG
+	rng      *rand.Rand
+	br       *bufio.Reader
+	gz       *gzip.Reader
+	line     []byte // a line longer than br's buffer
+	msg      []byte // an unescaped message
+	p        parsed // stamps of the stored documents
+	nbytes   int    // bytes of their messages, a newline each
+	items    []bulkItem
+	ids      []uint64 // ids remembered by this request, forgotten again if it fails
+	injected bool     // some item was failed on purpose
+	out      []byte
+	act      bulkAction
 }
 
 // bulkItem is the answer to one document: about 56 bytes, the largest
@@ -288,34 +289,6 @@ func (s *Server) serveBulkOther(w http.ResponseWriter, r *http.Request, q *bulkR
 func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	b, cfg := s.bulk, s.bulk.cfg
 	start := time.Now()
-	if s.cfg.CloseRate > 0 && q.rng.Float64() < s.cfg.CloseRate {
-		s.mis.connsClosed.Add(1)
-		closeConn(w)
-		return
-	}
-	if cfg.RejectFor > 0 {
-		since := time.Duration(start.UnixNano() - b.startNs.Load())
-		if since >= cfg.RejectFrom && since < cfg.RejectFrom+cfg.RejectFor {
-			b.c.windowRejected.Add(1)
-			s.bulkReject(w, r, q)
-			return
-		}
-	}
-	if cfg.RejectRate > 0 && q.rng.Float64() < cfg.RejectRate {
-		b.c.rejected.Add(1)
-		s.bulkReject(w, r, q)
-		return
-	}
-	if cfg.ServerErrorRate > 0 && q.rng.Float64() < cfg.ServerErrorRate {
-		b.c.serverErrors.Add(1)
-		drainBody(r, cfg.MaxBodyBytes)
-		s.bulkError(w, r, q, http.StatusInternalServerError, "internal_server_error", "mockdest: injected server error")
-		return
-	}
-	if r.ContentLength > cfg.MaxBodyBytes {
-		s.bulkTooLarge(w, r, q, r.ContentLength)
-		return
-	}
 	batch := Batch{Reason: ReasonRequest, ArrivalNs: start.UnixNano()}
 	wantCount := -1
 	if r.Header.Get(wire.HeaderSeq) == "" {
@@ -326,6 +299,40 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	} else {
 		batch.Seq, batch.Reason, batch.OldestNs, batch.FlushNs = h.Seq, h.Reason.String(), h.OldestNs, h.FlushNs
 		wantCount = int(h.Count)
+	}
+	fault := func() { s.rec.markBulkFault(&batch) }
+	if s.cfg.CloseRate > 0 && q.rng.Float64() < s.cfg.CloseRate {
+		s.mis.connsClosed.Add(1)
+		fault()
+		closeConn(w)
+		return
+	}
+	if cfg.RejectFor > 0 {
+		since := time.Duration(start.UnixNano() - b.startNs.Load())
+		if since >= cfg.RejectFrom && since < cfg.RejectFrom+cfg.RejectFor {
+			b.c.windowRejected.Add(1)
+			fault()
+			s.bulkReject(w, r, q)
+			return
+		}
+	}
+	if cfg.RejectRate > 0 && q.rng.Float64() < cfg.RejectRate {
+		b.c.rejected.Add(1)
+		fault()
+		s.bulkReject(w, r, q)
+		return
+	}
+	if cfg.ServerErrorRate > 0 && q.rng.Float64() < cfg.ServerErrorRate {
+		b.c.serverErrors.Add(1)
+		fault()
+		drainBody(r, cfg.MaxBodyBytes)
+		s.bulkError(w, r, q, http.StatusInternalServerError, "internal_server_error", "mockdest: injected server error")
+		return
+	}
+	if r.ContentLength > cfg.MaxBodyBytes {
+		fault()
+		s.bulkTooLarge(w, r, q, r.ContentLength)
+		return
 	}
 	ndjson := isNDJSON(r.Header.Get("Content-Type"))
 	if !ndjson {
@@ -358,6 +365,7 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	q.br.Reset(nil)
 	if decoded.N <= 0 || body.n > cfg.MaxBodyBytes {
 		b.ids.forget(q.ids)
+		fault()
 		s.bulkTooLarge(w, r, q, -1)
 		return
 	}
@@ -385,7 +393,7 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 		// Nothing stored, except where the flavour stores what came before.
 		b.ids.forget(q.ids)
 		if res.keep {
-			s.bulkCommit(q, &batch, false)
+			s.bulkCommit(q, &batch, false, q.injected)
 		}
 		if res.emptyServerError {
 			s.bulk.c.badRequests.Add(1)
@@ -404,6 +412,7 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 		// Gone down while reading: nothing stored, no answer.
 		b.ids.forget(q.ids)
 		b.c.closedDown.Add(1)
+		fault()
 		closeConn(w)
 		return
 	}
@@ -413,7 +422,7 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	} else if cfg.TruncateRate > 0 && q.rng.Float64() < cfg.TruncateRate {
 		truncate = true
 	}
-	s.bulkCommit(q, &batch, breakIt || truncate)
+	s.bulkCommit(q, &batch, breakIt || truncate, q.injected)
 	switch {
 	case breakIt:
 		b.c.broken.Add(1)
@@ -439,7 +448,7 @@ type bulkResult struct {
 // the stamps of the documents to store into q.p.
 func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 	b, cfg := s.bulk, s.bulk.cfg
-	q.items, q.ids, q.nbytes = q.items[:0], q.ids[:0], 0
+	q.items, q.ids, q.nbytes, q.injected = q.items[:0], q.ids[:0], 0, false
 	q.p.stamps, q.p.ok = q.p.stamps[:0], q.p.ok[:0]
 	msgField := cfg.MessageField
 	pathIndex := ""
@@ -518,12 +527,12 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 			switch {
 			case x < cfg.ItemInvalidRate:
 				b.c.itemsInvalid.Add(1)
-				it.status, it.err = http.StatusBadRequest, errInjected400
+				it.status, it.err, q.injected = http.StatusBadRequest, errInjected400, true
 				q.items = append(q.items, it)
 				continue
 			case x < cfg.ItemInvalidRate+cfg.ItemRejectRate:
 				b.c.itemsRejected.Add(1)
-				it.status, it.err = http.StatusTooManyRequests, errInjected429
+				it.status, it.err, q.injected = http.StatusTooManyRequests, errInjected429, true
 				q.items = append(q.items, it)
 				continue
 			}
@@ -562,7 +571,7 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 
 // bulkCommit records the stored documents of q.items (whose stamps q.p
 // holds, in order) and counts the items by status.
-func (s *Server) bulkCommit(q *bulkReq, batch *Batch, broken bool) {
+func (s *Server) bulkCommit(q *bulkReq, batch *Batch, broken, faulted bool) {
 	b := s.bulk
 	stored := uint64(len(q.p.stamps))
 	seq := b.seqNo.Add(stored) - stored
@@ -583,7 +592,7 @@ func (s *Server) bulkCommit(q *bulkReq, batch *Batch, broken bool) {
 		}
 	}
 	b.c.stored.Add(stored)
-	s.rec.recordBulk(batch, &q.p, q.nbytes, broken)
+	s.rec.recordBulk(batch, &q.p, q.nbytes, broken, faulted)
 }
 
 // bulkPathIndex returns the index named by a _bulk path:

@@ -19,8 +19,9 @@ type bulkRecState struct {
 	order   []uint64              // ring of the seqs in batches, oldest at head
 	head    int
 
-	parts          uint64 // requests that added to a batch already recorded
-	dupsAfterBreak uint64 // duplicates under a batch whose answer mockdest broke
+	parts               uint64 // requests that added to a batch already recorded
+	dupsAfterBreak      uint64 // duplicates under a batch whose answer mockdest broke
+	reorderedAfterFault uint64 // late arrivals under a batch with an injected failure
 }
 
 type bulkBatch struct {
@@ -28,6 +29,7 @@ type bulkBatch struct {
 	size    int // distinct documents stored (foreign ones included)
 	rs      *reasonStats
 	broken  bool // an answer to a request of this batch was broken on purpose
+	faulted bool // a request of this batch met an injected failure (broken included)
 }
 
 // recordBulk records the documents one bulk request stored, p's stamps.
@@ -36,42 +38,31 @@ type bulkBatch struct {
 // distinct documents stored under it, so resending a part neither makes a
 // second batch nor grows the first. broken marks the batch as answered
 // with a response mockdest broke on purpose, after which duplicates under
-// it are counted as caused by that break as well as in the stream totals.
-func (r *Recorder) recordBulk(b *Batch, p *parsed, nbytes int, broken bool) {
+// it are counted as caused by that break as well as in the stream totals;
+// faulted (implied by broken) marks it as having met an injected failure,
+// after which its late arrivals are counted as caused by one as well as in
+// the stream totals.
+func (r *Recorder) recordBulk(b *Batch, p *parsed, nbytes int, broken, faulted bool) {
 	if b.ArrivalNs == 0 {
 		b.ArrivalNs = time.Now().UnixNano()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := &r.bulk
-	var acc *bulkBatch
-	if b.Seq != 0 {
-		if st.batches == nil {
-			st.batches = make(map[uint64]*bulkBatch)
-		}
-		acc = st.batches[b.Seq]
-		if acc != nil && acc.flushNs != b.FlushNs {
-			// Same seq, another flush time: the relay restarted and
-			// numbers its batches from 1 again.
-			if b.FlushNs > acc.flushNs {
-				r.restarts++
-			}
-			acc.flushNs, acc.size, acc.broken, acc.rs = b.FlushNs, 0, false, nil
-		}
-	}
+	acc := r.bulkBatchFor(b)
 	count := len(p.stamps)
+	var dupsBefore uint64
+	if count > 0 {
+		dupsBefore = r.dups
+		r.checkStamps(b.ArrivalNs, p, acc != nil && acc.broken, acc != nil && acc.faulted)
+	}
+	if acc != nil {
+		acc.broken = acc.broken || broken
+		acc.faulted = acc.faulted || faulted || broken
+	}
 	if count == 0 {
-		if broken && acc != nil {
-			acc.broken = true
-		}
 		return
 	}
-	dupsBefore := r.dups
-	r.checkStamps(b.ArrivalNs, p, acc != nil && acc.broken)
 	added := count - int(r.dups-dupsBefore)
-	if broken && acc != nil {
-		acc.broken = true
-	}
 	if added == 0 {
 		// Every document was stored before: a resend, as a frame resent
 		// after a lost acknowledgement.
@@ -80,7 +71,7 @@ func (r *Recorder) recordBulk(b *Batch, p *parsed, nbytes int, broken bool) {
 		return
 	}
 	if acc != nil && acc.rs != nil {
-		st.parts++
+		r.bulk.parts++
 		acc.rs.moveSize(acc.size, acc.size+added)
 		acc.size += added
 	} else {
@@ -90,11 +81,7 @@ func (r *Recorder) recordBulk(b *Batch, p *parsed, nbytes int, broken bool) {
 			recordClamped(rs.age, (b.FlushNs-b.OldestNs)/1e3)
 		}
 		r.batches++
-		if b.Seq != 0 {
-			if acc == nil {
-				acc = &bulkBatch{flushNs: b.FlushNs, broken: broken}
-				st.remember(b.Seq, acc)
-			}
+		if acc != nil {
 			acc.rs, acc.size = rs, added
 		}
 	}
@@ -106,6 +93,44 @@ func (r *Recorder) recordBulk(b *Batch, p *parsed, nbytes int, broken bool) {
 	r.messages += uint64(count)
 	r.bytes += uint64(nbytes)
 	r.addPoint(b.ArrivalNs, uint64(count), uint64(nbytes))
+}
+
+// bulkBatchFor returns the state of b's batch, creating it (not yet
+// counted as a batch), or nil when b has no seq. Called with r.mu held.
+func (r *Recorder) bulkBatchFor(b *Batch) *bulkBatch {
+	if b.Seq == 0 {
+		return nil
+	}
+	st := &r.bulk
+	if st.batches == nil {
+		st.batches = make(map[uint64]*bulkBatch)
+	}
+	acc := st.batches[b.Seq]
+	if acc == nil {
+		acc = &bulkBatch{flushNs: b.FlushNs}
+		st.remember(b.Seq, acc)
+		return acc
+	}
+	if acc.flushNs != b.FlushNs {
+		// Same seq, another flush time: the relay restarted and numbers
+		// its batches from 1 again.
+		if b.FlushNs > acc.flushNs {
+			r.restarts++
+		}
+		*acc = bulkBatch{flushNs: b.FlushNs}
+	}
+	return acc
+}
+
+// markBulkFault records that a request of b's batch met an injected
+// failure that stored nothing.
+func (r *Recorder) markBulkFault(b *Batch) {
+	if b.Seq == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bulkBatchFor(b).faulted = true
 }
 
 // remember adds a batch, forgetting the oldest beyond maxBulkBatches.
@@ -144,8 +169,9 @@ func (rs *reasonStats) moveSize(from, to int) {
 }
 
 // checkStamps runs the stream checks on p's stamps, as recordLocked does,
-// counting duplicates also in dupsAfterBreak when afterBreak.
-func (r *Recorder) checkStamps(arrivalNs int64, p *parsed, afterBreak bool) {
+// counting duplicates also in dupsAfterBreak when afterBreak, and late
+// arrivals also in reorderedAfterFault when afterFault.
+func (r *Recorder) checkStamps(arrivalNs int64, p *parsed, afterBreak, afterFault bool) {
 	for i := range p.stamps {
 		if !p.ok[i] {
 			r.foreign++
@@ -162,6 +188,9 @@ func (r *Recorder) checkStamps(arrivalNs int64, p *parsed, afterBreak bool) {
 		case arrivedLate:
 			st.reordered++
 			r.reordered++
+			if afterFault {
+				r.bulk.reorderedAfterFault++
+			}
 		case arrivedDuplicate:
 			st.dups++
 			r.dups++

@@ -46,8 +46,15 @@ type BulkStats struct {
 	// Streams.Duplicates) that arrived under a batch one of whose answers
 	// mockdest broke or truncated on purpose: a shipper cannot know those
 	// documents were stored, so resending them is expected.
-	DuplicatesAfterBreak uint64       `json:"duplicates_after_break"`
-	Injected             BulkInjected `json:"injected"`
+	DuplicatesAfterBreak uint64 `json:"duplicates_after_break"`
+	// ReorderedAfterFault counts the late arrivals (also in
+	// Streams.Reordered) of documents under a batch one of whose requests
+	// met an injected failure (an item or the whole request failed on
+	// purpose, the body was over the limit, the connection was closed, the
+	// answer broken): resending what failed while later batches go
+	// through reorders them.
+	ReorderedAfterFault uint64       `json:"reordered_after_fault"`
+	Injected            BulkInjected `json:"injected"`
 }
 
 // BulkInjected counts the failures bulk mode injected on purpose.
@@ -109,7 +116,7 @@ func (s *Server) bulkStats() *BulkStats {
 		},
 	}
 	s.rec.mu.Lock()
-	st.PartRequests, st.DuplicatesAfterBreak = s.rec.bulk.parts, s.rec.bulk.dupsAfterBreak
+	st.PartRequests, st.DuplicatesAfterBreak, st.ReorderedAfterFault = s.rec.bulk.parts, s.rec.bulk.dupsAfterBreak, s.rec.bulk.reorderedAfterFault
 	s.rec.mu.Unlock()
 	return st
 }
@@ -156,8 +163,8 @@ func (b *BulkStats) writeText(w io.Writer) {
 		"%d unauthorized, %d not found, %d bad requests, %d too large, %d closed while down\n",
 		b.MissingContentType, b.NoBatchHeaders, b.BadBatchHeaders, b.CountMismatch, b.Unauthorized, b.NotFound,
 		b.BadRequests, b.TooLarge, b.ClosedDown)
-	p("    documents %d malformed, %d conflicts (409), %d without @timestamp, %d without the message field, %d duplicates after a broken answer\n",
-		b.MalformedDocs, b.Conflicts, b.DocsNoTimestamp, b.DocsNoMessage, b.DuplicatesAfterBreak)
+	p("    documents %d malformed, %d conflicts (409), %d without @timestamp, %d without the message field, %d duplicates after a broken answer, %d reordered after an injected failure\n",
+		b.MalformedDocs, b.Conflicts, b.DocsNoTimestamp, b.DocsNoMessage, b.DuplicatesAfterBreak, b.ReorderedAfterFault)
 	i := b.Injected
 	p("    injected  %d items 429, %d items 400, %d requests 429 (+%d in the window), %d 500s, %d broken and %d truncated answers, %d delayed, %d closed on arrival\n",
 		i.ItemsRejected, i.ItemsInvalid, i.RequestsRejected, i.WindowRejected, i.ServerErrors, i.Broken, i.Truncated, i.Delayed, i.ClosedOnArrival)

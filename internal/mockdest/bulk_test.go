@@ -285,8 +285,40 @@ func TestBulkItemFailures(t *testing.T) {
 		t.Errorf("batches %d max %d sizes %s ages %d: want one batch of %d, one age", snap.Batches, snap.MaxBatchSize,
 			sizes(snap.BatchSizes, "size"), snap.BatchAge["size"].TotalCount(), n)
 	}
-	if st := snap.Streams; st.Distinct != n || st.Duplicates != 0 || st.Missing != 0 {
-		t.Errorf("streams %+v: want %d distinct, no duplicates or gaps", st, n)
+	if st := snap.Streams; st.Distinct != n || st.Duplicates != 0 || st.Missing != 0 || st.Reordered == 0 || b.ReorderedAfterFault != st.Reordered {
+		t.Errorf("streams %+v, reordered after a fault %d: want %d distinct, no duplicates or gaps, the resent items late and all of them counted as after a fault",
+			st, b.ReorderedAfterFault, n)
+	}
+}
+
+// TestBulkReorderAfterFault: documents of a batch answered 413 and
+// resent in halves after a later batch are late, counted as after a
+// fault; a late batch without a fault is not.
+func TestBulkReorderAfterFault(t *testing.T) {
+	t.Parallel()
+	docs := stampDocs(1, 1, 30)
+	limit := len(ndjson(`{"create":{}}`, docs[:6]...))
+	c := startBulk(t, Config{Bulk: BulkConfig{MaxBodyBytes: int64(limit)}})
+	flush := time.Now().UnixNano()
+	post := func(seq uint64, d [][]byte, want int) {
+		t.Helper()
+		if resp, b := c.mustPost("/logs/_bulk", batchHeaders(seq, len(d), wire.ReasonSize, flush), ndjson(`{"create":{}}`, d...)); resp.StatusCode != want {
+			t.Fatalf("seq %d: %d %s, want %d", seq, resp.StatusCode, b, want)
+		}
+	}
+	post(1, docs[0:10], 413)
+	post(2, docs[10:12], 200)
+	post(1, docs[0:5], 200)
+	post(1, docs[5:10], 200)
+	post(4, docs[14:16], 200) // no fault: seq 3 comes late
+	post(3, docs[12:14], 200)
+	snap := c.s.Snapshot()
+	if snap.Streams.Reordered != 12 || snap.Bulk.ReorderedAfterFault != 10 || snap.Streams.Distinct != 16 || snap.Bulk.TooLarge != 1 {
+		t.Errorf("reordered %d after a fault %d distinct %d too large %d: want 12, 10, 16, 1",
+			snap.Streams.Reordered, snap.Bulk.ReorderedAfterFault, snap.Streams.Distinct, snap.Bulk.TooLarge)
+	}
+	if snap.Batches != 4 || snap.BatchSizes["size"][10] != 1 || snap.BatchSizes["size"][2] != 3 {
+		t.Errorf("batches %d sizes %s: want 10×1 2×3", snap.Batches, sizes(snap.BatchSizes, "size"))
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package mockdest provides the measuring destination: a TCP server that
 // receives the relay's framed batches (or plain newline-delimited lines from
-// any other relay), acknowledges them, and records batch sizes by flush
+// any other relay, or Elasticsearch _bulk requests over HTTP as four log
+// engines answer them), acknowledges them, and records batch sizes by flush
 // reason, batch ages, end-to-end latencies, throughput, and loss,
 // duplication and reordering per stream. It can misbehave on purpose (late,
 // negative or missing acknowledgements, closed connections, downtime, a
@@ -9,7 +10,7 @@
 // HdrHistogram .hgrm files.
 //
 // The recording core (Recorder) is independent of the transport; the
-// receivers (frames, lines) only cut batches and call Recorder.Record.
+// receivers (frames, lines, bulk) only cut batches and record them.
 package mockdest
 
 import (

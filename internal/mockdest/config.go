@@ -14,6 +14,10 @@ const (
 	// ModeLines receives plain newline-delimited TCP; a batch is the
 	// complete lines that arrive in one read.
 	ModeLines = "lines"
+	// ModeBulk serves the Elasticsearch _bulk API over HTTP (see
+	// BulkConfig); a batch is one request, or all the requests carrying
+	// parts of one relay batch.
+	ModeBulk = "bulk"
 )
 
 // DefaultMaxLineBytes is the lines-mode line limit when
@@ -29,8 +33,10 @@ const DefaultFrameTimeout = 30 * time.Second
 type Config struct {
 	// Listen is the TCP address Run listens on, e.g. "127.0.0.1:9000".
 	Listen string
-	// Mode is ModeFrames (the default when empty) or ModeLines.
+	// Mode is ModeFrames (the default when empty), ModeLines or ModeBulk.
 	Mode string
+	// Bulk configures ModeBulk.
+	Bulk BulkConfig
 	// Admin is the address of the HTTP listener serving /stats (JSON) and
 	// /healthz; "" means none.
 	Admin string
@@ -95,8 +101,15 @@ func (c *Config) validate() error {
 	case "":
 		c.Mode = ModeFrames
 	case ModeFrames, ModeLines:
+	case ModeBulk:
+		if err := c.Bulk.validate(); err != nil {
+			return err
+		}
+		if c.NackRate > 0 || c.NoAckRate > 0 {
+			return fmt.Errorf("%w: bulk mode answers over HTTP: no nacks or dropped acks (see the bulk failure knobs)", ErrConfig)
+		}
 	default:
-		return fmt.Errorf("%w: mode %q: want %s or %s", ErrConfig, c.Mode, ModeFrames, ModeLines)
+		return fmt.Errorf("%w: mode %q: want %s, %s or %s", ErrConfig, c.Mode, ModeFrames, ModeLines, ModeBulk)
 	}
 	for _, f := range []struct {
 		name string

@@ -100,6 +100,8 @@ type Recorder struct {
 	distinct, dups, reordered, foreign, untracked uint64
 
 	series []Point
+
+	bulk bulkRecState // bulk mode's joining of a batch's requests
 }
 
 type reasonStats struct {

@@ -94,9 +94,12 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 		s.Batches, s.Messages, s.Bytes, float64(s.Messages)/max(secs, 1e-9), float64(s.Bytes)/max(secs, 1e-9)/1e6)
 	p("  resent       %d duplicate batches (%d messages), %d sender restarts\n",
 		s.DuplicateBatches, s.ResentMessages, s.SenderRestarts)
-	if s.Mode == ModeLines {
+	switch s.Mode {
+	case ModeLines:
 		p("  batch sizes  (lines mode: a batch is the complete lines that arrived in one read)\n")
-	} else {
+	case ModeBulk:
+		p("  batch sizes  (documents stored per relay batch, all its requests joined, by flush reason; \"request\" = a request without batch headers)\n")
+	default:
 		p("  batch sizes  (messages per frame, by the relay's flush reason)\n")
 	}
 	for _, reason := range sortedKeys(s.BatchSizes) {
@@ -145,7 +148,7 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 	case s.Mode == ModeLines:
 		p("  batch age    none: lines carry no relay timestamps (batch age needs frames mode)\n")
 	case len(s.BatchAge) > 0:
-		p("  batch age    oldest message → flush, from the frames' own timestamps (ms)\n")
+		p("  batch age    oldest message → flush, from the batches' own timestamps (frame header or X-Logrelay-* headers) (ms)\n")
 		for _, reason := range sortedKeys(s.BatchAge) {
 			if h := s.BatchAge[reason]; h.TotalCount() > 0 {
 				p("    %-9s %s\n", reason, msLine(Summarise(h)))
@@ -179,6 +182,9 @@ func (s *Snapshot) WriteText(w io.Writer) error {
 		m.DownPeriods, m.DownClosed, m.ConnsRefused, m.ReadThrottled)
 	p("  connections  %d accepted, %d open, %d protocol errors, %d frames timed out, %d lines too long\n",
 		s.ConnsAccepted, s.ConnsOpen, s.ProtocolErrors, s.FramesTimedOut, s.LinesTooLong)
+	if s.Bulk != nil {
+		s.Bulk.writeText(bw)
+	}
 	return bw.Flush()
 }
 

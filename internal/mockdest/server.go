@@ -1,6 +1,7 @@
 // Package mockdest provides the measuring destination: a TCP server that
 // receives the relay's framed batches (or plain newline-delimited lines from
-// any other relay), acknowledges them, and records batch sizes by flush
+// any other relay, or Elasticsearch _bulk requests over HTTP as four log
+// engines answer them), acknowledges them, and records batch sizes by flush
 // reason, batch ages, end-to-end latencies, throughput, and loss,
 // duplication and reordering per stream. It can misbehave on purpose (late,
 // negative or missing acknowledgements, closed connections, downtime, a
@@ -9,7 +10,7 @@
 // HdrHistogram .hgrm files.
 //
 // The recording core (Recorder) is independent of the transport; the
-// receivers (frames, lines) only cut batches and call Recorder.Record.
+// receivers (frames, lines, bulk) only cut batches and record them.
 package mockdest
 
 import (
@@ -38,6 +39,7 @@ type Server struct {
 	log     *slog.Logger
 	rec     *Recorder
 	limiter *limiter
+	bulk    *bulkServer // ModeBulk's state, nil in the other modes
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -83,6 +85,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ReadBytesPerSec > 0 {
 		s.limiter = newLimiter(cfg.ReadBytesPerSec, &s.mis.readThrottled)
+	}
+	if cfg.Mode == ModeBulk {
+		s.bulk = newBulkServer(&s.cfg.Bulk)
 	}
 	return s, nil
 }
@@ -157,6 +162,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if s.cfg.DownFor > 0 {
 		g.Go(func() error { return s.downLoop(gctx) })
+	}
+	if s.bulk != nil {
+		s.startBulk(gctx, g)
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -313,9 +321,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, id uint64) {
 	rng := rand.New(rand.NewPCG(uint64(s.cfg.Seed), id))
 	log := s.log.With("conn", id, "remote", c.RemoteAddr().String())
 	var err error
-	if s.cfg.Mode == ModeLines {
+	switch s.cfg.Mode {
+	case ModeBulk:
+		s.serveBulkConn(ctx, c, src)
+	case ModeLines:
 		err = s.serveLines(c, src, rng)
-	} else {
+	default:
 		err = s.serveFrames(ctx, c, src, rng)
 	}
 	if err != nil && ctx.Err() == nil {
@@ -348,6 +359,9 @@ func (s *Server) Snapshot() Snapshot {
 		DownClosed:    m.downClosed.Load(),
 		ConnsRefused:  m.connsRefused.Load(),
 		ReadThrottled: m.readThrottled.Load(),
+	}
+	if s.bulk != nil {
+		snap.Bulk = s.bulkStats()
 	}
 	return snap
 }

@@ -11,7 +11,7 @@ import (
 
 // Snapshot is a deep copy of everything recorded so far.
 type Snapshot struct {
-	Mode  string    `json:"mode"`  // "frames" or "lines"
+	Mode  string    `json:"mode"`  // "frames", "lines" or "bulk"
 	Start time.Time `json:"start"` // recording start
 	End   time.Time `json:"end"`   // time of the snapshot, or of the end of Serve
 
@@ -46,8 +46,10 @@ type Snapshot struct {
 	ConnsAccepted  uint64       `json:"conns_accepted"`   // connections accepted and served
 	ConnsOpen      int64        `json:"conns_open"`       // connections open now
 	ProtocolErrors uint64       `json:"protocol_errors"`  // connections closed because of malformed input
-	LinesTooLong   uint64       `json:"lines_too_long"`   // lines-mode lines longer than the limit, discarded
+	LinesTooLong   uint64       `json:"lines_too_long"`   // lines-mode lines longer than the limit, discarded; in bulk mode, requests with such a line (400)
 	FramesTimedOut uint64       `json:"frames_timed_out"` // connections closed because a started frame did not arrive whole within the frame timeout
+
+	Bulk *BulkStats `json:"bulk,omitempty"` // bulk mode's requests and items; nil in the other modes
 }
 
 // StreamTotals sums the per-stream checks over all streams.

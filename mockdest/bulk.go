@@ -1,0 +1,28 @@
+package main
+
+import (
+	"github.com/spf13/pflag"
+
+	"github.com/logrelay/logrelay/internal/mockdest"
+)
+
+// bulkAuthEnv holds the Authorization header value that bulk mode
+// requires, when set: a secret, so an environment variable and no flag.
+const bulkAuthEnv = "MOCKDEST_BULK_AUTHORIZATION"
+
+// addBulkFlags adds the flags of --mode bulk.
+func addBulkFlags(fs *pflag.FlagSet, b *mockdest.BulkConfig) {
+	fs.StringVar(&b.Flavour, "bulk-flavour", mockdest.FlavourElasticsearch, "bulk mode: answer as elasticsearch, victorialogs, quickwit or zincsearch")
+	fs.StringVar(&b.MessageField, "bulk-message-field", mockdest.DefaultBulkMessageField, "bulk mode: document field holding the original line (checked for the stamp)")
+	fs.Int64Var(&b.MaxBodyBytes, "bulk-max-body-bytes", mockdest.DefaultBulkMaxBody, "bulk mode: answer 413 to a larger (decoded) body, nothing stored")
+	fs.IntVar(&b.MaxIDs, "bulk-max-ids", mockdest.DefaultBulkMaxIDs, "bulk mode: document _ids remembered for 409s (elasticsearch flavour)")
+	fs.Float64Var(&b.ItemRejectRate, "bulk-item-reject-rate", 0, "bulk mode: fraction of documents answered 429 (not stored)")
+	fs.Float64Var(&b.ItemInvalidRate, "bulk-item-invalid-rate", 0, "bulk mode: fraction of documents answered 400 mapper_parsing_exception (not stored)")
+	fs.Float64Var(&b.RejectRate, "bulk-reject-rate", 0, "bulk mode: fraction of requests answered 429 as a whole (nothing stored)")
+	fs.DurationVar(&b.RejectFrom, "bulk-reject-from", 0, "bulk mode: answer every request 429 from this long after the start ...")
+	fs.DurationVar(&b.RejectFor, "bulk-reject-for", 0, "... for this long (0 = no window)")
+	fs.DurationVar(&b.RetryAfter, "bulk-retry-after", 0, "bulk mode: Retry-After (whole seconds) sent with whole-request 429s (0 = none)")
+	fs.Float64Var(&b.ServerErrorRate, "bulk-server-error-rate", 0, "bulk mode: fraction of requests answered 500 (nothing stored)")
+	fs.Float64Var(&b.BreakRate, "bulk-break-rate", 0, "bulk mode: fraction of requests stored whose answer is cut off mid-body (connection closed)")
+	fs.Float64Var(&b.TruncateRate, "bulk-truncate-rate", 0, "bulk mode: fraction of requests stored whose answer carries half its JSON body")
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/logrelay/logrelay/internal/bench/procstat"
 	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/sink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -69,11 +70,14 @@ type relayConfig struct {
 	Profile         bool // enable mutex and block profiling
 }
 
-func (e *env) relayCfg(rc relayConfig) relay.Config {
+func (e *env) relayCfg(rc relayConfig) (relay.Config, error) {
 	c := relay.DefaultConfig()
 	c.Listen = "127.0.0.1:0"
 	c.Admin = ""
-	c.Sink = "tcp://" + rc.Sink
+	var err error
+	if c.Sink, err = sink.FromURL("tcp://"+rc.Sink, sink.Options{}); err != nil {
+		return c, err
+	}
 	c.BatchSize = e.cfg.BatchSize
 	c.FlushInterval = e.cfg.FlushInterval
 	c.RetryBase = 20 * time.Millisecond
@@ -88,13 +92,16 @@ func (e *env) relayCfg(rc relayConfig) relay.Config {
 	if rc.ShutdownTimeout > 0 {
 		c.ShutdownTimeout = rc.ShutdownTimeout
 	}
-	return c
+	return c, nil
 }
 
 // startRelay starts the scenario's relay: external if configured, as a
 // process if asked (or if every relay must be a process), else in-process.
 func (e *env) startRelay(ctx context.Context, rc relayConfig, process bool) (relayHandle, relay.Config, error) {
-	c := e.relayCfg(rc)
+	c, err := e.relayCfg(rc)
+	if err != nil {
+		return nil, c, err
+	}
 	switch {
 	case e.cfg.RelayAddr != "":
 		return &extRelay{addr: e.cfg.RelayAddr, admin: e.cfg.RelayAdmin, pid: e.cfg.RelayPID}, c, nil
@@ -307,7 +314,7 @@ func (e *env) tryRelayProcess(bin string, c relay.Config, profile bool) (*procRe
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--listen", listen, "--admin", admin, "--sink", c.Sink,
+	args := []string{"--listen", listen, "--admin", admin, "--sink", c.Sink.String(),
 		"--batch-size", strconv.Itoa(c.BatchSize), "--flush-interval", c.FlushInterval.String(),
 		"--max-pending", strconv.Itoa(c.MaxPending), "--send-timeout", c.SendTimeout.String(),
 		"--retry-base", c.RetryBase.String(), "--retry-max", c.RetryMax.String(),

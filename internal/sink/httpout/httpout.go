@@ -1,6 +1,6 @@
 // Package httpout provides what logrelay's HTTP sinks share: a keep-alive
 // client with TLS options, credentials read from the environment or files
-// (never flags), the retry delay with Retry-After, bounded response
+// (never flags), Retry-After, bounded response
 // reading, a dead-letter file, and a rate limit for repeated log lines.
 package httpout
 
@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -209,20 +208,6 @@ func (c Credentials) String() string {
 
 // LogValue keeps secrets out of structured logs.
 func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
-
-// Delay returns the wait before attempt failures+1 after failures
-// consecutive failures (failures >= 1): base doubled per earlier failure,
-// capped at maxDelay, of which a random half is jitter; but at least the
-// server's Retry-After (retryAfter), itself capped at maxDelay.
-func Delay(base, maxDelay time.Duration, failures int, retryAfter time.Duration) time.Duration {
-	d := base
-	for i := 1; i < failures && d < maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxDelay)
-	d = d/2 + rand.N(d/2+1)
-	return max(d, min(retryAfter, maxDelay))
-}
 
 // RetryAfter parses a Retry-After header value, seconds or an HTTP date,
 // relative to now; it returns 0 for an absent or unparsable value.

@@ -89,29 +89,6 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-func TestDelay(t *testing.T) {
-	t.Parallel()
-	base, maxD := 100*time.Millisecond, 2*time.Second
-	tests := []struct {
-		failures   int
-		retryAfter time.Duration
-		lo, hi     time.Duration
-	}{
-		{1, 0, 50 * time.Millisecond, 100 * time.Millisecond},
-		{2, 0, 100 * time.Millisecond, 200 * time.Millisecond},
-		{10, 0, time.Second, 2 * time.Second},
-		{1, 1500 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond},
-		{1, time.Hour, 2 * time.Second, 2 * time.Second}, // Retry-After capped by the max
-	}
-	for _, tt := range tests {
-		for range 50 {
-			if d := Delay(base, maxD, tt.failures, tt.retryAfter); d < tt.lo || d > tt.hi {
-				t.Fatalf("Delay(failures %d, retry-after %v) = %v, want %v..%v", tt.failures, tt.retryAfter, d, tt.lo, tt.hi)
-			}
-		}
-	}
-}
-
 func TestReadBounded(t *testing.T) {
 	t.Parallel()
 	buf := make([]byte, 0, 4)

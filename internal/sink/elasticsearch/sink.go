@@ -94,6 +94,9 @@ func New(c Config) (*Sink, error) {
 // String names the destination (no query, no credentials).
 func (s *Sink) String() string { return s.name }
 
+// Endpoint returns the URL the sink posts to, query included.
+func (s *Sink) Endpoint() string { return s.endpoint }
+
 // Close closes the dead-letter file and idle connections.
 func (s *Sink) Close() error {
 	s.client.CloseIdleConnections()

@@ -251,12 +251,12 @@ type Cluster struct {
 }
 
 // StartCluster starts storage nodes with their data under dir, then the
-// front node pointing at them. frontExtra are extra flags for the front.
-func StartCluster(ctx context.Context, bin, dir string, storageNodes int, frontExtra ...string) (*Cluster, error) {
+// front node pointing at them, with extra flags for each kind.
+func StartCluster(ctx context.Context, bin, dir string, storageNodes int, storageExtra, frontExtra []string) (*Cluster, error) {
 	c := &Cluster{}
 	var addrs []string
 	for i := range storageNodes {
-		n, err := Start(ctx, bin, filepath.Join(dir, "storage"+strconv.Itoa(i)))
+		n, err := Start(ctx, bin, filepath.Join(dir, "storage"+strconv.Itoa(i)), storageExtra...)
 		if err != nil {
 			c.Stop()
 			return nil, err
@@ -273,8 +273,11 @@ func StartCluster(ctx context.Context, bin, dir string, storageNodes int, frontE
 	return c, nil
 }
 
-// ForceFlush flushes every storage node.
+// ForceFlush flushes the front node, then every storage node.
 func (c *Cluster) ForceFlush(ctx context.Context) error {
+	if err := c.Front.ForceFlush(ctx); err != nil {
+		return err
+	}
 	for _, n := range c.Storage {
 		if err := n.ForceFlush(ctx); err != nil {
 			return err

@@ -406,3 +406,84 @@ func (p *proxy) close() {
 	p.mu.Unlock()
 	p.wg.Wait()
 }
+
+// TestVictoriaLogsReadOnly: a node whose storage is read-only (free disk
+// space under -storage.minFreeDiskSpaceBytes) answers 429 to every _bulk
+// request; the relay backs off, holds at most --max-pending messages
+// while loadgen is pushed back, and delivers everything once the node is
+// writable again.
+func TestVictoriaLogsReadOnly(t *testing.T) {
+	bin := vlBinary(t)
+	if testing.Short() {
+		t.Skip("SKIP in -short: a read-only VictoriaLogs")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	vl := startVL(t, ctx, bin, "-storage.minFreeDiskSpaceBytes=1000TB")
+	const maxPending = 5_000
+	r, stop := startRelay(t, vlSink(t, vl.Addr(), IDNone), func(c *relay.Config) {
+		c.BatchSize, c.FlushInterval = 100, 100*time.Millisecond
+		c.MaxPending = maxPending
+		c.RetryBase, c.RetryMax = 20*time.Millisecond, 200*time.Millisecond
+	})
+	const sent = 30_000
+	loaded := make(chan *loadgen.Report, 1)
+	go func() {
+		g, err := loadgen.New(loadgen.Config{Addr: r.Addr().String(), Conns: 2, Count: sent, Format: "json", Size: 200})
+		if err != nil {
+			t.Error(err)
+			loaded <- nil
+			return
+		}
+		rep, err := g.Run(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		loaded <- rep
+	}()
+	// Until the relay is full and has been refused a while: nothing
+	// delivered, pending never over the limit.
+	var maxSeen int64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := r.Stats()
+		maxSeen = max(maxSeen, st.Pending)
+		if st.Delivered != 0 {
+			t.Fatalf("%d delivered to a read-only node", st.Delivered)
+		}
+		if st.ReadsHeld > 0 && st.SinkErrors >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no backpressure: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, metrics := get(r.AdminHandler(), "/metrics")
+	if !strings.Contains(metrics, `logrelay_bulk_destination_up 0`) || strings.Contains(metrics, `logrelay_bulk_requests_total{class="4xx"} 0`) {
+		t.Errorf("/metrics does not show the refusing destination (429s)")
+	}
+	held := r.Stats()
+	vl.Stop()
+	if err := vl.Restart(ctx, []string{}); err != nil { // the same port and data, writable
+		t.Fatal(err)
+	}
+	rep := <-loaded
+	if rep == nil || rep.Sent != sent {
+		t.Fatalf("loadgen did not send %d messages", sent)
+	}
+	waitDelivered(t, r, sent, time.Minute)
+	if err := stop(); err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	vl.ForceFlush(ctx)
+	rows, uniq := countBack(t, ctx, vl)
+	t.Logf("while read-only: pending %d (max seen %d, limit %d), reads held %d, %d refusals; then: %d rows, %d distinct stamps",
+		held.Pending, maxSeen, maxPending, held.ReadsHeld, held.SinkErrors, rows, uniq)
+	if maxSeen > maxPending {
+		t.Errorf("pending reached %d, over --max-pending %d", maxSeen, maxPending)
+	}
+	if rows != sent || uniq != sent {
+		t.Errorf("VictoriaLogs holds %d rows, %d distinct stamps; want %d and %d", rows, uniq, sent, sent)
+	}
+}

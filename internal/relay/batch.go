@@ -23,6 +23,7 @@ type Batch struct {
 	hdr      wire.Header
 	buf      []byte // header space, then payload
 	runs     []run  // the messages' receive times, one entry per run from one read
+	runs0    [4]run // runs' first backing array: most batches come from one to four reads
 	sentAt   time.Time
 	attempts int // times sent
 }
@@ -59,9 +60,6 @@ func (b *Batch) Payload() []byte { return b.buf[wire.HeaderSize:] }
 
 // Len returns the number of messages in the batch.
 func (b *Batch) Len() int { return int(b.hdr.Count) }
-
-// Attempts returns how many times the batch was sent (see Feed.Attempt).
-func (b *Batch) Attempts() int { return b.attempts }
 
 // All returns an iterator over the batch's messages in order, with their
 // index (0 to Len-1). It finds each message with one newline search and
@@ -103,7 +101,11 @@ type batchPool struct{ p sync.Pool }
 func newBatchPool(cfg *Config) *batchPool {
 	initialCap := min(wire.HeaderSize+cfg.BatchSize*256, wire.HeaderSize+cfg.payloadCap(), 4<<20)
 	bp := &batchPool{}
-	bp.p.New = func() any { return &Batch{buf: make([]byte, wire.HeaderSize, initialCap)} }
+	bp.p.New = func() any {
+		b := &Batch{buf: make([]byte, wire.HeaderSize, initialCap)}
+		b.runs = b.runs0[:0]
+		return b
+	}
 	return bp
 }
 

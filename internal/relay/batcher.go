@@ -163,7 +163,7 @@ func (b *batcher) onTimer() {
 }
 
 // flush closes the current batch: it numbers it, writes its header and
-// hands it to the sender.
+// queues it for the sink.
 func (b *batcher) flush(reason wire.Reason, now int64) {
 	bt := b.cur
 	b.cur = nil

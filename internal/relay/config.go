@@ -58,16 +58,18 @@ type Config struct {
 	// MaxPendingBytesLimit.
 	MaxPendingBytes int64
 	// SinkConcurrency is the number of batches that may be in flight
-	// (sent, not yet acknowledged) at once, all on one sink connection.
-	// Acknowledgements come back in order and a failure resends the whole
-	// window in order, so any value keeps per-connection order; a larger
-	// window hides the destination's round trip (one batch per round trip
-	// at 1) at the cost of more batches resent after a failure.
+	// (sent, not yet acknowledged) at once. The sink applies it (see
+	// Policy): the TCP sink sends that many on one connection before their
+	// acknowledgements, which come back in order, and a failure resends
+	// the whole window in order, so any value keeps per-connection order; a
+	// larger window hides the destination's round trip (one batch per
+	// round trip at 1) at the cost of more batches resent after a failure.
 	SinkConcurrency int
-	// RetryBase is the first reconnect delay after a sink failure; it
-	// doubles after each consecutive failure, with jitter.
+	// RetryBase is the first retry delay after a sink failure (for the TCP
+	// sink, the reconnect delay); it doubles after each consecutive
+	// failure, with jitter (Feed.Backoff).
 	RetryBase time.Duration
-	// RetryMax caps the reconnect delay.
+	// RetryMax caps the retry delay.
 	RetryMax time.Duration
 	// SendTimeout bounds one attempt: connecting, or a batch's wait for its
 	// acknowledgement.

@@ -44,6 +44,12 @@
 //     already had (Outcome.Duplicate). TestHTTPLikeSink runs such a sink
 //     through the real pipeline.
 //
+// The seam is one Run per relay rather than a Deliver call per batch, so
+// the engine decides how many goroutines and connections it keeps, whether
+// batches wait for one another (the TCP window does, HTTP requests do
+// not), and when it takes the next batch; the relay only learns each
+// batch's fate.
+//
 // What every sink shares stays on the relay's side of the seam: the
 // delivery policy (Policy: batches in flight, attempt timeout, retry
 // backoff), the clock and logger, and the counters, which the Feed keeps

@@ -189,7 +189,12 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	var sinkErr error
 	workers.Add(2)
 	go func() { defer workers.Done(); b.run(readersDone) }()
-	go func() { defer workers.Done(); sinkErr = r.sink.Run(hardCtx, feed) }()
+	go func() {
+		defer workers.Done()
+		if sinkErr = r.sink.Run(hardCtx, feed); sinkErr != nil && hardCtx.Err() == nil {
+			r.log.Error("sink gave up; nothing more will be delivered", "sink", r.sink.String(), "error", sinkErr)
+		}
+	}()
 
 	var readers sync.WaitGroup
 	acceptErr := make(chan error, 1)
@@ -209,12 +214,12 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	r.log.Info("shutting down", "shutdown_timeout", r.cfg.ShutdownTimeout)
 	timeout := r.clock.NewTimer(r.cfg.ShutdownTimeout)
 	defer timeout.Stop()
-	senderDone := make(chan struct{})
+	sinkDone := make(chan struct{})
 	go func() {
 		select {
 		case <-timeout.C():
 			hardStop()
-		case <-senderDone:
+		case <-sinkDone:
 		}
 	}()
 
@@ -236,7 +241,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	// 3. flush the batcher; 4. drain the sink (until the timeout).
 	close(readersDone)
 	workers.Wait()
-	close(senderDone)
+	close(sinkDone)
 	if sinkErr != nil && hardCtx.Err() == nil {
 		err = errors.Join(err, fmt.Errorf("sink %s: %w", r.sink, sinkErr))
 	}

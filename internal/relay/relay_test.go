@@ -509,6 +509,7 @@ func TestRunAdmin(t *testing.T) {
 		"logrelay_bytes_received_total 80", `logrelay_batches_flushed_total{reason="age"} 1`,
 		`logrelay_batch_size_bucket{le="10"} 1`, "logrelay_pending_messages 0", "logrelay_reads_held 0", "logrelay_sink_send_seconds_count 1",
 		"logrelay_sink_retries_total 0", "logrelay_sink_errors_total 0",
+		"logrelay_messages_duplicate_total 0", "logrelay_messages_sink_rejected_total 0",
 		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "go_goroutines",
 	} {
 		if !strings.Contains(metrics, name) {

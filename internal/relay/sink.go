@@ -21,9 +21,11 @@ type Sink interface {
 	// closed (Next reports false, or TakeAll reports closed) and every
 	// batch it took has been settled, and returns ctx.Err() when ctx is
 	// done first: that is the relay's hard stop (Config.ShutdownTimeout),
-	// after which unsettled batches are counted undelivered. Run is called
-	// once per Relay.Serve, and must have stopped every goroutine it
-	// started before it returns.
+	// after which unsettled batches are counted undelivered. A sink does
+	// not give up otherwise: it retries (Feed.Backoff) for as long as it
+	// takes; any other error it returns ends delivery for the rest of the
+	// run, and Serve returns it. Run is called once per Relay.Serve, and
+	// must have stopped every goroutine it started before it returns.
 	Run(ctx context.Context, f *Feed) error
 	// String names the destination for logs. It must not contain secrets.
 	String() string

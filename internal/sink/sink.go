@@ -85,7 +85,7 @@ func FromURL(rawURL string, o Options) (relay.Sink, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("%w: %v", ErrURL, err)
+		return nil, fmt.Errorf("%w: %v (want SCHEME://HOST:PORT, e.g. tcp://127.0.0.1:9000)", ErrURL, err)
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w %q: "+format, append([]any{ErrURL, u.Redacted()}, args...)...)

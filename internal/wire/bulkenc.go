@@ -538,3 +538,108 @@ func (s *scanner) number() bool {
 	}
 	return true
 }
+
+// ScanBulkResponse reads the summary of a _bulk response body without
+// allocating: its top-level "errors" flag and the number of entries in
+// "items" (-1 when there is no "items" key, as with some filter_path
+// answers). ok is false unless b is exactly one JSON object (white space
+// around it allowed) with a boolean "errors"; a truncated body is never
+// ok. Keys match exactly (encoding/json would also match "Errors").
+func ScanBulkResponse(b []byte) (errs bool, items int, ok bool) {
+	b = trimJSONSpace(b)
+	items = -1
+	if len(b) < 2 || b[0] != '{' {
+		return false, -1, false
+	}
+	s := scanner{b: b, i: 1}
+	haveErrors := false
+	if c, more := s.peek(); !more {
+		return false, -1, false
+	} else if c == '}' {
+		s.i++
+		return false, -1, false // no "errors"
+	}
+	for {
+		if c, more := s.peek(); !more || c != '"' {
+			return false, -1, false
+		}
+		start := s.i + 1
+		if !s.str() {
+			return false, -1, false
+		}
+		key := b[start : s.i-1]
+		if c, more := s.peek(); !more || c != ':' {
+			return false, -1, false
+		}
+		s.i++
+		switch string(key) {
+		case "errors":
+			switch c, _ := s.peek(); {
+			case c == 't' && s.literal("true"):
+				errs, haveErrors = true, true
+			case c == 'f' && s.literal("false"):
+				errs, haveErrors = false, true
+			default:
+				return false, -1, false
+			}
+		case "items":
+			n, good := s.countArray()
+			if !good {
+				return false, -1, false
+			}
+			items = n
+		default:
+			if !s.value(1) {
+				return false, -1, false
+			}
+		}
+		c, more := s.peek()
+		if !more {
+			return false, -1, false
+		}
+		s.i++
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return false, -1, false
+		}
+	}
+	if s.skipSpace() != len(b) || !haveErrors {
+		return false, -1, false
+	}
+	return errs, items, true
+}
+
+// countArray scans an array at s.i and returns its length.
+func (s *scanner) countArray() (int, bool) {
+	if c, more := s.peek(); !more || c != '[' {
+		return 0, false
+	}
+	s.i++
+	if c, more := s.peek(); !more {
+		return 0, false
+	} else if c == ']' {
+		s.i++
+		return 0, true
+	}
+	n := 0
+	for {
+		if !s.value(2) {
+			return 0, false
+		}
+		n++
+		c, more := s.peek()
+		if !more {
+			return 0, false
+		}
+		s.i++
+		switch c {
+		case ',':
+		case ']':
+			return n, true
+		default:
+			return 0, false
+		}
+	}
+}

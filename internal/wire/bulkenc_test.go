@@ -206,3 +206,74 @@ func BenchmarkBulkEncode(b *testing.B) {
 		})
 	}
 }
+
+func TestScanBulkResponse(t *testing.T) {
+	item := `{"create":{"status":201}}`
+	tests := []struct {
+		body  string
+		errs  bool
+		items int
+		ok    bool
+	}{
+		{`{"took":3,"errors":false,"items":[` + item + `,` + item + `]}`, false, 2, true},
+		{` {"errors":true,"items":[{"create":{"status":429,"error":{"type":"x","reason":"y"}}}]} `, true, 1, true},
+		{`{"errors":false}`, false, -1, true},
+		{`{"errors":false,"items":[]}`, false, 0, true},
+		{`{"items":[` + item + `],"errors":false,"took":{"a":[1,"}"]}}`, false, 1, true},
+		{`{"errors":false,"items":[` + item + `]`, false, -1, false},   // truncated
+		{`{"errors":false,"items":[` + item + `,]}`, false, -1, false}, // trailing comma
+		{`{"errors":"false"}`, false, -1, false},
+		{`{"took":1}`, false, -1, false},
+		{`{}`, false, -1, false},
+		{`[]`, false, -1, false},
+		{``, false, -1, false},
+		{`{"errors":false} x`, false, -1, false},
+	}
+	for _, tt := range tests {
+		errs, items, ok := ScanBulkResponse([]byte(tt.body))
+		if errs != tt.errs || items != tt.items || ok != tt.ok {
+			t.Errorf("ScanBulkResponse(%q) = %v, %d, %v; want %v, %d, %v", tt.body, errs, items, ok, tt.errs, tt.items, tt.ok)
+		}
+	}
+	body := []byte(`{"took":3,"errors":false,"items":[` + strings.TrimSuffix(strings.Repeat(item+",", 100), ",") + `]}`)
+	if n := testing.AllocsPerRun(100, func() { ScanBulkResponse(body) }); n != 0 {
+		t.Errorf("%v allocations per scan, want 0", n)
+	}
+}
+
+// FuzzScanBulkResponse: whatever ScanBulkResponse accepts, encoding/json
+// accepts too, with the same errors flag and item count.
+func FuzzScanBulkResponse(f *testing.F) {
+	for _, s := range []string{`{"errors":false,"items":[{"create":{"status":201}}]}`, `{"errors":true}`, `{"took":1,"errors":false,"items":[]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		errs, items, ok := ScanBulkResponse(b)
+		if !ok {
+			return
+		}
+		var v struct {
+			Errors *bool             `json:"errors"`
+			Items  []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%q: accepted, but encoding/json says %v", b, err)
+		}
+		if v.Errors == nil || *v.Errors != errs {
+			t.Fatalf("%q: errors %v, encoding/json %v", b, errs, v.Errors)
+		}
+		if items >= 0 && len(v.Items) != items {
+			t.Fatalf("%q: %d items, encoding/json %d", b, items, len(v.Items))
+		}
+	})
+}
+
+func BenchmarkScanBulkResponse(b *testing.B) {
+	item := `{"create":{"status":201}}`
+	body := []byte(`{"took":3,"errors":false,"items":[` + strings.TrimSuffix(strings.Repeat(item+",", 100), ",") + `]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ScanBulkResponse(body)
+	}
+}

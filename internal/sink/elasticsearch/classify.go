@@ -81,8 +81,17 @@ func classify(status int, hdr http.Header, body []byte, readErr, transportErr er
 }
 
 // parseItems checks a 2xx body against a request of n documents. The
-// common answer, errors:false, is checked without decoding the items.
+// common answer, errors:false, is checked by wire.ScanBulkResponse without
+// decoding the items or allocating; encoding/json reads the rest.
 func parseItems(body []byte, n int, v *verdict) error {
+	if errs, items, ok := wire.ScanBulkResponse(body); ok && !errs {
+		// filter_path may leave items out; when they are there, count them.
+		if items >= 0 && items != n {
+			return fmt.Errorf("%w: %d items for %d documents", ErrMalformed, items, n)
+		}
+		v.allOK = true
+		return nil
+	}
 	var quick struct {
 		Errors *bool      `json:"errors"`
 		Items  []struct{} `json:"items"`

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -235,6 +237,9 @@ func appendJSONStringBody(dst, s []byte) ([]byte, bool) {
 	bad := false
 	start := 0
 	for i := 0; i < len(s); {
+		if i += plainASCII(s[i:]); i >= len(s) {
+			break
+		}
 		c := s[i]
 		if safeASCII[c] {
 			i++
@@ -450,10 +455,14 @@ func (s *scanner) literal(lit string) bool {
 }
 
 // str scans a string at s.i (its opening quote) and leaves s.i after its
-// closing quote.
+// closing quote. Runs of plain ASCII are skipped eight bytes at a time.
 func (s *scanner) str() bool {
 	s.i++
 	for s.i < len(s.b) {
+		s.i += plainASCII(s.b[s.i:])
+		if s.i >= len(s.b) {
+			return false
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -493,6 +502,32 @@ func (s *scanner) str() bool {
 		}
 	}
 	return false
+}
+
+// SWAR constants: a byte's value in every byte of a word, the high bits.
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// plainASCII returns the length of b's prefix, rounded down to whole
+// 8-byte words, that a JSON string holds unescaped and that is ASCII: no
+// byte below 0x20, no '"', no '\\', none from 0x80.
+func plainASCII(b []byte) int {
+	n := 0
+	for len(b)-n >= 8 {
+		w := binary.LittleEndian.Uint64(b[n:])
+		q := w ^ (swarOnes * '"')
+		bs := w ^ (swarOnes * '\\')
+		special := ((w - swarOnes*0x20) | (q - swarOnes) | (bs - swarOnes) | w) & swarHigh
+		// A borrow can flag bytes above the first special one, never
+		// below it, so the lowest flag is exact.
+		if special != 0 {
+			return n + bits.TrailingZeros64(special)/8
+		}
+		n += 8
+	}
+	return n
 }
 
 func isHex(c byte) bool {

@@ -277,3 +277,32 @@ func BenchmarkScanBulkResponse(b *testing.B) {
 		ScanBulkResponse(body)
 	}
 }
+
+// TestPlainASCII checks the word-at-a-time scan against a byte loop, for
+// every special byte at every position of a 24-byte run.
+func TestPlainASCII(t *testing.T) {
+	t.Parallel()
+	slow := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+				return i / 8 * 8
+			}
+		}
+		return len(b) / 8 * 8
+	}
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 24; pos++ {
+			for _, fill := range []byte{'a', 0x21, 0x7f, '!', ' '} {
+				b := bytes.Repeat([]byte{fill}, 24)
+				b[pos] = byte(c)
+				want := slow(b)
+				if special := byte(c) < 0x20 || c == '"' || c == '\\' || c >= 0x80; special {
+					want = pos
+				}
+				if got := plainASCII(b); got != want {
+					t.Fatalf("byte %#x at %d in %q-filled: plainASCII = %d, want %d", c, pos, fill, got, want)
+				}
+			}
+		}
+	}
+}

@@ -10,6 +10,7 @@
 package elasticsearch
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -17,13 +18,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/procstat"
 
 	"github.com/logrelay/logrelay/internal/relay"
 	"github.com/logrelay/logrelay/internal/wire"
@@ -93,17 +99,6 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// jsonLine is a 200-byte line shaped like loadgen's JSON format, with a
-// stamp of stream and seq.
-func jsonLine(stream uint32, seq uint64, sentNs int64) []byte {
-	var st [wire.StampLen]byte
-	wire.PutStamp(st[:], wire.Stamp{Stream: stream, Seq: seq, SentNs: sentNs})
-	line := fmt.Sprintf(`{"ts":"2026-12-01T19:00:00.000Z","level":"info","service":"checkout","host":"web-0%d","trace":"%016x","stamp":"%s","msg":"`,
-		seq%6, uint64(stream)<<32|seq, st[:])
-	line += strings.Repeat("request completed ", 10)[:199-len(line)-2] + `"}`
-	return []byte(line)
 }
 
 // relayLines returns total lines split over conns buffers, one per
@@ -232,4 +227,173 @@ func relayRate(t *testing.T, ctx context.Context, addr string, conc int, lines [
 		t.Logf("relay round: %d sink errors, %d retries", st.SinkErrors, st.Retries)
 	}
 	return float64(total) / el.Seconds()
+}
+
+// TestLongRelayCPUBulkVsTCP measures the relay process's CPU time per
+// message (utime+stime from /proc) through the _bulk sink and through the
+// TCP sink, in alternating rounds of the same run: the relay binary, batch
+// 100, --sink-concurrency 2, 600,000 prebuilt 200-byte JSON lines over 4
+// connections; the receivers run in the test process and cost the relay
+// nothing (a frame reader that acks each frame; an HTTP server that counts
+// the documents and answers as Elasticsearch does with filter_path, each
+// item's status). It reports the medians and their ratio.
+// LOGRELAY_BENCH_BATCH sets the batch size (default 100).
+//
+//	go test -tags long -run LongRelayCPUBulkVsTCP -v -count 1 ./internal/sink/elasticsearch/
+func TestLongRelayCPUBulkVsTCP(t *testing.T) {
+	rounds := envInt("LOGRELAY_BENCH_ROUNDS", 5)
+	const total = 600_000
+	bin := filepath.Join(t.TempDir(), "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/logrelay/logrelay/relay").CombinedOutput(); err != nil {
+		t.Fatalf("build the relay: %v\n%s", err, out)
+	}
+	lines := relayLines(total, 4)
+	var tcpNs, bulkNs []float64
+	for i := range rounds {
+		for _, kind := range [][2]string{{"tcp", "bulk"}, {"bulk", "tcp"}}[i%2] {
+			ns := relayCPUPerMessage(t, bin, kind, lines, total)
+			if kind == "tcp" {
+				tcpNs = append(tcpNs, ns)
+			} else {
+				bulkNs = append(bulkNs, ns)
+			}
+		}
+		t.Logf("round %d: relay CPU per message: tcp %.0f ns, bulk %.0f ns (%.2fx)", i+1, tcpNs[i], bulkNs[i], bulkNs[i]/tcpNs[i])
+	}
+	ratios := make([]float64, rounds)
+	for i := range ratios {
+		ratios[i] = bulkNs[i] / tcpNs[i]
+	}
+	t.Logf("medians over %d rounds of %d messages: relay CPU per message tcp %.0f ns, bulk %.0f ns; bulk/tcp ratio median %.2f (per round %s)",
+		rounds, total, median(tcpNs), median(bulkNs), median(ratios), fmtRatios(ratios))
+}
+
+// relayCPUPerMessage runs the relay binary with a sink of kind ("tcp" or
+// "bulk") into a receiver in this process, writes lines, waits for total
+// messages at the receiver, and returns the relay's CPU ns per message.
+func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total int) float64 {
+	t.Helper()
+	var got atomic.Int64
+	done := make(chan struct{})
+	count := func(n int) {
+		if got.Add(int64(n)) == int64(total) {
+			close(done)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var sinkURL string
+	switch kind {
+	case "tcp":
+		sinkURL = "tcp://" + ln.Addr().String()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					fr := wire.NewReader(bufio.NewReaderSize(c, 1<<20), 0)
+					var ack []byte
+					for {
+						h, _, err := fr.ReadFrame()
+						if err != nil {
+							return
+						}
+						count(int(h.Count))
+						ack = wire.AppendAck(ack[:0], wire.Ack{Seq: h.Seq, Status: wire.AckOK})
+						if _, err := c.Write(ack); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+	case "bulk":
+		sinkURL = "elasticsearch+http://" + ln.Addr().String()
+		item := []byte(`{"create":{"status":201}}`)
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			n := bytes.Count(body, []byte("\n")) / 2
+			out := append(make([]byte, 0, 40+n*26), `{"errors":false,"items":[`...)
+			for i := range n {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				out = append(out, item...)
+			}
+			w.Write(append(out, "]}"...))
+			count(n)
+		})}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	port, err := freeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "--listen", listen, "--admin", "", "--sink", sinkURL, "--batch-size", strconv.Itoa(envInt("LOGRELAY_BENCH_BATCH", 100)),
+		"--flush-interval", "1s", "--sink-concurrency", "2", "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay not listening on %s", listen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before, err := procstat.Read(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, buf := range lines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", listen)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.Write(buf)
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s: the receiver got %d of %d", kind, got.Load(), total)
+	}
+	after, err := procstat.Read(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (after.CPUSeconds - before.CPUSeconds) * 1e9 / float64(total)
+}
+
+func freeTCPPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -77,6 +77,9 @@ func NewClient(c ClientConfig) (*http.Client, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // a _bulk answer is read with a bound, as sent
+		// A request body is tens of KiB: write it in few system calls.
+		WriteBufferSize: 64 << 10,
+		ReadBufferSize:  16 << 10,
 	}
 	return &http.Client{
 		Transport: tr,

@@ -44,15 +44,19 @@ type verdict struct {
 	// request although it is resent whole (no answer, a malformed one, or
 	// VictoriaLogs' 400 after storing the documents before the bad one).
 	maybeStored bool
+	// storedBefore is, for a 400 that says how many leading documents it
+	// stored (VictoriaLogs: "cannot decode log message #K"), that number;
+	// -1 when unknown.
+	storedBefore int
 }
 
 // classify reads an answer: status, header and body (read with a bound,
 // readErr the reading's error), or transportErr when no answer came.
 func classify(status int, hdr http.Header, body []byte, readErr, transportErr error, n int, now time.Time) verdict {
 	if transportErr != nil {
-		return verdict{act: actRetry, reason: transportErr.Error(), maybeStored: true}
+		return verdict{act: actRetry, reason: transportErr.Error(), maybeStored: true, storedBefore: -1}
 	}
-	v := verdict{status: status}
+	v := verdict{status: status, storedBefore: -1}
 	switch {
 	case status >= 200 && status < 300:
 		if readErr != nil {
@@ -69,6 +73,7 @@ func classify(status int, hdr http.Header, body []byte, readErr, transportErr er
 		v.act = actSplit
 	case status == http.StatusBadRequest:
 		v.act, v.maybeStored = actSplit, true
+		v.storedBefore = storedBefore(body, n)
 	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 		v.act = actRetry
 		v.retryAfter = httpout.RetryAfter(hdr.Get("Retry-After"), now)
@@ -124,6 +129,29 @@ func parseItems(body []byte, n int, v *verdict) error {
 	}
 	v.items = full.Items
 	return nil
+}
+
+// vlDecodeError starts VictoriaLogs' whole-request 400 for a bad
+// document: "cannot decode log message #K in /_bulk request: …", K
+// counting from 0, after it stored documents 0 to K-1.
+const vlDecodeError = "cannot decode log message #"
+
+// storedBefore returns K from VictoriaLogs' decode error in body, or -1.
+func storedBefore(body []byte, n int) int {
+	i := bytes.Index(body, []byte(vlDecodeError))
+	if i < 0 {
+		return -1
+	}
+	rest := body[i+len(vlDecodeError):]
+	end := 0
+	for end < len(rest) && end < 10 && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	k, err := strconv.Atoi(string(rest[:end]))
+	if err != nil || k > n {
+		return -1
+	}
+	return k
 }
 
 // itemOutcome is what one item's status means.

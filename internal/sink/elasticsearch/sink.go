@@ -322,7 +322,13 @@ func (w *worker) send(ctx context.Context, p part) error {
 			return nil
 		}
 		if v.maybeStored {
-			m.possibleDups[causeSplit400].Add(uint64(len(idx)))
+			// Resending stores again what the engine already stored: its
+			// count when it says (VictoriaLogs), else at most all of them.
+			stored := len(idx)
+			if v.storedBefore >= 0 {
+				stored = v.storedBefore
+			}
+			m.possibleDups[causeSplit400].Add(uint64(stored))
 		}
 		m.item(v.status, outRetried, uint64(len(idx)))
 		mid := p.lo + (p.hi-p.lo)/2

@@ -527,3 +527,36 @@ func TestDeliverNoAllocsPerMessage(t *testing.T) {
 		t.Errorf("allocations per batch: %v for 10 messages, %v for 1000: want no growth per message", small, large)
 	}
 }
+
+// TestSplit400Duplicates: VictoriaLogs stores the documents before the bad
+// one and answers 400 "cannot decode log message #K"; the halves resent
+// store them again. The sink counts exactly those copies, from K.
+func TestSplit400Duplicates(t *testing.T) {
+	t.Parallel()
+	stored := map[string]int{}
+	var mu sync.Mutex
+	e := newEngine(t, func(w http.ResponseWriter, r *http.Request, m []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for k, msg := range m {
+			if msg == "m3" {
+				status(400, fmt.Sprintf("cannot decode log message #%d in /_bulk request: missing log message", k))(w, r, m)
+				return
+			}
+			stored[msg]++
+		}
+		allOK(w, r, m)
+	})
+	ts := newTestSink(t, e, nil)
+	o := ts.deliver(t, msgs(10)...)
+	copies := 0
+	for _, n := range stored {
+		copies += n - 1
+	}
+	if !slices.Equal(o.Rejected, []int{3}) || len(stored) != 9 {
+		t.Errorf("rejected %v, stored %d distinct; want [3] and 9", o.Rejected, len(stored))
+	}
+	if got := ts.s.m.possibleDups[causeSplit400].Load(); got != uint64(copies) || copies == 0 {
+		t.Errorf("counted %d possible duplicates, the engine holds %d extra copies", got, copies)
+	}
+}

@@ -186,13 +186,14 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	defer hardStop()
 	readersDone := make(chan struct{})
 	var workers sync.WaitGroup
-	var sinkErr error
+	var sinkErr error // set if the sink gave up before the hard stop
 	workers.Add(2)
 	go func() { defer workers.Done(); b.run(readersDone) }()
 	go func() {
 		defer workers.Done()
-		if sinkErr = r.sink.Run(hardCtx, feed); sinkErr != nil && hardCtx.Err() == nil {
-			r.log.Error("sink gave up; nothing more will be delivered", "sink", r.sink.String(), "error", sinkErr)
+		if err := r.sink.Run(hardCtx, feed); err != nil && hardCtx.Err() == nil {
+			sinkErr = fmt.Errorf("sink %s: %w", r.sink, err)
+			r.log.Error("sink gave up; nothing more will be delivered", "sink", r.sink.String(), "error", err)
 		}
 	}()
 
@@ -242,9 +243,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	close(readersDone)
 	workers.Wait()
 	close(sinkDone)
-	if sinkErr != nil && hardCtx.Err() == nil {
-		err = errors.Join(err, fmt.Errorf("sink %s: %w", r.sink, sinkErr))
-	}
+	err = errors.Join(err, sinkErr)
 
 	st := r.Stats()
 	undelivered := st.Received - st.Delivered - st.SinkRejected

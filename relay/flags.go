@@ -37,7 +37,7 @@ func setup(args []string, stderr io.Writer) (*relay.Relay, *slog.Logger, int) {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close client connections silent for this long (0 = never)")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "messages held unacknowledged before reading stops (backpressure)")
 	fs.Int64Var(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of those messages held before reading stops (must exceed the largest batch)")
-	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", c.SinkConcurrency, "batches in flight on the sink connection before their acknowledgements (order is kept at any value; 1 = one batch per round trip)")
+	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", c.SinkConcurrency, "batches in flight before their acknowledgements: tcp, on one connection, order kept at any value; _bulk, one request each, applied in any order above 1 (1 = one batch per round trip)")
 	fs.DurationVar(&c.RetryBase, "retry-base", c.RetryBase, "first reconnect delay after a sink failure (doubles, with jitter)")
 	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "longest reconnect delay")
 	fs.DurationVar(&c.SendTimeout, "send-timeout", c.SendTimeout, "per-attempt limit for connecting and for a batch's acknowledgement")

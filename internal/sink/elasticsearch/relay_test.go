@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +178,59 @@ func TestRelayDestinationRefuses(t *testing.T) {
 	}
 	if err := stop(); !errors.Is(err, relay.ErrUndelivered) {
 		t.Errorf("Serve: %v, want ErrUndelivered", err)
+	}
+}
+
+// TestRelayBulkOrder: at --sink-concurrency 1 the engine receives one
+// client connection's messages in order, across batches, even when some
+// requests fail and are resent.
+func TestRelayBulkOrder(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	e := newEngine(t, func(w http.ResponseWriter, r *http.Request, m []string) {
+		if calls.Add(1)%7 == 0 {
+			status(503, "busy")(w, r, m)
+			return
+		}
+		allOK(w, r, m)
+	})
+	u, _ := url.Parse(e.srv.URL)
+	s, err := New(Config{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, stop := startRelay(t, s, func(c *relay.Config) { c.SinkConcurrency, c.BatchSize = 1, 20 })
+	var lines []string
+	for i := range 2000 {
+		lines = append(lines, fmt.Sprintf("line %d", i))
+	}
+	sendLines(t, r.Addr(), lines)
+	waitFor(t, "every line delivered", func() bool { return r.Stats().Delivered == 2000 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	var prev []string
+	for _, req := range e.requests() {
+		if req.hdr.Get("X-Logrelay-Count") == "" {
+			t.Fatalf("request without batch headers")
+		}
+		if next < len(lines) && req.msgs[0] != lines[next] {
+			if !slices.Equal(req.msgs, prev) {
+				t.Fatalf("request %v is neither the next documents nor a resend of the previous request", req.msgs)
+			}
+			continue
+		}
+		prev = req.msgs
+		for _, m := range req.msgs {
+			if m != lines[next] {
+				t.Fatalf("got %q, want %q next", m, lines[next])
+			}
+			next++
+		}
+	}
+	if next != 2000 {
+		t.Errorf("in-order documents: %d, want 2000", next)
 	}
 }

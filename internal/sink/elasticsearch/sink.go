@@ -131,14 +131,16 @@ func (s *Sink) Run(ctx context.Context, f *relay.Feed) error {
 	p := f.Policy()
 	var g errgroup.Group
 	for range max(p.Concurrency, 1) {
-		w := s.newWorker(feedHooks{f}, f.Clock(), f.Logger(), p)
+		fh := &feedHooks{f: f}
+		w := s.newWorker(fh, f.Clock(), f.Logger(), p)
 		g.Go(func() error {
 			for {
 				b, ok := f.Next(ctx)
 				if !ok {
 					return nil
 				}
-				o, err := w.deliverBatch(ctx, b, f)
+				fh.b = b
+				o, err := w.deliverBatch(ctx, b)
 				if err != nil {
 					return nil // hard stop: b stays unsettled
 				}
@@ -159,11 +161,16 @@ type hooks interface {
 	backoff(failures int) time.Duration
 }
 
-type feedHooks struct{ f *relay.Feed }
+// feedHooks are the hooks of a worker of Run: each request for batch b
+// is an attempt of b (Feed.Attempt).
+type feedHooks struct {
+	f *relay.Feed
+	b *relay.Batch
+}
 
-func (h feedHooks) attempt()                    {}
-func (h feedHooks) failed()                     { h.f.Failed() }
-func (h feedHooks) backoff(n int) time.Duration { return h.f.Backoff(n) }
+func (h *feedHooks) attempt()                    { h.f.Attempt(h.b) }
+func (h *feedHooks) failed()                     { h.f.Failed() }
+func (h *feedHooks) backoff(n int) time.Duration { return h.f.Backoff(n) }
 
 // worker is one request in flight at a time. All its buffers are reused
 // across batches.
@@ -180,7 +187,6 @@ type worker struct {
 	zw    *gzip.Writer
 	resp  []byte
 	id    []byte
-	hdr   http.Header
 	timer relay.Timer
 
 	// the batch being delivered
@@ -204,7 +210,7 @@ type part struct {
 
 func (s *Sink) newWorker(h hooks, clock relay.Clock, log *slog.Logger, p relay.Policy) *worker {
 	w := &worker{s: s, h: h, clock: clock, log: log, policy: p,
-		enc: wire.NewBulkEncoder(s.cfg.Format), hdr: http.Header{}}
+		enc: wire.NewBulkEncoder(s.cfg.Format)}
 	if s.cfg.Gzip {
 		w.zw = gzip.NewWriter(&w.zbuf)
 	}
@@ -214,24 +220,14 @@ func (s *Sink) newWorker(h hooks, clock relay.Clock, log *slog.Logger, p relay.P
 }
 
 // deliverBatch delivers b and returns its outcome, or ctx's error.
-func (w *worker) deliverBatch(ctx context.Context, b *relay.Batch, f *relay.Feed) (relay.Outcome, error) {
+func (w *worker) deliverBatch(ctx context.Context, b *relay.Batch) (relay.Outcome, error) {
 	w.msgs, w.recvs = w.msgs[:0], w.recvs[:0]
 	for _, m := range b.All() {
 		w.msgs = append(w.msgs, m.Data)
 		w.recvs = append(w.recvs, m.RecvNs)
 	}
-	w.h = attemptHooks{feedHooks{f}, f, b}
 	return w.deliver(ctx, b.Header())
 }
-
-// attemptHooks counts each request for a batch as an attempt of it.
-type attemptHooks struct {
-	feedHooks
-	f *relay.Feed
-	b *relay.Batch
-}
-
-func (h attemptHooks) attempt() { h.f.Attempt(h.b) }
 
 // deliver drives the documents in w.msgs (batch header bh) to their
 // outcomes: every one delivered, a duplicate or rejected. It returns early

@@ -6,7 +6,9 @@
 //	go test -tags long -run LongVictoriaLogsVsIdeal -v -count 1 ./internal/sink/elasticsearch/
 //
 // LOGRELAY_BENCH_CONC sets the concurrency (requests in flight, both
-// sides; default 2) and LOGRELAY_BENCH_ROUNDS the rounds (default 5).
+// sides; default 2), LOGRELAY_BENCH_ROUNDS the rounds (default 5) and
+// LOGRELAY_BENCH_LINE_CONNS the connections the relay is fed over
+// (default 4).
 package elasticsearch
 
 import (
@@ -62,8 +64,7 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 	defer cancel()
 	vl := startVL(t, ctx, bin)
 	endpoint := "http://" + vl.Addr() + "/insert/elasticsearch/_bulk?_msg_field=msg&_time_field=@timestamp&_stream_fields=host"
-	lines := relayLines(perRound, 4)
-	bodies := idealBodies(lines)
+	lines := relayLines(perRound, envInt("LOGRELAY_BENCH_LINE_CONNS", 4))
 
 	var ideal, viaRelay, vlIdeal, vlRelay, selfIdeal, selfRelay []float64
 	// cpu runs f and returns VictoriaLogs' and this process's CPU ns per
@@ -77,6 +78,7 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 		return (v1.CPUSeconds - v0.CPUSeconds) * 1e9 / perRound, (s1.CPUSeconds - s0.CPUSeconds) * 1e9 / perRound
 	}
 	for i := range rounds {
+		bodies := idealBodies(lines) // this round's receive times, as the relay's are
 		var rate float64
 		v, sf := cpu(func() { rate = idealRate(t, ctx, endpoint, bodies, conc, perRound) })
 		ideal, vlIdeal, selfIdeal = append(ideal, rate), append(vlIdeal, v), append(selfIdeal, sf)
@@ -131,7 +133,7 @@ func relayLines(total, conns int) [][]byte {
 
 // idealBodies returns _bulk bodies of 100 documents each, encoded as the
 // relay encodes them, holding the same lines the relay is fed (so the
-// engine stores the same content from both).
+// engine stores the same content from both), with times from now.
 func idealBodies(lines [][]byte) [][]byte {
 	enc := wire.NewBulkEncoder(wire.BulkFormat{})
 	now := time.Now().UnixNano()

@@ -1,8 +1,21 @@
 // Package dest provides the bench's destination: a mockdest in the bench's
 // process, one per scenario (or step), that records every batch the relay
 // under test delivers and says which sink URL points at it. A new kind of
-// destination (another mockdest receiver) is a new Mode here and nowhere
-// else.
+// destination (another mockdest receiver) is a new Sink (or Mode) here and
+// nowhere else.
+//
+// Sinks: SinkTCP (mockdest's frames or lines receiver, the relay's tcp://
+// sink) and SinkElasticsearch (mockdest's bulk receiver in the
+// elasticsearch flavour, the relay's elasticsearch+http:// sink into index
+// "logs"). For the _bulk receiver, the frame receiver's acknowledgement
+// failures become HTTP failures: NackRate, a fraction of batches, becomes
+// a twentieth of it as the fraction of documents answered 429 (resent
+// alone by the sink; per document, so of 100-document requests about 5
+// times NackRate carry one) and, split in halves, the fractions of
+// requests answered 429 and 500 (nothing stored, resent whole); NoAckRate
+// is the fraction of requests stored whose answer is cut off (the sink
+// cannot know they were stored, so its resend makes duplicates, counted
+// apart in mockdest's bulk.duplicates_after_break).
 package dest
 
 import (
@@ -17,8 +30,23 @@ import (
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
+// The relay sinks a destination can receive from (Config.Sink).
+const (
+	SinkTCP           = "tcp"           // tcp://: mockdest's frames (or lines) receiver
+	SinkElasticsearch = "elasticsearch" // elasticsearch+http://: mockdest's _bulk receiver
+)
+
+// Sinks are the Config.Sink values, in the order the bench lists them.
+var Sinks = []string{SinkTCP, SinkElasticsearch}
+
+// BulkIndex is the index the elasticsearch sink writes to (the URL's path).
+const BulkIndex = "logs"
+
 // Config is what a scenario asks of its destination.
 type Config struct {
+	// Sink is the relay sink the destination receives from: SinkTCP ("" too)
+	// or SinkElasticsearch (then Mode must be "" or "bulk").
+	Sink string
 	// Mode is mockdest's receiver: "frames" (logrelay's framed protocol)
 	// or "lines" (another relay's newline-delimited output).
 	Mode string
@@ -54,6 +82,18 @@ func Start(ctx context.Context, c Config) (*Dest, error) {
 	mc := mockdest.DefaultConfig()
 	mc.Mode = c.Mode
 	mc.AckDelay, mc.AckJitter, mc.NackRate, mc.NoAckRate = c.AckDelay, c.AckJitter, c.NackRate, c.NoAckRate
+	switch c.Sink {
+	case "", SinkTCP:
+	case SinkElasticsearch:
+		if c.Mode != "" && c.Mode != mockdest.ModeBulk {
+			return nil, fmt.Errorf("mockdest: sink %s needs mode %s, not %q", c.Sink, mockdest.ModeBulk, c.Mode)
+		}
+		mc.Mode = mockdest.ModeBulk
+		mc.Bulk = bulkFailures(c.NackRate, c.NoAckRate)
+		mc.NackRate, mc.NoAckRate = 0, 0
+	default:
+		return nil, fmt.Errorf("mockdest: sink %q: want %s or %s", c.Sink, SinkTCP, SinkElasticsearch)
+	}
 	mc.DownFor, mc.DownEvery = c.DownFor, c.DownEvery
 	mc.OutDir = c.OutDir
 	mc.Logger = c.Logger
@@ -89,12 +129,30 @@ func Start(ctx context.Context, c Config) (*Dest, error) {
 	return d, nil
 }
 
+// bulkFailures maps the frame receiver's acknowledgement failures onto
+// the _bulk receiver's (see the package comment).
+func bulkFailures(nackRate, noAckRate float64) mockdest.BulkConfig {
+	return mockdest.BulkConfig{
+		Flavour:         mockdest.FlavourElasticsearch,
+		ItemRejectRate:  nackRate / 20,
+		RejectRate:      nackRate / 2,
+		ServerErrorRate: nackRate / 2,
+		BreakRate:       noAckRate,
+	}
+}
+
 // Addr is the address mockdest listens on.
 func (d *Dest) Addr() string { return d.addr }
 
 // Sink is the relay sink URL that delivers to this mockdest: tcp://ADDR
-// for both the frames and the lines receiver (a relay's TCP sink).
-func (d *Dest) Sink() string { return "tcp://" + d.addr }
+// for both the frames and the lines receiver (a relay's TCP sink),
+// elasticsearch+http://ADDR/logs/_bulk for the _bulk receiver.
+func (d *Dest) Sink() string {
+	if d.mode == mockdest.ModeBulk {
+		return "elasticsearch+http://" + d.addr + "/" + BulkIndex + "/_bulk"
+	}
+	return "tcp://" + d.addr
+}
 
 // Mode is mockdest's receiver (Config.Mode).
 func (d *Dest) Mode() string { return d.mode }

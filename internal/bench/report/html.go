@@ -118,7 +118,7 @@ code{background:#f4f4f4;padding:0 .2em}
 <h1>logrelay bench report</h1>
 <p class="banner {{verdict .Passed}}">{{.Summary}}</p>
 <p>Run {{utc .Start}} on {{.Host.Hostname}} ({{.Host.OS}}/{{.Host.Arch}}, {{.Host.CPUs}} CPUs, {{.Host.GoVersion}});
-relay {{.RelayMode}}; batch-size {{.BatchSize}}, flush-interval {{.FlushInterval}}, age tolerance {{.AgeTolerance}}.<br>
+relay {{.RelayMode}}{{if .Sink}}; sink {{.Sink}}{{end}}; batch-size {{.BatchSize}}, flush-interval {{.FlushInterval}}, age tolerance {{.AgeTolerance}}.<br>
 Command: <code>{{join .Command " "}}</code></p>
 <h2>Verdict</h2>
 <table><tr><th>Scenario</th><th>Rule</th><th>Expected</th><th>Measured</th><th>Verdict</th></tr>

@@ -284,7 +284,10 @@ type Suite struct {
 	// RelayMode says how the scenarios ran their relays: "external
 	// (ADDR)", "in-process (every scenario)", "process (every scenario)",
 	// "in-process: NAMES; process: NAMES", or "none started".
-	RelayMode     string        `json:"relay_mode"`
+	RelayMode string `json:"relay_mode"`
+	// Sink is the relay's sink in every scenario and where it delivers,
+	// e.g. "tcp (mockdest frames)"; "" = not recorded.
+	Sink          string        `json:"sink,omitempty"`
 	BatchSize     int           `json:"batch_size"`
 	FlushInterval time.Duration `json:"flush_interval_ns"`
 	AgeTolerance  time.Duration `json:"age_tolerance_ns"`

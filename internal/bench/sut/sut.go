@@ -90,6 +90,9 @@ type Config struct {
 	MaxPending      int
 	SendTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	// SinkConcurrency is the relay's --sink-concurrency when > 0 (batches
+	// in flight; requests in flight for an HTTP sink).
+	SinkConcurrency int
 	// Profile turns on mutex and block profiling (process relays).
 	Profile bool
 }
@@ -173,6 +176,9 @@ func (s *Starter) relayConfig(c Config) relay.Config {
 	}
 	if c.ShutdownTimeout > 0 {
 		rc.ShutdownTimeout = c.ShutdownTimeout
+	}
+	if c.SinkConcurrency > 0 {
+		rc.SinkConcurrency = c.SinkConcurrency
 	}
 	return rc
 }

@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/ideal"
 	"github.com/logrelay/logrelay/internal/bench/procstat"
 
 	"github.com/logrelay/logrelay/internal/relay"
@@ -64,9 +65,9 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 	defer cancel()
 	vl := startVL(t, ctx, bin)
 	endpoint := "http://" + vl.Addr() + "/insert/elasticsearch/_bulk?_msg_field=msg&_time_field=@timestamp&_stream_fields=host"
-	lines := relayLines(perRound, envInt("LOGRELAY_BENCH_LINE_CONNS", 4))
+	lines := ideal.Lines(perRound, envInt("LOGRELAY_BENCH_LINE_CONNS", 4))
 
-	var ideal, viaRelay, vlIdeal, vlRelay, selfIdeal, selfRelay []float64
+	var idealRates, viaRelay, vlIdeal, vlRelay, selfIdeal, selfRelay []float64
 	// cpu runs f and returns VictoriaLogs' and this process's CPU ns per
 	// document meanwhile.
 	cpu := func(f func()) (vlNs, selfNs float64) {
@@ -78,21 +79,27 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 		return (v1.CPUSeconds - v0.CPUSeconds) * 1e9 / perRound, (s1.CPUSeconds - s0.CPUSeconds) * 1e9 / perRound
 	}
 	for i := range rounds {
-		bodies := idealBodies(lines) // this round's receive times, as the relay's are
+		bodies := ideal.Bodies(lines, 100, wire.BulkFormat{}) // this round's receive times, as the relay's are
 		var rate float64
-		v, sf := cpu(func() { rate = idealRate(t, ctx, endpoint, bodies, conc, perRound) })
-		ideal, vlIdeal, selfIdeal = append(ideal, rate), append(vlIdeal, v), append(selfIdeal, sf)
+		v, sf := cpu(func() {
+			res, err := ideal.Post(ctx, ideal.Config{Endpoint: endpoint, Bodies: bodies, Concurrency: conc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rate = res.Rate()
+		})
+		idealRates, vlIdeal, selfIdeal = append(idealRates, rate), append(vlIdeal, v), append(selfIdeal, sf)
 		v, sf = cpu(func() { rate = relayRate(t, ctx, vl.Addr(), conc, lines, perRound) })
 		viaRelay, vlRelay, selfRelay = append(viaRelay, rate), append(vlRelay, v), append(selfRelay, sf)
-		t.Logf("round %d: ideal client %.0f docs/s, relay %.0f docs/s (%.0f%%)", i+1, ideal[i], viaRelay[i], 100*viaRelay[i]/ideal[i])
+		t.Logf("round %d: ideal client %.0f docs/s, relay %.0f docs/s (%.0f%%)", i+1, idealRates[i], viaRelay[i], 100*viaRelay[i]/idealRates[i])
 	}
 	t.Logf("CPU per document, medians: VictoriaLogs %.0f ns fed by the ideal client, %.0f ns fed by the relay; "+
 		"this process (the ideal client; the relay and its sender) %.0f ns and %.0f ns",
 		median(vlIdeal), median(vlRelay), median(selfIdeal), median(selfRelay))
-	mi, mr := median(ideal), median(viaRelay)
+	mi, mr := median(idealRates), median(viaRelay)
 	ratios := make([]float64, rounds)
 	for i := range ratios {
-		ratios[i] = viaRelay[i] / ideal[i]
+		ratios[i] = viaRelay[i] / idealRates[i]
 	}
 	t.Logf("medians over %d rounds of %d documents, batch 100, concurrency %d: ideal client %.0f docs/s, relay %.0f docs/s; "+
 		"relay/ideal ratio median %.2f (per round %v)", rounds, perRound, conc, mi, mr, median(ratios), fmtRatios(ratios))
@@ -117,105 +124,6 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// relayLines returns total lines split over conns buffers, one per
-// connection, each line followed by '\n'.
-func relayLines(total, conns int) [][]byte {
-	out := make([][]byte, conns)
-	now := time.Now().UnixNano()
-	for i := range total {
-		c := i % conns
-		out[c] = append(append(out[c], jsonLine(uint32(c), uint64(i/conns+1), now)...), '\n')
-	}
-	return out
-}
-
-// idealBodies returns _bulk bodies of 100 documents each, encoded as the
-// relay encodes them, holding the same lines the relay is fed (so the
-// engine stores the same content from both), with times from now.
-func idealBodies(lines [][]byte) [][]byte {
-	enc := wire.NewBulkEncoder(wire.BulkFormat{})
-	now := time.Now().UnixNano()
-	var out [][]byte
-	var b []byte
-	n := 0
-	for _, buf := range lines {
-		for len(buf) > 0 {
-			i := bytes.IndexByte(buf, '\n')
-			b = enc.Append(b, buf[:i], now+int64(n)*1000, nil)
-			buf = buf[i+1:]
-			if n++; n%100 == 0 {
-				out, b = append(out, b), nil
-			}
-		}
-	}
-	if len(b) > 0 {
-		out = append(out, b)
-	}
-	return out
-}
-
-// idealRate POSTs bodies (cycling) with conc requests in flight until
-// total documents are stored, and returns documents per second.
-func idealRate(t *testing.T, ctx context.Context, endpoint string, bodies [][]byte, conc, total int) float64 {
-	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: conc, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var next atomic.Int64
-	requests := int64(total / 100)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 0, 16<<10)
-			for {
-				k := next.Add(1) - 1
-				if k >= requests || ctx.Err() != nil {
-					return
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(bodies[k%int64(len(bodies))]))
-				req.Header.Set("Content-Type", wire.BulkContentType)
-				resp, err := client.Do(req)
-				if err != nil {
-					failed.Store(err.Error())
-					return
-				}
-				buf, _ = readAll(resp.Body, buf)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || !bytes.Contains(buf, []byte(`"errors":false`)) {
-					failed.Store(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, buf))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if f := failed.Load(); f != nil {
-		t.Fatalf("ideal client: %v", f)
-	}
-	return float64(total) / time.Since(start).Seconds()
-}
-
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			if err == io.EOF {
-				return buf, nil
-			}
-			return buf, err
-		}
-	}
 }
 
 // relayRate writes lines (one buffer per connection, total lines in all)
@@ -273,7 +181,7 @@ func TestLongRelayCPUBulkVsTCP(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/logrelay/logrelay/relay").CombinedOutput(); err != nil {
 		t.Fatalf("build the relay: %v\n%s", err, out)
 	}
-	lines := relayLines(total, 4)
+	lines := ideal.Lines(total, 4)
 	var tcpNs, bulkNs []float64
 	for i := range rounds {
 		for _, kind := range [][2]string{{"tcp", "bulk"}, {"bulk", "tcp"}}[i%2] {

@@ -13,10 +13,11 @@ import (
 
 // benchBulkBodies builds benchRing _bulk bodies of benchBatch documents:
 // loadgen's 200-byte JSON-object lines with the relay's "@timestamp" added
-// first, as the bulk sink sends them. Document j of body f belongs to
-// stream j with seq f+1. It returns the bodies, the offsets of their
-// stamps' seq fields, and each body's batch header.
-func benchBulkBodies() ([][]byte, [][]int, []wire.Header) {
+// first, as the bulk sink sends them, each after the action line action
+// ("" = none, an ingest API body). Document j of body f belongs to stream
+// j with seq f+1. It returns the bodies, the offsets of their stamps' seq
+// fields, and each body's batch header.
+func benchBulkBodies(action string) ([][]byte, [][]int, []wire.Header) {
 	bodies := make([][]byte, benchRing)
 	offs := make([][]int, benchRing)
 	hdrs := make([]wire.Header, benchRing)
@@ -25,7 +26,8 @@ func benchBulkBodies() ([][]byte, [][]int, []wire.Header) {
 		var b []byte
 		for j := range benchBatch {
 			m := msg(uint32(j), uint64(f+1), now, benchMsgSize)
-			b = append(b, "{\"create\":{}}\n{\"@timestamp\":\"2026-12-01T19:30:52.123456789Z\","...)
+			b = append(b, action...)
+			b = append(b, "{\"@timestamp\":\"2026-12-01T19:30:52.123456789Z\","...)
 			b = append(append(b, m[1:]...), '\n')
 		}
 		bodies[f] = b
@@ -67,12 +69,23 @@ func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 // JSON-object lines, 100 in-order streams) read, checked, recorded and
 // answered in full.
 func BenchmarkBulkHandler(b *testing.B) {
-	s, err := New(Config{Mode: ModeBulk})
+	benchHandler(b, BulkConfig{}, "/logs/_bulk", "{\"create\":{}}\n")
+}
+
+// BenchmarkIngestHandler is BenchmarkBulkHandler for the quickwit
+// flavour's ingest API: one op is one request of 100 documents to
+// /api/v1/logs/ingest with detailed_response=true.
+func BenchmarkIngestHandler(b *testing.B) {
+	benchHandler(b, BulkConfig{Flavour: FlavourQuickwit}, "/api/v1/logs/ingest?detailed_response=true", "")
+}
+
+func benchHandler(b *testing.B, cfg BulkConfig, path, action string) {
+	s, err := New(Config{Mode: ModeBulk, Bulk: cfg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	bodies, offs, hdrs := benchBulkBodies()
-	u, _ := url.Parse("http://127.0.0.1/logs/_bulk")
+	bodies, offs, hdrs := benchBulkBodies(action)
+	u, _ := url.Parse("http://127.0.0.1" + path)
 	rd := bytes.NewReader(nil)
 	req := &http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}, Body: io.NopCloser(rd)}
 	req.Header.Set("Content-Type", "application/x-ndjson")
@@ -111,7 +124,7 @@ func BenchmarkBulkHandler(b *testing.B) {
 // (filter_path as Beats sends it). allocs/op counts the client too.
 func BenchmarkBulkLoopback(b *testing.B) {
 	c := startBulk(b, Config{})
-	bodies, offs, hdrs := benchBulkBodies()
+	bodies, offs, hdrs := benchBulkBodies("{\"create\":{}}\n")
 	endpoint := "http://" + c.s.Addr().String() + "/logs/_bulk?filter_path=errors,items.*.status,items.*.error"
 	rd := bytes.NewReader(nil)
 	var out bytes.Buffer

@@ -151,6 +151,7 @@ const (
 	errInjected400         // 400 on purpose
 	errInjected429         // 429 on purpose
 	errConflict            // 409: the _id is stored
+	errNoIndex             // 404: the quickwit flavour does not know the index
 )
 
 var itemErrs = [...]struct{ typ, reason string }{
@@ -158,6 +159,7 @@ var itemErrs = [...]struct{ typ, reason string }{
 	errInjected400: {wire.BulkErrMapping, "failed to parse field [message]: mockdest: injected"},
 	errInjected429: {wire.BulkErrRejected, "rejected execution of coordinating operation: mockdest: injected"},
 	errConflict:    {wire.BulkErrVersionConflict, "version conflict, document already exists (current version [1])"},
+	errNoIndex:     {"index_not_found_exception", "no such index ["}, // + the index + "]"
 }
 
 // bulkAction is an action line's decoding target.
@@ -587,6 +589,11 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 		}
 		if it.index == "" && cfg.Flavour != FlavourVictoriaLogs {
 			return bulkResult{failed: true, errType: "action_request_validation_exception", reason: "Validation Failed: 1: index is missing;"}
+		}
+		if cfg.Flavour == FlavourQuickwit && !cfg.knownIndex(it.index) {
+			it.status, it.err = http.StatusNotFound, errNoIndex
+			q.items = append(q.items, it)
+			continue
 		}
 		f, valid := scanDoc(dline, msgField)
 		if !valid || !f.object {

@@ -108,9 +108,10 @@ type BulkConfig struct {
 	// stored): Quickwit's "no shards available".
 	UnavailableRate float64
 
-	// Indexes are the index ids the quickwit flavour's ingest API knows;
-	// others get 404 index not found. "*" = any valid id. Empty =
-	// DefaultQuickwitIndex.
+	// Indexes are the index ids the quickwit flavour knows: its ingest
+	// API answers others 404 "index `X` not found", its _bulk an item 404
+	// index_not_found_exception "no such index [X]" (in a 200, as Quickwit
+	// does). "*" = any valid id. Empty = DefaultQuickwitIndex.
 	Indexes []string
 	// ParseFailureRate is the fraction of valid documents the ingest API
 	// rejects as invalid_schema parse failures (in a 200 answer, not

@@ -328,6 +328,14 @@ func TestQuickwitBothAPIs(t *testing.T) {
 	if snap.Streams.Distinct != 6 || snap.Streams.Missing != 0 || snap.Bulk.Requests != 2 || snap.Bulk.QuickwitIngest.Requests != 1 || snap.Bulk.DocsStored != 6 {
 		t.Errorf("streams %+v bulk requests %d ingest requests %d stored %d", snap.Streams, snap.Bulk.Requests, snap.Bulk.QuickwitIngest.Requests, snap.Bulk.DocsStored)
 	}
+	resp, b = c.mustPost("/api/v1/_elastic/_bulk", nil, ndjson(`{"create":{"_index":"other"}}`, docs[:1]...))
+	want := `"errors":true,"items":[{"index":{"_index":"other","status":404,"error":{"type":"index_not_found_exception","reason":"no such index [other]"}}}]}`
+	if resp.StatusCode != 200 || !bytes.HasSuffix(b, []byte(want)) {
+		t.Errorf("_bulk to an unknown index: %d %s, want 200 …%s", resp.StatusCode, b, want)
+	}
+	if st := c.s.Snapshot().Streams; st.Distinct != 6 || st.Duplicates != 0 {
+		t.Errorf("streams %+v after the 404 item: want nothing more stored", st)
+	}
 	e := startBulk(t, Config{})
 	if resp, _ := e.mustPost("/api/v1/logs/ingest", nil, docLines(docs[:1]...)); resp.StatusCode != 404 {
 		t.Errorf("elasticsearch flavour: ingest path answered %d, want 404", resp.StatusCode)

@@ -120,6 +120,8 @@ type bulkReq struct {
 	msg      []byte // an unescaped message
 	p        parsed // stamps of the stored documents
 	nbytes   int    // bytes of their messages, a newline each
+	noTime   int    // of them without "@timestamp"
+	noMsg    int    // of them without the message field
 	items    []bulkItem
 	ids      []uint64 // ids remembered by this request, forgotten again if it fails
 	injected bool     // some item was failed on purpose
@@ -529,7 +531,7 @@ type bulkResult struct {
 // the stamps of the documents to store into q.p.
 func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 	b, cfg := s.bulk, s.bulk.cfg
-	q.items, q.ids, q.nbytes, q.injected = q.items[:0], q.ids[:0], 0, false
+	q.items, q.ids, q.nbytes, q.noTime, q.noMsg, q.injected = q.items[:0], q.ids[:0], 0, 0, 0, false
 	q.p.stamps, q.p.ok = q.p.stamps[:0], q.p.ok[:0]
 	msgField := cfg.MessageField
 	pathIndex := ""
@@ -644,13 +646,12 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 // storeDoc adds the stamp of a document to store (doc, scanned into f) to
 // q.p: its message field's, or the whole document's without one.
 func (s *Server) storeDoc(q *bulkReq, doc []byte, f *docFields) {
-	b := s.bulk
 	if !f.hasTime {
-		b.c.noTimestamp.Add(1)
+		q.noTime++
 	}
 	msg := f.msg
 	if msg == nil {
-		b.c.noMessage.Add(1)
+		q.noMsg++
 		msg = doc
 	} else if f.msgEscape {
 		q.msg = appendUnescaped(q.msg[:0], msg)
@@ -684,7 +685,15 @@ func (s *Server) bulkCommit(q *bulkReq, batch *Batch, broken, faulted bool) {
 			seq++
 		}
 	}
-	b.c.stored.Add(stored)
+	s.recordStored(q, batch, broken, faulted)
+}
+
+// recordStored counts and records the documents of q.p as stored.
+func (s *Server) recordStored(q *bulkReq, batch *Batch, broken, faulted bool) {
+	c := &s.bulk.c
+	c.stored.Add(uint64(len(q.p.stamps)))
+	c.noTimestamp.Add(uint64(q.noTime))
+	c.noMessage.Add(uint64(q.noMsg))
 	s.rec.recordBulk(batch, &q.p, q.nbytes, broken, faulted)
 }
 

@@ -119,9 +119,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, q *bulkReq)
 		c.detailed.Add(1)
 	}
 	s.answerStored(w, r, q, &batch, func(broken bool) {
-		stored := uint64(len(q.p.stamps))
-		b.c.stored.Add(stored)
-		c.ingested.Add(stored)
+		c.ingested.Add(uint64(len(q.p.stamps)))
 		c.docs.Add(uint64(ndocs))
 		for _, f := range q.fails {
 			switch f.msg {
@@ -133,7 +131,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, q *bulkReq)
 				c.injectedFails.Add(1)
 			}
 		}
-		s.rec.recordBulk(&batch, &q.p, q.nbytes, broken, q.injected)
+		s.recordStored(q, &batch, broken, q.injected)
 		q.out = appendIngestResponse(q.out[:0], q, ndocs, detailed)
 		if commit != 0 && cfg.CommitDelay > 0 {
 			s.bulkWait(r, cfg.CommitDelay) // Quickwit's commit
@@ -177,7 +175,7 @@ func ingestOptions(r *http.Request) (commit int, detailed, ok bool) {
 // q.fails.
 func (s *Server) ingestDocs(q *bulkReq, n *int) error {
 	cfg := s.bulk.cfg
-	q.p.stamps, q.p.ok, q.nbytes, q.injected = q.p.stamps[:0], q.p.ok[:0], 0, false
+	q.p.stamps, q.p.ok, q.nbytes, q.noTime, q.noMsg, q.injected = q.p.stamps[:0], q.p.ok[:0], 0, 0, 0, false
 	q.fails, q.failText, q.ids = q.fails[:0], q.failText[:0], q.ids[:0]
 	fail := func(line []byte, msg, reason string) {
 		start := len(q.failText)

@@ -153,14 +153,17 @@ func TestIngestAnswers(t *testing.T) {
 func TestIngestCounters(t *testing.T) {
 	t.Parallel()
 	c := startQuickwit(t, Config{})
-	mixed := docLines(lineDoc(stampLine(1, 1)), []byte("x"), []byte(`"s"`), lineDoc(stampLine(1, 2)))
+	mixed := docLines(lineDoc(stampLine(1, 1)), []byte("x"), []byte(`"s"`), lineDoc(stampLine(1, 2)), []byte(`{"message":"no time"}`))
 	for _, p := range []string{"?commit=wait_for&detailed_response=true", "?commit=force", "", "?commit=bad"} {
 		c.mustPost("/api/v1/logs/ingest"+p, nil, mixed)
 	}
 	c.mustPost("/api/v1/missing/ingest", nil, mixed)
 	c.mustPost("/api/v1/logs/ingest", nil, nil)
+	if n := c.s.Snapshot().Bulk.DocsNoTimestamp; n != 3 {
+		t.Errorf("%d stored documents without @timestamp, want 3 (those of the requests answered 400 and 404 were not stored)", n)
+	}
 	qw := c.s.Snapshot().Bulk.QuickwitIngest
-	want := QuickwitIngestStats{Requests: 6, RequestsByStatus: map[string]uint64{"200": 4, "400": 1, "404": 1}, DocsForProcessing: 12, DocsIngested: 6,
+	want := QuickwitIngestStats{Requests: 6, RequestsByStatus: map[string]uint64{"200": 4, "400": 1, "404": 1}, DocsForProcessing: 15, DocsIngested: 9,
 		RejectedJSON: 3, RejectedNotObject: 3, DetailedResponses: 1, Commits: map[string]uint64{"auto": 1, "wait_for": 1, "force": 1},
 		Empty: 1, IndexNotFound: 1, BadQuery: 1}
 	got, _ := json.Marshal(qw)
@@ -171,7 +174,7 @@ func TestIngestCounters(t *testing.T) {
 	var text bytes.Buffer
 	snap := c.s.Snapshot()
 	_ = snap.WriteText(&text)
-	if !strings.Contains(text.String(), "ingest api   6 requests, 12 documents for processing, 6 ingested, commits auto 1 wait_for 1 force 1, 1 detailed responses") ||
+	if !strings.Contains(text.String(), "ingest api   6 requests, 15 documents for processing, 9 ingested, commits auto 1 wait_for 1 force 1, 1 detailed responses") ||
 		!strings.Contains(text.String(), "rejected  3 invalid JSON, 3 not an object, 0 injected") {
 		t.Errorf("text report:\n%s", text.String())
 	}

@@ -128,6 +128,7 @@ type bulkReq struct {
 	out      []byte
 	act      bulkAction
 	ingest   bool        // the request is to Quickwit's ingest API, answered in its shapes
+	qwREST   bool        // the quickwit flavour, outside /api/v1/_elastic: errors in the ingest API's shape
 	fails    []parseFail // the ingest API's rejected documents, in order
 	failText []byte      // their lines, one after another
 }
@@ -253,6 +254,7 @@ func (s *Server) serveBulkHTTP(w http.ResponseWriter, r *http.Request) {
 	q.pcg.Seed(uint64(s.cfg.Seed), reqNo)
 	_, q.ingest = wire.QuickwitIngestIndex(r.URL.Path)
 	q.ingest = q.ingest && b.cfg.Flavour == FlavourQuickwit
+	q.qwREST = b.cfg.Flavour == FlavourQuickwit && !strings.HasPrefix(r.URL.Path, "/api/v1/_elastic/")
 
 	if s.down.Load() {
 		b.c.closedDown.Add(1)
@@ -288,13 +290,21 @@ func (s *Server) serveBulkOther(w http.ResponseWriter, r *http.Request, q *bulkR
 	case r.Method == http.MethodGet && r.URL.Path == "/health":
 		s.bulkCount(q, http.StatusOK)
 		fmt.Fprint(w, "OK")
+	case r.Method == http.MethodGet && q.qwREST && (r.URL.Path == "/health/livez" || r.URL.Path == "/health/readyz"):
+		s.bulkCount(q, http.StatusOK)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, "true")
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/":
 		s.bulkCount(q, http.StatusOK)
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"name":"mockdest","cluster_name":"mockdest","version":{"number":"8.17.0","build_flavor":"default"},"tagline":"You Know, for Search"}`)
 	default:
 		s.bulk.c.notFound.Add(1)
-		s.bulkError(w, r, q, http.StatusNotFound, "resource_not_found_exception", "no handler for "+r.Method+" "+r.URL.Path)
+		msg := "no handler for " + r.Method + " " + r.URL.Path
+		if q.qwREST {
+			msg = "Route not found"
+		}
+		s.bulkError(w, r, q, http.StatusNotFound, "resource_not_found_exception", msg)
 	}
 }
 
@@ -818,12 +828,13 @@ func (s *Server) bulkBadRequest(w http.ResponseWriter, r *http.Request, q *bulkR
 }
 
 // bulkError answers a whole-request error in the API's and flavour's
-// shape: wire.QuickwitError (of message reason) for the ingest API, plain
+// shape: wire.QuickwitError (of message reason) for Quickwit's own REST
+// API (the quickwit flavour outside /api/v1/_elastic), plain
 // text for victorialogs, wire.BulkErrorResponse for the others.
 func (s *Server) bulkError(w http.ResponseWriter, r *http.Request, q *bulkReq, status int, typ, reason string) {
 	s.bulkDelay(r, q)
 	s.bulkCount(q, status)
-	if q.ingest {
+	if q.qwREST {
 		q.out = appendQuickwitError(q.out[:0], reason)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)

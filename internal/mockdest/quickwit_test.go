@@ -339,6 +339,21 @@ func TestQuickwitBothAPIs(t *testing.T) {
 	if st := c.s.Snapshot().Streams; st.Distinct != 6 || st.Duplicates != 0 {
 		t.Errorf("streams %+v after the 404 item: want nothing more stored", st)
 	}
+	for _, tc := range []struct{ path, want string }{
+		{"/health/livez", "true"}, {"/health/readyz", "true"},
+		{"/api/v1/nope", "{\n  \"message\": \"Route not found\"\n}"},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+c.s.Addr().String()+tc.path, nil)
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != tc.want || (resp.StatusCode == 200) != (tc.want == "true") {
+			t.Errorf("GET %s: %d %s, want %s", tc.path, resp.StatusCode, b, tc.want)
+		}
+	}
 	e := startBulk(t, Config{})
 	if resp, _ := e.mustPost("/api/v1/logs/ingest", nil, docLines(docs[:1]...)); resp.StatusCode != 404 {
 		t.Errorf("elasticsearch flavour: ingest path answered %d, want 404", resp.StatusCode)

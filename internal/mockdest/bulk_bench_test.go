@@ -123,9 +123,21 @@ func benchHandler(b *testing.B, cfg BulkConfig, path, action string) {
 // loopback POSTs _bulk requests of 100 documents and reads every answer
 // (filter_path as Beats sends it). allocs/op counts the client too.
 func BenchmarkBulkLoopback(b *testing.B) {
-	c := startBulk(b, Config{})
-	bodies, offs, hdrs := benchBulkBodies("{\"create\":{}}\n")
-	endpoint := "http://" + c.s.Addr().String() + "/logs/_bulk?filter_path=errors,items.*.status,items.*.error"
+	benchLoopback(b, BulkConfig{}, "/logs/_bulk?filter_path=errors,items.*.status,items.*.error", "{\"create\":{}}\n", `"errors":true`)
+}
+
+// BenchmarkIngestLoopback is BenchmarkBulkLoopback for the quickwit
+// flavour's ingest API (detailed_response=true).
+func BenchmarkIngestLoopback(b *testing.B) {
+	benchLoopback(b, BulkConfig{Flavour: FlavourQuickwit}, "/api/v1/logs/ingest?detailed_response=true", "", `"reason"`)
+}
+
+// benchLoopback posts benchBulkBodies(action) to path, failing on an
+// answer that is not 200 or holds bad.
+func benchLoopback(b *testing.B, cfg BulkConfig, path, action, bad string) {
+	c := startBulk(b, Config{Bulk: cfg})
+	bodies, offs, hdrs := benchBulkBodies(action)
+	endpoint := "http://" + c.s.Addr().String() + path
 	rd := bytes.NewReader(nil)
 	var out bytes.Buffer
 	b.SetBytes(int64(len(bodies[0])))
@@ -150,7 +162,7 @@ func BenchmarkBulkLoopback(b *testing.B) {
 		out.Reset()
 		_, _ = out.ReadFrom(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || bytes.Contains(out.Bytes(), []byte(`"errors":true`)) {
+		if resp.StatusCode != 200 || bytes.Contains(out.Bytes(), []byte(bad)) {
 			b.Fatalf("status %d: %s", resp.StatusCode, out.Bytes())
 		}
 		f++

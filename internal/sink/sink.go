@@ -6,6 +6,8 @@
 //
 //	tcp://HOST:PORT   the wire package's framed batch protocol, acknowledged
 //	                  in order (relay.NewTCPSink)
+//	file:///PATH      appended to the file PATH (package file); the host may
+//	                  be empty or localhost
 package sink
 
 import (
@@ -13,8 +15,10 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/sink/file"
 )
 
 // Options are a sink's settings that do not belong in its URL (index
@@ -22,7 +26,10 @@ import (
 // file). Each field belongs to one scheme, and other schemes ignore it.
 // The tcp scheme takes none: everything it needs is in the URL and the
 // relay's delivery policy (relay.Policy).
-type Options struct{}
+type Options struct {
+	// File are the file scheme's settings; its Path comes from the URL.
+	File file.Config
+}
 
 // FromURL returns the sink for rawURL. It checks the URL completely, so a
 // sink it returns can at least be dialled: an unknown scheme, a missing or
@@ -50,10 +57,38 @@ func FromURL(rawURL string, o Options) (relay.Sink, error) {
 			return nil, bad("path %q: want tcp://HOST:PORT", u.Path)
 		}
 		return relay.NewTCPSink(u.Host), nil
+	case "file":
+		return fileFromURL(u, o, bad)
 	case "":
 		return nil, bad("no scheme: want tcp://HOST:PORT")
 	}
-	return nil, bad("scheme %q not supported (want tcp)", u.Scheme)
+	return nil, bad("scheme %q not supported (want tcp or file)", u.Scheme)
+}
+
+// fileFromURL checks a file:///PATH URL: an absolute, clean path; no
+// host but localhost; no credentials, query or fragment.
+func fileFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {
+	switch {
+	case u.Opaque != "":
+		return nil, bad("want file:///ABSOLUTE/PATH")
+	case u.User != nil:
+		return nil, bad("credentials in the URL are not allowed")
+	case u.Host != "" && u.Host != "localhost":
+		return nil, bad("host %q: want file:///ABSOLUTE/PATH (the host may only be localhost)", u.Host)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, bad("query %q: not allowed", u.RawQuery)
+	case u.Fragment != "" || u.RawFragment != "":
+		return nil, bad("fragment %q: not allowed", u.Fragment)
+	case u.Path == "" || u.Path == "/" || strings.HasSuffix(u.Path, "/"):
+		return nil, bad("path %q: want file:///ABSOLUTE/PATH to a file", u.Path)
+	}
+	c := o.File
+	c.Path = u.Path
+	s, err := file.New(c)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	return s, nil
 }
 
 // checkHostPort checks what every network sink's URL needs: a host, a

@@ -182,11 +182,10 @@ func (s *Sink) Run(ctx context.Context, f *relay.Feed) error {
 	for {
 		var closed bool
 		batches, closed = f.TakeAll(batches[:0])
-		for i, b := range batches {
-			if err := w.deliver(ctx, b); err != nil {
-				return err
-			}
-			batches[i] = nil
+		err := w.deliver(ctx, batches)
+		clear(batches)
+		if err != nil {
+			return err
 		}
 		if closed {
 			return nil
@@ -233,21 +232,19 @@ func newWriter(s *Sink, f *relay.Feed) *writer {
 // warnEvery is how often a streak of failures is logged after its first.
 const warnEvery = 10 * time.Second
 
-// deliver writes b until it is written, and settles it; it returns
-// ctx.Err() when ctx is done first, leaving b unsettled.
-func (w *writer) deliver(ctx context.Context, b *relay.Batch) error {
-	data := w.enc.encode(b)
-	for {
-		w.feed.Attempt(b)
-		err := w.write(data)
+// deliver writes bs in order until all are written, settling them as it
+// goes; it returns ctx.Err() when ctx is done first, leaving the rest
+// unsettled.
+func (w *writer) deliver(ctx context.Context, bs []*relay.Batch) error {
+	for len(bs) > 0 {
+		n, err := w.writeGroup(bs)
+		bs = bs[n:]
 		if err == nil {
 			w.recovered()
-			w.s.m.bytes.Add(uint64(len(data)))
-			w.feed.Settle(b, relay.Outcome{})
-			return nil
+			continue
 		}
 		w.feed.Failed()
-		w.failed(err, b)
+		w.failed(err, bs[0])
 		t := w.feed.Clock().NewTimer(w.feed.Backoff(w.failures))
 		select {
 		case <-t.C():
@@ -259,6 +256,7 @@ func (w *writer) deliver(ctx context.Context, b *relay.Batch) error {
 			return ctx.Err()
 		}
 	}
+	return nil
 }
 
 // failed logs a failure: the first of a streak at once, then one line per
@@ -287,43 +285,92 @@ func (w *writer) recovered() {
 	w.failing, w.failures = false, 0
 }
 
-// write makes one attempt at appending data: undo a failed attempt's
-// leftovers, (re)open the path if needed, rotate if data would not fit,
-// write, fsync.
-func (w *writer) write(data []byte) error {
+// writeGroup makes one attempt at appending bs: undo a failed attempt's
+// leftovers, (re)open the path if needed, then write each batch with one
+// write, rotating before a batch that would not fit. With Fsync, the
+// batches written since the last fsync are settled after one fsync: before
+// a rotation and after the last batch (group commit); without, each batch
+// is settled after its write. It returns how many batches it settled; on
+// an error the file is marked to be truncated back to the end of the last
+// settled batch, so the retry rewrites exactly the unsettled ones. A write
+// that fails settles the whole batches before it first.
+func (w *writer) writeGroup(bs []*relay.Batch) (settled int, err error) {
 	if err := w.undo(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := w.ensureOpen(); err != nil {
-		return err
+		return 0, err
 	}
-	if limit := w.s.cfg.MaxBytes; limit > 0 && w.regular && w.size > 0 && w.size+int64(len(data)) > limit {
-		if err := w.rotate(); err != nil {
-			return err
+	sync := w.s.cfg.Fsync && w.regular
+	start := w.size // the end of the settled data
+	settle := func(upTo int) error {
+		if sync && upTo > settled {
+			if err := w.sync(); err != nil {
+				return err
+			}
 		}
+		for _, b := range bs[settled:upTo] {
+			w.feed.Settle(b, relay.Outcome{})
+		}
+		w.s.m.bytes.Add(uint64(w.size - start))
+		w.s.m.size.Store(w.size)
+		settled, start = upTo, w.size
+		return nil
 	}
-	start := w.size
-	n, err := w.f.Write(data)
-	w.size += int64(n)
-	if err != nil {
-		w.s.m.errors[opWrite].Add(1)
-		if w.regular {
+	// fail marks every unsettled byte for truncation.
+	fail := func(err error) (int, error) {
+		if w.regular && w.f != nil && (w.size != start || w.dirty >= 0) {
 			w.dirty = start
 		}
-		return fmt.Errorf("write %d bytes to %s (%d written): %w", len(data), w.s.cfg.Path, n, err)
+		return settled, err
 	}
-	if w.s.cfg.Fsync && w.regular {
-		t0 := time.Now()
-		err := w.f.Sync()
-		w.s.m.fsyncSeconds.Observe(time.Since(t0).Seconds())
-		w.s.m.fsyncs.Add(1)
+	for i, b := range bs {
+		data := w.enc.encode(b)
+		w.feed.Attempt(b)
+		if limit := w.s.cfg.MaxBytes; limit > 0 && w.regular && w.size > 0 && w.size+int64(len(data)) > limit {
+			if err := settle(i); err != nil {
+				return fail(err)
+			}
+			if err := w.rotate(); err != nil {
+				return settled, err
+			}
+			start = w.size
+		}
+		n, err := w.f.Write(data)
 		if err != nil {
-			w.s.m.errors[opFsync].Add(1)
-			w.dirty = start
-			return fmt.Errorf("fsync %s: %w", w.s.cfg.Path, err)
+			// The batches before this one are whole: settle them (after
+			// an fsync) and mark this one's part for truncation.
+			w.s.m.errors[opWrite].Add(1)
+			err = fmt.Errorf("write %d bytes to %s (%d written): %w", len(data), w.s.cfg.Path, n, err)
+			if n > 0 && w.regular {
+				w.dirty = w.size
+			}
+			if serr := settle(i); serr != nil {
+				return fail(errors.Join(err, serr))
+			}
+			return settled, err
+		}
+		w.size += int64(n)
+		if !sync {
+			settle(i + 1)
 		}
 	}
-	w.s.m.size.Store(w.size)
+	if err := settle(len(bs)); err != nil {
+		return fail(err)
+	}
+	return settled, nil
+}
+
+// sync fsyncs the file.
+func (w *writer) sync() error {
+	t0 := time.Now()
+	err := w.f.Sync()
+	w.s.m.fsyncSeconds.Observe(time.Since(t0).Seconds())
+	w.s.m.fsyncs.Add(1)
+	if err != nil {
+		w.s.m.errors[opFsync].Add(1)
+		return fmt.Errorf("fsync %s: %w", w.s.cfg.Path, err)
+	}
 	return nil
 }
 

@@ -52,7 +52,7 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	// file sink (file:///PATH)
 	var so sink.Options
 	fileFormat := fs.String("file-format", "lines", "file sink: lines (each message as received) or json (one NDJSON document a message, as the _bulk sink sends it)")
-	fs.BoolVar(&so.File.Fsync, "file-fsync", true, "file sink: fsync the file after each batch (and the directory after creating or renaming a file) before acknowledging it")
+	fs.BoolVar(&so.File.Fsync, "file-fsync", true, "file sink: acknowledge batches only after fsync of the file (one fsync per group of batches written together; the directory too after creating or renaming a file)")
 	fs.Int64Var(&so.File.MaxBytes, "file-max-bytes", 0, "file sink: rotate before a batch would take the file past this size (0 = never; a batch is never split)")
 	fs.IntVar(&so.File.Keep, "file-keep", 5, "file sink: rotated files kept (PATH.1 … PATH.N, the oldest deleted; 0 = none)")
 	fileMode := fs.String("file-mode", "0644", "file sink: permission of the files it creates, in octal (before the umask)")

@@ -133,6 +133,7 @@ type Sink struct {
 	dir    string
 	reopen chan struct{} // a token: reopen the path between batches
 	m      *metrics
+	fsync  func(*os.File) error // (*os.File).Sync; tests make it fail
 }
 
 // New returns a sink writing to cfg.Path. It only checks cfg: the file
@@ -157,7 +158,7 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Mode == 0 {
 		cfg.Mode = DefaultMode
 	}
-	return &Sink{cfg: cfg, dir: filepath.Dir(cfg.Path), reopen: make(chan struct{}, 1), m: newMetrics()}, nil
+	return &Sink{cfg: cfg, dir: filepath.Dir(cfg.Path), reopen: make(chan struct{}, 1), m: newMetrics(), fsync: (*os.File).Sync}, nil
 }
 
 // String names the sink: its file URL.
@@ -364,7 +365,7 @@ func (w *writer) writeGroup(bs []*relay.Batch) (settled int, err error) {
 // sync fsyncs the file.
 func (w *writer) sync() error {
 	t0 := time.Now()
-	err := w.f.Sync()
+	err := w.s.fsync(w.f)
 	w.s.m.fsyncSeconds.Observe(time.Since(t0).Seconds())
 	w.s.m.fsyncs.Add(1)
 	if err != nil {

@@ -485,3 +485,43 @@ func fill(t *testing.T, filler, dir string, free int64) {
 		f.Sync()
 	}
 }
+
+// TestFsyncFails: when fsync fails, the batches written since the last
+// good fsync are in doubt: they are truncated away and written again, so
+// the file holds every line once, in order; none is acknowledged before
+// an fsync succeeded.
+func TestFsyncFails(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "out.log")
+	s := newSink(t, Config{Path: path, Fsync: true, MaxBytes: 3000, Keep: 100})
+	var mu sync.Mutex
+	calls := 0
+	s.fsync = func(f *os.File) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls%3 != 0 { // two of three fail
+			return syscall.EIO
+		}
+		return f.Sync()
+	}
+	r, stop := startRelay(t, s, nil)
+	ls := lines("line", 2000)
+	send(t, r.Addr(), ls)
+	waitFor(t, "all delivered", func() bool { return r.Stats().Delivered == 2000 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := s.m.rotations.Load(); i > 0; i-- {
+		got = append(got, readLines(t, fmt.Sprintf("%s.%d", path, i))...)
+	}
+	got = append(got, readLines(t, path)...)
+	checkSame(t, "files", got, ls)
+	if e, f := s.m.errors[opFsync].Load(), s.m.fsyncs.Load(); e == 0 || e >= f {
+		t.Errorf("fsync errors %d of %d, want some, not all", e, f)
+	}
+	if s.m.rotations.Load() == 0 {
+		t.Error("no rotation: the test wants fsyncs before rotations to fail too")
+	}
+}

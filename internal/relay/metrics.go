@@ -74,8 +74,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.sinkErrors, st.sinkErrors.Load())
 }
 
-// newRegistry returns a private registry with the relay's metrics and the
-// Go and process collectors.
+// newRegistry returns a private registry with the relay's metrics, the
+// sink's own when it is a prometheus.Collector, and the Go and process
+// collectors.
 func newRegistry(r *Relay) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -85,11 +86,16 @@ func newRegistry(r *Relay) *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if c, ok := r.sink.(prometheus.Collector); ok {
+		reg.MustRegister(c)
+	}
 	return reg
 }
 
 // AdminHandler returns the admin listener's handler: /metrics (Prometheus
-// text format), /debug/pprof/ and /healthz. Serve it on loopback only.
+// text format), /debug/pprof/ and /healthz (503 while stopping, or while a
+// HealthReporter sink reports its destination failing). Serve it on
+// loopback only.
 func (r *Relay) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg}))
@@ -102,6 +108,12 @@ func (r *Relay) AdminHandler() http.Handler {
 		if r.stopping.Load() {
 			http.Error(w, "stopping", http.StatusServiceUnavailable)
 			return
+		}
+		if h, ok := r.sink.(HealthReporter); ok {
+			if err := h.Health(); err != nil {
+				http.Error(w, "sink: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.Write([]byte("ok\n"))
 	})

@@ -31,6 +31,17 @@ type Sink interface {
 	String() string
 }
 
+// A Sink may also be a prometheus.Collector, whose metrics the relay
+// registers beside its own, and a HealthReporter.
+
+// HealthReporter is implemented by a sink that can tell whether its
+// destination is taking data. While Health returns an error, /healthz
+// answers 503 with it.
+type HealthReporter interface {
+	// Health returns nil while the destination takes data, else why not.
+	Health() error
+}
+
 // Outcome is what the destination did with a batch's messages. The zero
 // Outcome means every message was delivered.
 type Outcome struct {

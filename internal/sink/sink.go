@@ -6,6 +6,13 @@
 //
 //	tcp://HOST:PORT   the wire package's framed batch protocol, acknowledged
 //	                  in order (relay.NewTCPSink)
+//	elasticsearch+http://HOST:PORT/PATH?QUERY
+//	elasticsearch+https://HOST:PORT/PATH?QUERY
+//	                  the Elasticsearch _bulk API (package elasticsearch):
+//	                  PATH is the endpoint, /_bulk appended unless it ends in
+//	                  _bulk (so elasticsearch+http://es:9200 posts to /_bulk);
+//	                  QUERY is sent as it is (VictoriaLogs' _msg_field,
+//	                  _time_field, _stream_fields)
 //	file:///PATH      appended to the file PATH (package file); the host may
 //	                  be empty or localhost
 package sink
@@ -13,12 +20,18 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/sink/elasticsearch"
 	"github.com/logrelay/logrelay/internal/sink/file"
+	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // Options are a sink's settings that do not belong in its URL (index
@@ -29,6 +42,39 @@ import (
 type Options struct {
 	// File are the file scheme's settings; its Path comes from the URL.
 	File file.Config
+	// Bulk are the elasticsearch+http(s) scheme's options.
+	Bulk BulkOptions
+	// Concurrency is the relay's --sink-concurrency; an HTTP sink keeps as
+	// many idle connections.
+	Concurrency int
+	// LookupEnv reads the sink's credentials (httpout.CredentialsFromEnv);
+	// nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Logger receives construction warnings (insecure TLS); nil discards.
+	Logger *slog.Logger
+}
+
+// BulkOptions configure the elasticsearch+http(s) scheme (see package
+// elasticsearch).
+type BulkOptions struct {
+	// Index is every action's _index; "" leaves it to the URL or engine.
+	Index string
+	// TimeField and MessageField name the document fields ("" means
+	// @timestamp and message).
+	TimeField, MessageField string
+	// IDs is the _id mode: "none" ("" too) or "batch".
+	IDs string
+	// Headers are extra request headers, each "Name: value".
+	Headers []string
+	// Gzip compresses request bodies.
+	Gzip bool
+	// NoFilterPath leaves out filter_path from the query (for an engine
+	// that refuses it).
+	NoFilterPath bool
+	// TLS applies to https URLs.
+	TLS httpout.TLSConfig
+	// DeadLetter is the file rejected documents go to; "" means none.
+	DeadLetter string
 }
 
 // FromURL returns the sink for rawURL. It checks the URL completely, so a
@@ -59,10 +105,12 @@ func FromURL(rawURL string, o Options) (relay.Sink, error) {
 		return relay.NewTCPSink(u.Host), nil
 	case "file":
 		return fileFromURL(u, o, bad)
+	case "elasticsearch+http", "elasticsearch+https":
+		return bulkFromURL(u, o, bad)
 	case "":
 		return nil, bad("no scheme: want tcp://HOST:PORT")
 	}
-	return nil, bad("scheme %q not supported (want tcp or file)", u.Scheme)
+	return nil, bad("scheme %q not supported (want tcp, elasticsearch+http, elasticsearch+https or file)", u.Scheme)
 }
 
 // fileFromURL checks a file:///PATH URL: an absolute, clean path; no
@@ -87,6 +135,54 @@ func fileFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.S
 	s, err := file.New(c)
 	if err != nil {
 		return nil, bad("%v", err)
+	}
+	return s, nil
+}
+
+func bulkFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {
+	q := *u
+	q.RawQuery, q.ForceQuery = "", false
+	if err := checkHostPort(&q, bad); err != nil {
+		return nil, err
+	}
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		return nil, bad("query: %v", err)
+	}
+	eu := *u
+	eu.Scheme = strings.TrimPrefix(u.Scheme, "elasticsearch+")
+	if !strings.HasSuffix(eu.Path, "_bulk") {
+		eu.Path = strings.TrimSuffix(eu.Path, "/") + "/_bulk"
+		eu.RawPath = ""
+	}
+	lookup := o.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	creds, err := httpout.CredentialsFromEnv(lookup)
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{}
+	for _, h := range o.Bulk.Headers {
+		if err := elasticsearch.ParseHeader(hdr, h); err != nil {
+			return nil, err
+		}
+	}
+	s, err := elasticsearch.New(elasticsearch.Config{
+		URL:         &eu,
+		Format:      wire.BulkFormat{Index: o.Bulk.Index, TimeField: o.Bulk.TimeField, MessageField: o.Bulk.MessageField},
+		IDs:         o.Bulk.IDs,
+		Headers:     hdr,
+		Gzip:        o.Bulk.Gzip,
+		FilterPath:  !o.Bulk.NoFilterPath,
+		TLS:         o.Bulk.TLS,
+		Credentials: creds,
+		DeadLetter:  o.Bulk.DeadLetter,
+		Concurrency: o.Concurrency,
+		Logger:      o.Logger,
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -1,0 +1,425 @@
+//go:build long && !race
+
+// The relay into a real VictoriaLogs against an ideal client of the same
+// engine, in one run. Run it alone:
+//
+//	go test -tags long -run LongVictoriaLogsVsIdeal -v -count 1 ./internal/sink/elasticsearch/
+//
+// LOGRELAY_BENCH_CONC sets the concurrency (requests in flight, both
+// sides; default 2), LOGRELAY_BENCH_ROUNDS the rounds (default 5) and
+// LOGRELAY_BENCH_LINE_CONNS the connections the relay is fed over
+// (default 4).
+package elasticsearch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/procstat"
+
+	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/wire"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// TestLongVictoriaLogsVsIdeal measures, in rounds that alternate, the
+// rate at which VictoriaLogs stores documents (1) from an ideal client:
+// the test POSTing prebuilt 100-document _bulk bodies of the same lines
+// over keep-alive connections, conc requests in flight, no relay; (2) through the relay:
+// loadgen (4 connections, unpaced) → relay (batch 100, --sink-concurrency
+// conc) → the same node, from the first line written to the last batch
+// settled, the lines (shaped like loadgen's JSON, 200 bytes, distinct
+// stamps) prebuilt and written over 4 connections as fast as the relay
+// reads them, so the sender costs little. It reports the medians and the
+// relay's ratio to the ideal client. Both share the machine's 2 cores with
+// VictoriaLogs.
+func TestLongVictoriaLogsVsIdeal(t *testing.T) {
+	bin := vlBinary(t)
+	conc := envInt("LOGRELAY_BENCH_CONC", 2)
+	rounds := envInt("LOGRELAY_BENCH_ROUNDS", 5)
+	const perRound = 200_000
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	vl := startVL(t, ctx, bin)
+	endpoint := "http://" + vl.Addr() + "/insert/elasticsearch/_bulk?_msg_field=msg&_time_field=@timestamp&_stream_fields=host"
+	lines := relayLines(perRound, envInt("LOGRELAY_BENCH_LINE_CONNS", 4))
+
+	var ideal, viaRelay, vlIdeal, vlRelay, selfIdeal, selfRelay []float64
+	// cpu runs f and returns VictoriaLogs' and this process's CPU ns per
+	// document meanwhile.
+	cpu := func(f func()) (vlNs, selfNs float64) {
+		v0, _ := procstat.Read(vl.PID())
+		s0, _ := procstat.Read(0)
+		f()
+		v1, _ := procstat.Read(vl.PID())
+		s1, _ := procstat.Read(0)
+		return (v1.CPUSeconds - v0.CPUSeconds) * 1e9 / perRound, (s1.CPUSeconds - s0.CPUSeconds) * 1e9 / perRound
+	}
+	for i := range rounds {
+		bodies := idealBodies(lines) // this round's receive times, as the relay's are
+		var rate float64
+		v, sf := cpu(func() { rate = idealRate(t, ctx, endpoint, bodies, conc, perRound) })
+		ideal, vlIdeal, selfIdeal = append(ideal, rate), append(vlIdeal, v), append(selfIdeal, sf)
+		v, sf = cpu(func() { rate = relayRate(t, ctx, vl.Addr(), conc, lines, perRound) })
+		viaRelay, vlRelay, selfRelay = append(viaRelay, rate), append(vlRelay, v), append(selfRelay, sf)
+		t.Logf("round %d: ideal client %.0f docs/s, relay %.0f docs/s (%.0f%%)", i+1, ideal[i], viaRelay[i], 100*viaRelay[i]/ideal[i])
+	}
+	t.Logf("CPU per document, medians: VictoriaLogs %.0f ns fed by the ideal client, %.0f ns fed by the relay; "+
+		"this process (the ideal client; the relay and its sender) %.0f ns and %.0f ns",
+		median(vlIdeal), median(vlRelay), median(selfIdeal), median(selfRelay))
+	mi, mr := median(ideal), median(viaRelay)
+	ratios := make([]float64, rounds)
+	for i := range ratios {
+		ratios[i] = viaRelay[i] / ideal[i]
+	}
+	t.Logf("medians over %d rounds of %d documents, batch 100, concurrency %d: ideal client %.0f docs/s, relay %.0f docs/s; "+
+		"relay/ideal ratio median %.2f (per round %v)", rounds, perRound, conc, mi, mr, median(ratios), fmtRatios(ratios))
+	vl.ForceFlush(ctx)
+	if rows, _ := countBack(t, ctx, vl); rows != int64(2*rounds*perRound) {
+		t.Errorf("VictoriaLogs holds %d rows, want %d", rows, 2*rounds*perRound)
+	}
+}
+
+func fmtRatios(r []float64) string {
+	var s []string
+	for _, v := range r {
+		s = append(s, fmt.Sprintf("%.2f", v))
+	}
+	return strings.Join(s, " ")
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// relayLines returns total lines split over conns buffers, one per
+// connection, each line followed by '\n'.
+func relayLines(total, conns int) [][]byte {
+	out := make([][]byte, conns)
+	now := time.Now().UnixNano()
+	for i := range total {
+		c := i % conns
+		out[c] = append(append(out[c], jsonLine(uint32(c), uint64(i/conns+1), now)...), '\n')
+	}
+	return out
+}
+
+// idealBodies returns _bulk bodies of 100 documents each, encoded as the
+// relay encodes them, holding the same lines the relay is fed (so the
+// engine stores the same content from both), with times from now.
+func idealBodies(lines [][]byte) [][]byte {
+	enc := wire.NewBulkEncoder(wire.BulkFormat{})
+	now := time.Now().UnixNano()
+	var out [][]byte
+	var b []byte
+	n := 0
+	for _, buf := range lines {
+		for len(buf) > 0 {
+			i := bytes.IndexByte(buf, '\n')
+			b = enc.Append(b, buf[:i], now+int64(n)*1000, nil)
+			buf = buf[i+1:]
+			if n++; n%100 == 0 {
+				out, b = append(out, b), nil
+			}
+		}
+	}
+	if len(b) > 0 {
+		out = append(out, b)
+	}
+	return out
+}
+
+// idealRate POSTs bodies (cycling) with conc requests in flight until
+// total documents are stored, and returns documents per second.
+func idealRate(t *testing.T, ctx context.Context, endpoint string, bodies [][]byte, conc, total int) float64 {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var next atomic.Int64
+	requests := int64(total / 100)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, 16<<10)
+			for {
+				k := next.Add(1) - 1
+				if k >= requests || ctx.Err() != nil {
+					return
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(bodies[k%int64(len(bodies))]))
+				req.Header.Set("Content-Type", wire.BulkContentType)
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				buf, _ = readAll(resp.Body, buf)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || !bytes.Contains(buf, []byte(`"errors":false`)) {
+					failed.Store(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, buf))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f != nil {
+		t.Fatalf("ideal client: %v", f)
+	}
+	return float64(total) / time.Since(start).Seconds()
+}
+
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if err == io.EOF {
+				return buf, nil
+			}
+			return buf, err
+		}
+	}
+}
+
+// relayRate writes lines (one buffer per connection, total lines in all)
+// through a fresh relay into the node at addr and returns messages per
+// second, first write to last settled.
+func relayRate(t *testing.T, ctx context.Context, addr string, conc int, lines [][]byte, total int) float64 {
+	t.Helper()
+	r, stop := startRelay(t, vlSink(t, addr, IDNone), func(c *relay.Config) {
+		c.BatchSize, c.FlushInterval = 100, time.Second
+		c.SinkConcurrency = conc
+		c.RetryBase, c.RetryMax = 100*time.Millisecond, time.Second
+	})
+	defer stop()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, buf := range lines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", r.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write(buf); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitDelivered(t, r, uint64(total), 5*time.Minute)
+	el := time.Since(start)
+	if st := r.Stats(); st.SinkErrors != 0 {
+		t.Logf("relay round: %d sink errors, %d retries", st.SinkErrors, st.Retries)
+	}
+	return float64(total) / el.Seconds()
+}
+
+// TestLongRelayCPUBulkVsTCP measures the relay process's CPU time per
+// message (utime+stime from /proc) through the _bulk sink and through the
+// TCP sink, in alternating rounds of the same run: the relay binary, batch
+// 100, --sink-concurrency 2, 600,000 prebuilt 200-byte JSON lines over 4
+// connections; the receivers run in the test process and cost the relay
+// nothing (a frame reader that acks each frame; an HTTP server that counts
+// the documents and answers as Elasticsearch does with filter_path, each
+// item's status). It reports the medians and their ratio.
+// LOGRELAY_BENCH_BATCH sets the batch size (default 100).
+//
+//	go test -tags long -run LongRelayCPUBulkVsTCP -v -count 1 ./internal/sink/elasticsearch/
+func TestLongRelayCPUBulkVsTCP(t *testing.T) {
+	rounds := envInt("LOGRELAY_BENCH_ROUNDS", 5)
+	const total = 600_000
+	bin := filepath.Join(t.TempDir(), "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/logrelay/logrelay/relay").CombinedOutput(); err != nil {
+		t.Fatalf("build the relay: %v\n%s", err, out)
+	}
+	lines := relayLines(total, 4)
+	var tcpNs, bulkNs []float64
+	for i := range rounds {
+		for _, kind := range [][2]string{{"tcp", "bulk"}, {"bulk", "tcp"}}[i%2] {
+			ns := relayCPUPerMessage(t, bin, kind, lines, total)
+			if kind == "tcp" {
+				tcpNs = append(tcpNs, ns)
+			} else {
+				bulkNs = append(bulkNs, ns)
+			}
+		}
+		t.Logf("round %d: relay CPU per message: tcp %.0f ns, bulk %.0f ns (%.2fx)", i+1, tcpNs[i], bulkNs[i], bulkNs[i]/tcpNs[i])
+	}
+	ratios := make([]float64, rounds)
+	for i := range ratios {
+		ratios[i] = bulkNs[i] / tcpNs[i]
+	}
+	t.Logf("medians over %d rounds of %d messages: relay CPU per message tcp %.0f ns, bulk %.0f ns; bulk/tcp ratio median %.2f (per round %s)",
+		rounds, total, median(tcpNs), median(bulkNs), median(ratios), fmtRatios(ratios))
+}
+
+// relayCPUPerMessage runs the relay binary with a sink of kind ("tcp" or
+// "bulk") into a receiver in this process, writes lines, waits for total
+// messages at the receiver, and returns the relay's CPU ns per message.
+func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total int) float64 {
+	t.Helper()
+	var got atomic.Int64
+	done := make(chan struct{})
+	count := func(n int) {
+		if got.Add(int64(n)) == int64(total) {
+			close(done)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var sinkURL string
+	switch kind {
+	case "tcp":
+		sinkURL = "tcp://" + ln.Addr().String()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					fr := wire.NewReader(bufio.NewReaderSize(c, 1<<20), 0)
+					var ack []byte
+					for {
+						h, _, err := fr.ReadFrame()
+						if err != nil {
+							return
+						}
+						count(int(h.Count))
+						ack = wire.AppendAck(ack[:0], wire.Ack{Seq: h.Seq, Status: wire.AckOK})
+						if _, err := c.Write(ack); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+	case "bulk":
+		sinkURL = "elasticsearch+http://" + ln.Addr().String()
+		item := []byte(`{"create":{"status":201}}`)
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			n := bytes.Count(body, []byte("\n")) / 2
+			out := append(make([]byte, 0, 40+n*26), `{"errors":false,"items":[`...)
+			for i := range n {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				out = append(out, item...)
+			}
+			w.Write(append(out, "]}"...))
+			count(n)
+		})}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	port, err := freeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "--listen", listen, "--admin", "", "--sink", sinkURL, "--batch-size", strconv.Itoa(envInt("LOGRELAY_BENCH_BATCH", 100)),
+		"--flush-interval", "1s", "--sink-concurrency", "2", "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay not listening on %s", listen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before, err := procstat.Read(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, buf := range lines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", listen)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.Write(buf)
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s: the receiver got %d of %d", kind, got.Load(), total)
+	}
+	after, err := procstat.Read(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (after.CPUSeconds - before.CPUSeconds) * 1e9 / float64(total)
+}
+
+func freeTCPPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -65,7 +65,7 @@ func benchSend(b *testing.B, addr string, conns, total int) {
 // One op is one 200-byte message, so allocs/op is allocations per message
 // (allocs/msg counts every allocation in the process, with decimals).
 func BenchmarkRelayToFile(b *testing.B) {
-	for _, format := range []Format{Lines} {
+	for _, format := range []Format{Lines, JSON} {
 		for _, fsync := range []bool{false, true} {
 			b.Run(fmt.Sprintf("format=%v/fsync=%v", format, fsync), func(b *testing.B) {
 				s, err := New(Config{Path: filepath.Join(b.TempDir(), "out.log"), Format: format, Fsync: fsync})

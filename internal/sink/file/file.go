@@ -144,9 +144,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("%w: path %q: want an absolute path", ErrConfig, cfg.Path)
 	case filepath.Clean(cfg.Path) != cfg.Path || cfg.Path == "/":
 		return nil, fmt.Errorf("%w: path %q: want a clean path to a file (%s)", ErrConfig, cfg.Path, filepath.Clean(cfg.Path))
-	case cfg.Format == JSON:
-		return nil, fmt.Errorf("%w: format json: not built yet (it needs the _bulk document encoder)", ErrConfig)
-	case cfg.Format != Lines:
+	case cfg.Format != Lines && cfg.Format != JSON:
 		return nil, fmt.Errorf("%w: format %v", ErrConfig, cfg.Format)
 	case cfg.MaxBytes < 0:
 		return nil, fmt.Errorf("%w: max bytes %d: want 0 (no rotation) or more", ErrConfig, cfg.MaxBytes)

@@ -16,7 +16,7 @@ func TestNew(t *testing.T) {
 		want string // "" = valid, else part of the error
 	}{
 		{Config{Path: "/var/log/out.log"}, ""},
-		{Config{Path: "/var/log/out.log", Fsync: true, MaxBytes: 1 << 20, Keep: 3, Mode: 0o600}, ""},
+		{Config{Path: "/var/log/out.log", Format: JSON, Fsync: true, MaxBytes: 1 << 20, Keep: 3, Mode: 0o600}, ""},
 		{Config{Path: ""}, "absolute"},
 		{Config{Path: "out.log"}, "absolute"},
 		{Config{Path: "/var/log/../out.log"}, "clean"},

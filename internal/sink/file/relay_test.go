@@ -2,13 +2,17 @@ package file
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -187,6 +191,11 @@ func TestRelayToFile(t *testing.T) {
 			}
 			if fi, _ := os.Stat(path); s.m.bytes.Load() != uint64(fi.Size()) {
 				t.Errorf("bytes written %d, file size %d", s.m.bytes.Load(), fi.Size())
+			}
+			rec := httptest.NewRecorder()
+			r.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			if want := fmt.Sprintf("logrelay_file_bytes_written_total %d\n", s.m.bytes.Load()); !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("/metrics does not show the sink's metrics: want a line %q", want)
 			}
 		})
 	}
@@ -523,5 +532,64 @@ func TestFsyncFails(t *testing.T) {
 	}
 	if s.m.rotations.Load() == 0 {
 		t.Error("no rotation: the test wants fsyncs before rotations to fail too")
+	}
+}
+
+// TestJSONFormat: --file-format json writes one NDJSON document a
+// message, the _bulk sink's document: a JSON-object line as it is plus
+// @timestamp (unless present), any other line as {"@timestamp","message"};
+// no action lines.
+func TestJSONFormat(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "out.log")
+	s := newSink(t, Config{Path: path, Format: JSON, Fsync: true})
+	r, stop := startRelay(t, s, nil)
+	in := []string{
+		`plain text`,
+		`{"level":"info","msg":"hi"}`,
+		`{"@timestamp":"2026-01-02T03:04:05Z","msg":"own time"}`,
+		`  {"nested":{"a":[1,2,{"b":null}]}}  `,
+		`say "hi" \ back\slash	tab`,
+		"bad utf8 \xff here",
+		`{"not json"`,
+		`{}`,
+	}
+	before := time.Now()
+	for range 30 { // several batches
+		send(t, r.Addr(), in)
+	}
+	waitFor(t, "all delivered", func() bool { return r.Stats().Delivered == uint64(30*len(in)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := readLines(t, path)
+	if len(got) != 30*len(in) {
+		t.Fatalf("got %d documents want %d", len(got), 30*len(in))
+	}
+	for i, doc := range got {
+		line := in[i%len(in)]
+		var m map[string]any
+		if err := json.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatalf("document %d %q: %v", i, doc, err)
+		}
+		ts, _ := m["@timestamp"].(string)
+		when, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Errorf("document %q: @timestamp %q: %v", doc, ts, err)
+		}
+		var want map[string]any
+		if json.Unmarshal([]byte(line), &want) == nil {
+			if _, ok := want["@timestamp"]; !ok {
+				want["@timestamp"] = ts
+				if when.Before(before.Add(-time.Second)) || when.After(time.Now()) {
+					t.Errorf("document %q: receive time %v not during the test", doc, when)
+				}
+			}
+		} else {
+			want = map[string]any{"@timestamp": ts, "message": strings.ToValidUTF8(line, "\uFFFD")}
+		}
+		if !reflect.DeepEqual(m, want) {
+			t.Errorf("line %q: got document %q, decoded %v want %v", line, doc, m, want)
+		}
 	}
 }

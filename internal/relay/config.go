@@ -40,6 +40,11 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing for this long; 0
 	// means never.
 	IdleTimeout time.Duration
+	// LineTimeout closes a connection whose unfinished line has not ended
+	// this long after it began (its bytes so far are dropped and counted as
+	// truncated), so a client dribbling a never-ending line cannot hold its
+	// partial line forever; 0 means never.
+	LineTimeout time.Duration
 	// MaxPending bounds the messages held (batched or in flight, not yet
 	// acknowledged). When it is reached, readers stop reading. It must be
 	// at least BatchSize and at most MaxPendingLimit.
@@ -85,6 +90,7 @@ func DefaultConfig() Config {
 		BatchSize:       100,
 		FlushInterval:   10 * time.Second,
 		MaxLineBytes:    64 << 10,
+		LineTimeout:     time.Minute,
 		MaxPending:      100_000,
 		MaxPendingBytes: 256 << 20,
 		SinkConcurrency: 8,
@@ -134,6 +140,8 @@ func (c *Config) validate() error {
 		return bad("max conns %d: want >= 0", c.MaxConns)
 	case c.IdleTimeout < 0:
 		return bad("idle timeout %v: want >= 0", c.IdleTimeout)
+	case c.LineTimeout < 0:
+		return bad("line timeout %v: want >= 0", c.LineTimeout)
 	case c.MaxPending < c.BatchSize || c.MaxPending > MaxPendingLimit:
 		return bad("max pending %d: want at least the batch size %d, at most %d", c.MaxPending, c.BatchSize, MaxPendingLimit)
 	case c.MaxPendingBytes <= c.MaxBatchPayload() || c.MaxPendingBytes > MaxPendingBytesLimit:

@@ -29,6 +29,7 @@ type Relay struct {
 	chunks  *chunkPool
 	queue   *chunkQueue
 	reg     *prometheus.Registry
+	readers *readerEnv
 
 	serving  atomic.Bool
 	stopping atomic.Bool
@@ -72,6 +73,11 @@ func New(cfg Config) (*Relay, error) {
 			return nil, err
 		}
 		r.sink = NewTCPSink(addr, cfg.SendTimeout)
+	}
+	r.readers = &readerEnv{
+		pending: r.pending, chunks: r.chunks, queue: r.queue, st: r.st, stamps: r.stamps,
+		stopping: &r.stopping, log: r.log, tooLong: r.rejectTooLong,
+		maxLine: cfg.MaxLineBytes, idle: cfg.IdleTimeout, lineTimeout: cfg.LineTimeout,
 	}
 	r.reg = newRegistry(r)
 	return r, nil
@@ -258,7 +264,7 @@ func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 			nc.Close()
 			continue
 		}
-		cr := newConnReader(r, nc)
+		cr := newConnReader(r.readers, nc)
 		r.mu.Lock()
 		if r.stopping.Load() {
 			r.mu.Unlock()

@@ -38,6 +38,7 @@ type Stats struct {
 	Pending       int64                  // messages held: batched or in flight, not yet acknowledged
 	PendingBytes  int64                  // bytes of those messages, newlines included
 	ReadsHeld     int64                  // reads waiting, with their data, for room under MaxPending(Bytes)
+	LineTimeouts  uint64                 // connections closed because a line did not end within LineTimeout
 	Batches       map[wire.Reason]uint64 // batches flushed, by reason
 	Retries       uint64                 // batch sends after the first
 	SinkErrors    uint64                 // failed connects, writes, nacks, timeouts and protocol errors
@@ -63,6 +64,7 @@ type counters struct {
 	bytes         atomic.Uint64
 	reads         atomic.Uint64
 	readsHeld     atomic.Int64
+	lineTimeouts  atomic.Uint64
 	rejected      [len(rejectReasons)]atomic.Uint64
 	batches       [int(wire.ReasonBytes) + 1]atomic.Uint64
 	retries       atomic.Uint64
@@ -114,6 +116,7 @@ func (c *counters) snapshot(pending, pendingBytes int64) Stats {
 		Pending:       pending,
 		PendingBytes:  pendingBytes,
 		ReadsHeld:     c.readsHeld.Load(),
+		LineTimeouts:  c.lineTimeouts.Load(),
 		Retries:       c.retries.Load(),
 		SinkErrors:    c.sinkErrors.Load(),
 		Rejected:      make(map[string]uint64, len(rejectReasons)),

@@ -1,0 +1,97 @@
+package relay
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeSlowly writes s in pieces of n bytes.
+func writeSlowly(t *testing.T, c net.Conn, s string, n int) {
+	t.Helper()
+	for len(s) > 0 {
+		k := min(n, len(s))
+		if _, err := c.Write([]byte(s[:k])); err != nil {
+			t.Fatal(err)
+		}
+		s = s[k:]
+	}
+}
+
+// TestLongLinesInSmallWrites sends lines far longer than a read in 4 KiB
+// writes (so they are read into the growing carry), one over the limit
+// among them, and checks what arrives.
+func TestLongLinesInSmallWrites(t *testing.T) {
+	t.Parallel()
+	d := newTestDest(t)
+	cfg := testConfig(d.addr)
+	cfg.MaxLineBytes = 1 << 20
+	cfg.MaxPendingBytes = 256 << 20
+	r := startRelay(t, cfg)
+	c := dial(t, r)
+	long := strings.Repeat("a", 600<<10)
+	tooLong := strings.Repeat("b", 1<<20+1)
+	writeSlowly(t, c, "first\n"+long+"\nafter\n"+tooLong+"\r\nok\n"+long[:70<<10]+"\r\n", 4<<10)
+	waitFor(t, "5 messages", func() bool { return r.Stats().Delivered == 5 })
+	var got []string
+	for _, f := range d.received() {
+		got = append(got, f.msgs...)
+	}
+	want := []string{"first", long, "after", "ok", long[:70<<10]}
+	if len(got) != len(want) {
+		t.Fatalf("got %d messages, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("message %d: %d bytes %.20q…, want %d bytes %.20q…", i, len(got[i]), got[i], len(want[i]), want[i])
+		}
+	}
+	if st := r.Stats(); st.Rejected[RejectTooLong] != 1 {
+		t.Errorf("rejected %v, want one too long", st.Rejected)
+	}
+}
+
+// TestLineTimeout: a connection dribbling a line that never ends is closed
+// once the line is older than LineTimeout, its bytes dropped and counted;
+// a connection whose lines each end in time stays open.
+func TestLineTimeout(t *testing.T) {
+	t.Parallel()
+	d := newTestDest(t)
+	cfg := testConfig(d.addr)
+	cfg.LineTimeout = 300 * time.Millisecond
+	r := startRelay(t, cfg)
+	hog, ok := dial(t, r), dial(t, r)
+	if _, err := hog.Write([]byte("complete\npartial")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	closed := make(chan time.Duration, 1)
+	go func() {
+		for range 40 { // a byte every 50 ms: 2 s unless closed
+			time.Sleep(50 * time.Millisecond)
+			if _, err := hog.Write([]byte("x")); err != nil {
+				break
+			}
+		}
+		closed <- time.Since(start)
+	}()
+	for i := range 8 { // lines of 200 ms each, halves 100 ms apart
+		ok.Write([]byte("ha"))
+		time.Sleep(100 * time.Millisecond)
+		ok.Write([]byte("lf\n"))
+		time.Sleep(100 * time.Millisecond)
+		_ = i
+	}
+	waitFor(t, "the hog closed", func() bool { return r.Stats().LineTimeouts == 1 })
+	if el := time.Since(start); el < cfg.LineTimeout {
+		t.Errorf("closed after %v, before the line timeout %v", el, cfg.LineTimeout)
+	}
+	waitFor(t, "delivery", func() bool { return r.Stats().Delivered == 9 })
+	st := r.Stats()
+	if st.LineTimeouts != 1 || st.Rejected[RejectTruncated] != 1 || st.ConnsOpen != 1 {
+		t.Errorf("line timeouts %d, truncated %d, open %d; want 1, 1, 1", st.LineTimeouts, st.Rejected[RejectTruncated], st.ConnsOpen)
+	}
+	hog.Close()
+	<-closed
+}

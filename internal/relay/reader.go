@@ -279,6 +279,9 @@ func (cr *connReader) extendCarry(n int) (*chunk, int) {
 // line is a message; after any other error it is dropped and counted.
 func (cr *connReader) finish(err error) {
 	env := cr.env
+	if env.stopping.Load() {
+		cr.countUnread()
+	}
 	if cr.skip {
 		cr.carry = cr.carry[:0]
 	}
@@ -298,6 +301,23 @@ func (cr *connReader) finish(err error) {
 	c.recvNs = env.stamps.now()
 	cr.parse(c, n+1)
 	cr.handoff(c)
+}
+
+// countUnread counts, at shutdown, the bytes the client sent that are
+// still in the socket's receive buffer: they are never read, so never
+// counted as received.
+func (cr *connReader) countUnread() {
+	if cr.rc == nil {
+		return
+	}
+	n := 0
+	cr.rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	if n > 0 {
+		cr.env.st.unreadConns.Add(1)
+		cr.env.st.unreadBytes.Add(uint64(n))
+	}
 }
 
 // parse turns c.buf[:end] (the carried partial line, then the new bytes)

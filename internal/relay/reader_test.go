@@ -95,3 +95,30 @@ func TestLineTimeout(t *testing.T) {
 	hog.Close()
 	<-closed
 }
+
+// TestShutdownCountsUnread: bytes a client sent that the relay had not
+// read when it shut down (reading was paused at the pending limit) are
+// counted, with their connection, and are not counted as received.
+func TestShutdownCountsUnread(t *testing.T) {
+	t.Parallel()
+	d := newTestDest(t)
+	d.hold = make(chan struct{})
+	cfg := testConfig(d.addr)
+	cfg.MaxPending = 200
+	cfg.ShutdownTimeout = 100 * time.Millisecond
+	r := startRelay(t, cfg)
+	c := dial(t, r)
+	line := strings.Repeat("u", 99) + "\n"
+	payload := strings.Repeat(line, 5000)
+	go c.Write([]byte(payload)) // ends when the relay closes the connection
+	waitFor(t, "the pending limit", func() bool { return r.Stats().Pending == int64(cfg.MaxPending) })
+	time.Sleep(20 * time.Millisecond) // the rest reaches the relay's socket
+	r.stop()
+	close(d.hold)
+	st := r.Stats()
+	if st.UnreadConns != 1 || st.UnreadBytes == 0 || st.Bytes+st.UnreadBytes > uint64(len(payload)) {
+		t.Fatalf("unread: %d connections, %d bytes; read %d of %d sent; want 1 connection, the bytes not read",
+			st.UnreadConns, st.UnreadBytes, st.Bytes, len(payload))
+	}
+	t.Logf("read %d bytes, %d unread in the socket at shutdown, of %d sent", st.Bytes, st.UnreadBytes, len(payload))
+}

@@ -229,7 +229,8 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	r.log.Log(context.Background(), level, "relay stopped",
 		"received", st.Received, "delivered", st.Delivered, "rejected", st.RejectedTotal(),
-		"undelivered", undelivered, "batches", st.Batches[1]+st.Batches[2]+st.Batches[3]+st.Batches[4],
+		"undelivered", undelivered, "unread_connections", st.UnreadConns, "unread_bytes", st.UnreadBytes,
+		"batches", st.Batches[1]+st.Batches[2]+st.Batches[3]+st.Batches[4],
 		"shutdown", time.Since(start).Round(time.Millisecond))
 	return err
 }

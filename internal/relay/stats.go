@@ -39,6 +39,8 @@ type Stats struct {
 	PendingBytes  int64                  // bytes of those messages, newlines included
 	ReadsHeld     int64                  // reads waiting, with their data, for room under MaxPending(Bytes)
 	LineTimeouts  uint64                 // connections closed because a line did not end within LineTimeout
+	UnreadConns   uint64                 // connections closed at shutdown with bytes still unread in their socket
+	UnreadBytes   uint64                 // those bytes: sent by clients, never read, not counted as received
 	Batches       map[wire.Reason]uint64 // batches flushed, by reason
 	Retries       uint64                 // batch sends after the first
 	SinkErrors    uint64                 // failed connects, writes, nacks, timeouts and protocol errors
@@ -65,6 +67,8 @@ type counters struct {
 	reads         atomic.Uint64
 	readsHeld     atomic.Int64
 	lineTimeouts  atomic.Uint64
+	unreadConns   atomic.Uint64
+	unreadBytes   atomic.Uint64
 	rejected      [len(rejectReasons)]atomic.Uint64
 	batches       [int(wire.ReasonBytes) + 1]atomic.Uint64
 	retries       atomic.Uint64
@@ -117,6 +121,8 @@ func (c *counters) snapshot(pending, pendingBytes int64) Stats {
 		PendingBytes:  pendingBytes,
 		ReadsHeld:     c.readsHeld.Load(),
 		LineTimeouts:  c.lineTimeouts.Load(),
+		UnreadConns:   c.unreadConns.Load(),
+		UnreadBytes:   c.unreadBytes.Load(),
 		Retries:       c.retries.Load(),
 		SinkErrors:    c.sinkErrors.Load(),
 		Rejected:      make(map[string]uint64, len(rejectReasons)),

@@ -4,12 +4,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/logrelay/logrelay/internal/cli"
@@ -30,6 +32,7 @@ func main() {
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "close new client connections beyond this many (0 = unlimited)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close client connections silent for this long (0 = never)")
 	fs.DurationVar(&c.LineTimeout, "line-timeout", c.LineTimeout, "close client connections whose unfinished line has not ended this long after it began (0 = never)")
+	fs.Int64Var(&c.MaxCarryBytes, "max-carry-bytes", c.MaxCarryBytes, "bytes of unfinished lines of 16 KiB or more held at once, all connections (over it a line is dropped and counted; 0 = no bound)")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "messages held unacknowledged before reading stops (backpressure)")
 	fs.Int64Var(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of those messages held before reading stops (must exceed the largest batch)")
 	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", c.SinkConcurrency, "batches in flight on the sink connection before their acknowledgements (order is kept at any value; 1 = one batch per round trip)")
@@ -37,6 +40,7 @@ func main() {
 	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "longest reconnect delay")
 	fs.DurationVar(&c.SendTimeout, "send-timeout", c.SendTimeout, "per-attempt limit for connecting and for a batch's acknowledgement")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "on SIGINT/SIGTERM, how long stopping, the final flush and the wait for acknowledgements may take (a second signal exits at once)")
+	memLimit := fs.Int64("memory-limit", 0, "Go soft memory limit in bytes (0 = 1.5 × --max-pending-bytes + 64 MiB unless GOMEMLIMIT is set; -1 = the runtime's own)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	mutexFrac := fs.Int("mutex-profile-fraction", 0, "runtime.SetMutexProfileFraction for /debug/pprof/mutex (0 = off)")
@@ -56,6 +60,9 @@ func main() {
 	runtime.SetMutexProfileFraction(*mutexFrac)
 	runtime.SetBlockProfileRate(*blockRate)
 	c.Logger = log
+	if *memLimit > 0 || *memLimit == 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cmp.Or(*memLimit, c.SoftMemoryLimit()))
+	}
 	r, err := relay.New(c)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)

@@ -26,9 +26,11 @@ type readerEnv struct {
 	log      *slog.Logger
 	tooLong  func(nc net.Conn, n int) // counts and reports an over-long line
 	// maxLine is Config.MaxLineBytes; idle is Config.IdleTimeout and
-	// lineTimeout Config.LineTimeout.
+	// lineTimeout Config.LineTimeout; maxCarry is Config.MaxCarryBytes.
 	maxLine           int
 	idle, lineTimeout time.Duration
+	maxCarry          int64
+	carried           atomic.Int64 // bytes of carries counted against maxCarry
 }
 
 // longCarry is the length of a partial line from which a reader reads into
@@ -49,6 +51,7 @@ type connReader struct {
 	readFn  func(fd uintptr) bool
 	turn    turn      // its place among readers taking turns (see pendingLimit)
 	carry   []byte    // the unterminated line at the end of the last read
+	charged int       // cap(carry) counted in env.carried (0 when under longCarry)
 	skip    bool      // dropping the rest of an over-long line
 	lineAt  time.Time // when the unfinished line (carry or skip) began
 	dlSet   bool      // a read deadline is set
@@ -80,13 +83,14 @@ func newConnReader(env *readerEnv, nc net.Conn) *connReader {
 // cannot hand off and hold it until reading resumes.
 func (cr *connReader) rawRead(fd uintptr) bool {
 	env := cr.env
-	var buf []byte
-	switch {
-	case !cr.turn.granted && env.pending.blocked():
+	if !cr.turn.granted && env.pending.blocked() {
 		return true
-	case len(cr.carry) >= longCarry:
+	}
+	var buf []byte
+	if len(cr.carry) >= longCarry {
 		buf = cr.carryRoom()
-	default:
+	}
+	if buf == nil {
 		if cr.cur == nil {
 			cr.cur = env.chunks.get()
 			copy(cr.cur.buf, cr.carry)
@@ -115,14 +119,48 @@ func (cr *connReader) rawRead(fd uintptr) bool {
 }
 
 // carryRoom returns the free space after the carried line, at least
-// readRoom bytes, growing the carry geometrically.
+// readRoom bytes, growing the carry geometrically. When the growth would
+// take the carries over MaxCarryBytes it drops the line instead and
+// returns nil.
 func (cr *connReader) carryRoom() []byte {
 	if cap(cr.carry)-len(cr.carry) < readRoom {
 		c := make([]byte, len(cr.carry), max(2*cap(cr.carry), len(cr.carry)+readRoom))
 		copy(c, cr.carry)
 		cr.carry = c
+		if !cr.recharge() {
+			cr.dropOverBudget()
+			return nil
+		}
 	}
 	return cr.carry[len(cr.carry) : len(cr.carry)+readRoom]
+}
+
+// recharge brings what env.carried counts for this connection to
+// cap(carry), or to 0 for a carry under longCarry, and reports false when
+// that growth took the total over MaxCarryBytes.
+func (cr *connReader) recharge() bool {
+	want := 0
+	if cap(cr.carry) >= longCarry {
+		want = cap(cr.carry)
+	}
+	d := int64(want - cr.charged)
+	if d == 0 {
+		return true
+	}
+	cr.charged = want
+	total := cr.env.carried.Add(d)
+	return d < 0 || cr.env.maxCarry <= 0 || total <= cr.env.maxCarry
+}
+
+// dropOverBudget drops the unfinished line whose carry the budget cannot
+// hold, counts it, and skips the rest of it.
+func (cr *connReader) dropOverBudget() {
+	cr.env.st.rejected[rejCarryBudget].Add(1)
+	cr.env.log.Debug("dropped a line: partial lines over --max-carry-bytes", "remote", cr.nc.RemoteAddr().String(),
+		"bytes_so_far", len(cr.carry), "max_carry_bytes", cr.env.maxCarry)
+	cr.carry = nil
+	cr.recharge()
+	cr.skip = true
 }
 
 // read does one read. It returns the chunk filled (nil if none was taken:
@@ -134,8 +172,10 @@ func (cr *connReader) read() (*chunk, int, error) {
 		// Not a socket: the read blocks, so it must not hold a turn.
 		env.pending.done(&cr.turn)
 		if len(cr.carry) >= longCarry {
-			n, err := cr.nc.Read(cr.carryRoom())
-			return nil, n, err
+			if buf := cr.carryRoom(); buf != nil {
+				n, err := cr.nc.Read(buf)
+				return nil, n, err
+			}
 		}
 		c := env.chunks.get()
 		copy(c.buf, cr.carry)
@@ -165,7 +205,11 @@ func (cr *connReader) read() (*chunk, int, error) {
 // timeout or shutdown.
 func (cr *connReader) serve() {
 	env := cr.env
-	defer env.pending.done(&cr.turn)
+	defer func() {
+		env.pending.done(&cr.turn)
+		cr.carry = nil
+		cr.recharge()
+	}()
 	for {
 		if env.stopping.Load() {
 			cr.finish(errStopping)
@@ -265,6 +309,7 @@ func (cr *connReader) extendCarry(n int) (*chunk, int) {
 			cr.env.tooLong(cr.nc, len(all))
 			cr.skip = true
 			cr.carry = nil
+			cr.recharge()
 			return nil, 0
 		}
 		cr.carry = all
@@ -380,8 +425,12 @@ func (cr *connReader) parse(c *chunk, end int) {
 		cr.carry = cr.carry[:0]
 	case len(tail) == 0 && cap(cr.carry) > 4<<10:
 		cr.carry = nil // do not keep a big buffer on an idle connection
+		cr.recharge()
 	default:
 		cr.carry = append(cr.carry[:0], tail...)
+		if !cr.recharge() {
+			cr.dropOverBudget()
+		}
 	}
 }
 

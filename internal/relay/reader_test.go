@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,40 @@ func TestShutdownCountsUnread(t *testing.T) {
 			st.UnreadConns, st.UnreadBytes, st.Bytes, len(payload))
 	}
 	t.Logf("read %d bytes, %d unread in the socket at shutdown, of %d sent", st.Bytes, st.UnreadBytes, len(payload))
+}
+
+// TestCarryBudget: a partial line that would take the partial lines held
+// over MaxCarryBytes is dropped and counted, the rest of it skipped; the
+// line held within the budget and the lines after the dropped one arrive;
+// the budget is given back when connections end.
+func TestCarryBudget(t *testing.T) {
+	t.Parallel()
+	d := newTestDest(t)
+	cfg := testConfig(d.addr)
+	cfg.MaxLineBytes = 4 << 20
+	cfg.MaxCarryBytes = 1 << 20
+	r := startRelay(t, cfg)
+	a, b := dial(t, r), dial(t, r)
+	held := strings.Repeat("a", 300<<10)
+	writeSlowly(t, a, held, 4<<10)
+	waitFor(t, "the first partial line read", func() bool { return r.Stats().Bytes >= uint64(len(held)) })
+	writeSlowly(t, b, strings.Repeat("b", 2<<20), 4<<10)
+	waitFor(t, "the second line dropped", func() bool { return r.Stats().Rejected[RejectCarryBudget] == 1 })
+	writeSlowly(t, b, "\nafter\n", 4<<10)
+	writeSlowly(t, a, "\n", 1)
+	waitFor(t, "2 messages", func() bool { return r.Stats().Delivered == 2 })
+	var got []string
+	for _, f := range d.received() {
+		got = append(got, f.msgs...)
+	}
+	slices.Sort(got)
+	if len(got) != 2 || got[0] != held || got[1] != "after" {
+		t.Errorf("got %d messages (%d bytes first), want the %d-byte held line and \"after\"", len(got), len(got[0]), len(held))
+	}
+	a.Close()
+	b.Close()
+	waitFor(t, "the budget given back", func() bool { return r.readers.carried.Load() == 0 })
+	if st := r.Stats(); st.RejectedTotal() != 1 {
+		t.Errorf("rejected %v, want only the one over the budget", st.Rejected)
+	}
 }

@@ -77,7 +77,7 @@ func New(cfg Config) (*Relay, error) {
 	r.readers = &readerEnv{
 		pending: r.pending, chunks: r.chunks, queue: r.queue, st: r.st, stamps: r.stamps,
 		stopping: &r.stopping, log: r.log, tooLong: r.rejectTooLong,
-		maxLine: cfg.MaxLineBytes, idle: cfg.IdleTimeout, lineTimeout: cfg.LineTimeout,
+		maxLine: cfg.MaxLineBytes, idle: cfg.IdleTimeout, lineTimeout: cfg.LineTimeout, maxCarry: cfg.MaxCarryBytes,
 	}
 	r.reg = newRegistry(r)
 	return r, nil

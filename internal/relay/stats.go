@@ -17,13 +17,17 @@ const (
 	// RejectTruncated: an unterminated line cut off by a read error, a
 	// connection reset, the idle timeout or shutdown.
 	RejectTruncated = "truncated"
+	// RejectCarryBudget: an unfinished line that would have taken the
+	// partial lines held over MaxCarryBytes; the rest of it is skipped.
+	RejectCarryBudget = "carry_budget"
 )
 
-var rejectReasons = [...]string{RejectTooLong, RejectTruncated}
+var rejectReasons = [...]string{RejectTooLong, RejectTruncated, RejectCarryBudget}
 
 const (
 	rejTooLong = iota
 	rejTruncated
+	rejCarryBudget
 )
 
 // Stats is a snapshot of the relay's counters.
@@ -33,7 +37,7 @@ type Stats struct {
 	ConnsRejected uint64                 // connections closed at once because MaxConns was reached
 	Received      uint64                 // messages read and handed to the batcher
 	Delivered     uint64                 // messages acknowledged by the destination
-	Rejected      map[string]uint64      // lines dropped, by reason (RejectTooLong, RejectTruncated)
+	Rejected      map[string]uint64      // lines dropped, by reason (RejectTooLong, RejectTruncated, RejectCarryBudget)
 	Bytes         uint64                 // bytes read from clients
 	Pending       int64                  // messages held: batched or in flight, not yet acknowledged
 	PendingBytes  int64                  // bytes of those messages, newlines included

@@ -54,7 +54,7 @@ type connReader struct {
 	charged int       // cap(carry) counted in env.carried (0 when under longCarry)
 	skip    bool      // dropping the rest of an over-long line
 	lineAt  time.Time // when the unfinished line (carry or skip) began
-	dlSet   bool      // a read deadline is set
+	dl      time.Time // the read deadline set, zero for none
 	cur     *chunk    // the chunk being filled by readFn
 	n       int
 	readErr error
@@ -272,9 +272,9 @@ func (cr *connReader) setDeadline() (lineDue time.Time) {
 		cr.lineAt = time.Time{}
 	}
 	if env.idle <= 0 && (env.lineTimeout <= 0 || !partial) {
-		if cr.dlSet {
+		if !cr.dl.IsZero() {
 			cr.nc.SetReadDeadline(time.Time{})
-			cr.dlSet = false
+			cr.dl = time.Time{}
 		}
 		return time.Time{}
 	}
@@ -292,8 +292,10 @@ func (cr *connReader) setDeadline() (lineDue time.Time) {
 			dl = lineDue
 		}
 	}
-	cr.nc.SetReadDeadline(dl)
-	cr.dlSet = true
+	if !dl.Equal(cr.dl) { // the same line's deadline is set once
+		cr.nc.SetReadDeadline(dl)
+		cr.dl = dl
+	}
 	return lineDue
 }
 

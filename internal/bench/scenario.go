@@ -36,6 +36,8 @@ type Params struct {
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
 
+	Quiet int // overload: quiet clients, 10 msgs/s each
+
 	Replicates   int           // throughput: saturation replicates
 	StepDuration time.Duration // throughput: each step's load duration
 }
@@ -169,6 +171,7 @@ func Scenarios() []*Scenario {
 			Relay: bothWays,
 			run:   runShutdown,
 		},
+		overloadScenario,
 		{
 			Name:        "throughput",
 			Description: throughputDescription(),

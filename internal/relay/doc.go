@@ -10,8 +10,8 @@
 // again and again, and reading pauses until the held counts fall to three
 // quarters of the limits. What is admitted when reading resumes is shared
 // fairly: from the pause on, connections read in turns, in the order they
-// asked, one read (at most 64 KiB beyond a carried partial line) per turn,
-// and a connection with more to read asks again behind the others. So
+// asked, one read (at most 128 KiB) per turn, and a connection with more
+// to read asks again behind the others. So
 // every connection with data waiting gets the same number of reads per
 // round, and a quiet connection waits at most one round of the others'
 // reads before its line is read, then behind what is already pending.
@@ -21,8 +21,10 @@
 // # Memory
 //
 // Beyond the pending messages, memory goes to read chunks in use (one per
-// reading connection, 64 KiB plus MaxLineBytes), to batch buffers, to each
-// connection (its goroutine, socket and a partial line under 16 KiB) and
+// reading connection: 64 KiB plus MaxLineBytes, at most 128 KiB; a line
+// longer than that gets a buffer of its own size while it is handed off),
+// to batch buffers, to each connection (its goroutine, socket and a
+// partial line under 16 KiB) and
 // to partial lines of 16 KiB or more, which count against
 // Config.MaxCarryBytes; a line that would take them over it is dropped and
 // counted. Config.LineTimeout closes a connection whose line does not end

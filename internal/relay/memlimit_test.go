@@ -22,7 +22,9 @@ import (
 //
 //   - small: 1,000 loadgen connections of 200-byte lines, unpaced;
 //   - 32k: 100 loadgen connections of 32 KiB lines, unpaced;
-//   - partial: 2,000 connections each holding a 64 KiB unfinished line.
+//   - partial: 2,000 connections each holding a 64 KiB unfinished line;
+//   - partial-8m: 40 connections each holding an 8 MiB unfinished line,
+//     at --max-line-bytes 8 MiB.
 //
 // Run it with
 //
@@ -35,15 +37,19 @@ func TestPeakRSSvsLimit(t *testing.T) {
 		conns int
 		size  int   // loadgen --size; 0: partial-line hogs
 		bound int64 // peak RSS allowed
+		hog   int   // partial-line hogs: bytes each holds
+		flags []string
 	}{
 		// The relay's soft memory limit (SoftMemoryLimit: 256 MiB here)
 		// with a quarter more for what the runtime does not count.
-		{"small", 1000, 200, (limit + limit/2 + 64<<20) * 5 / 4},
-		{"32k", 100, 32 << 10, (limit + limit/2 + 64<<20) * 5 / 4},
+		{"small", 1000, 200, (limit + limit/2 + 64<<20) * 5 / 4, 0, nil},
+		{"32k", 100, 32 << 10, (limit + limit/2 + 64<<20) * 5 / 4, 0, nil},
 		// --max-carry-bytes (64 MiB) of partial lines, twice for the
 		// garbage collector's headroom, and 96 MiB for the connections
 		// and the chunks of their first reads (measured: 144-166 MiB).
-		{"partial", 2000, 0, 2*64<<20 + 96<<20},
+		{"partial", 2000, 0, 2*64<<20 + 96<<20, 64 << 10, nil},
+		// 8 MiB partial lines at --max-line-bytes 8 MiB: the same budget.
+		{"partial-8m", 40, 0, 2*64<<20 + 96<<20, 8 << 20, []string{"--max-line-bytes", "8388608"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -56,7 +62,7 @@ func TestPeakRSSvsLimit(t *testing.T) {
 			go func() { destDone <- dest.Run(ctx) }()
 			<-dest.Ready()
 			cmd, addr, admin := startRelayProcess(t, bins["relay"], dest.Addr().String(),
-				"--log-level", "error", "--max-pending-bytes", fmt.Sprint(limit))
+				append([]string{"--log-level", "error", "--max-pending-bytes", fmt.Sprint(limit)}, tc.flags...)...)
 			base := rss(t, cmd.Process.Pid)
 			var pendingPeak float64
 			sample := func(d time.Duration) {
@@ -85,7 +91,7 @@ func TestPeakRSSvsLimit(t *testing.T) {
 					t.Fatalf("loadgen: %v", err)
 				}
 			} else {
-				line := []byte(strings.Repeat("p", 64<<10))
+				line := []byte(strings.Repeat("p", tc.hog))
 				var cs []net.Conn
 				defer func() {
 					for _, c := range cs {

@@ -27,9 +27,10 @@ import (
 // Fairness: a pause closes the gate, and from then on a connection reads
 // only in its turn. Readers that find the gate closed queue up in arrival
 // order (a FIFO of turns); when reading resumes, the head of the queue is
-// granted the turn, does one read (one chunk: at most readRoom bytes beyond
-// its carried partial line), hands it off and passes the turn on to the
-// next; if it has more to read it queues again at the tail. So under
+// granted the turn, does one read (one chunk: at most 128 KiB, or the
+// growth of a long partial line by readRoom), hands it off and passes the
+// turn on to the next; if it has more to read it queues again at the
+// tail. So under
 // sustained overload the admitted room is shared round-robin, one read per
 // connection with data waiting per round, and a quiet connection waits at
 // most one round (every queued connection's read) for its turn, whatever

@@ -317,7 +317,7 @@ func (cr *connReader) extendCarry(n int) (*chunk, int) {
 		cr.carry = all
 		return nil, 0
 	}
-	c := cr.env.chunks.get()
+	c := cr.env.chunks.getSize(len(all))
 	copy(c.buf, all)
 	return c, len(all)
 }
@@ -341,7 +341,7 @@ func (cr *connReader) finish(err error) {
 			"bytes", len(cr.carry), "error", err)
 		return
 	}
-	c := env.chunks.get()
+	c := env.chunks.getSize(len(cr.carry) + 1)
 	n := copy(c.buf, cr.carry)
 	c.buf[n] = '\n'
 	cr.carry = cr.carry[:0]

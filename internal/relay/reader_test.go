@@ -21,35 +21,50 @@ func writeSlowly(t *testing.T, c net.Conn, s string, n int) {
 }
 
 // TestLongLinesInSmallWrites sends lines far longer than a read in 4 KiB
-// writes (so they are read into the growing carry), one over the limit
-// among them, and checks what arrives.
+// writes (so they are read into the growing carry and handed off in chunks
+// of their own), one over the limit among them and a long last line ended
+// by EOF, and checks what arrives: with the default limits, and with room
+// for one message at a time, so chunks holding a long line are split.
 func TestLongLinesInSmallWrites(t *testing.T) {
 	t.Parallel()
-	d := newTestDest(t)
-	cfg := testConfig(d.addr)
-	cfg.MaxLineBytes = 1 << 20
-	cfg.MaxPendingBytes = 256 << 20
-	r := startRelay(t, cfg)
-	c := dial(t, r)
-	long := strings.Repeat("a", 600<<10)
-	tooLong := strings.Repeat("b", 1<<20+1)
-	writeSlowly(t, c, "first\n"+long+"\nafter\n"+tooLong+"\r\nok\n"+long[:70<<10]+"\r\n", 4<<10)
-	waitFor(t, "5 messages", func() bool { return r.Stats().Delivered == 5 })
-	var got []string
-	for _, f := range d.received() {
-		got = append(got, f.msgs...)
-	}
-	want := []string{"first", long, "after", "ok", long[:70<<10]}
-	if len(got) != len(want) {
-		t.Fatalf("got %d messages, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("message %d: %d bytes %.20q…, want %d bytes %.20q…", i, len(got[i]), got[i], len(want[i]), want[i])
-		}
-	}
-	if st := r.Stats(); st.Rejected[RejectTooLong] != 1 {
-		t.Errorf("rejected %v, want one too long", st.Rejected)
+	for _, tc := range []struct {
+		name                  string
+		batchSize, maxPending int
+	}{
+		{"defaults", 100, 100_000},
+		{"one at a time", 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newTestDest(t)
+			cfg := testConfig(d.addr)
+			cfg.MaxLineBytes = 1 << 20
+			cfg.BatchSize, cfg.MaxPending = tc.batchSize, tc.maxPending
+			r := startRelay(t, cfg)
+			c := dial(t, r)
+			long := strings.Repeat("a", 600<<10)
+			tooLong := strings.Repeat("b", 1<<20+1)
+			last := strings.Repeat("z", 200<<10)
+			writeSlowly(t, c, "first\n"+long+"\nafter\n"+tooLong+"\r\nok\n"+long[:70<<10]+"\r\nx\ny\n"+last, 4<<10)
+			c.CloseWrite()
+			want := []string{"first", long, "after", "ok", long[:70<<10], "x", "y", last}
+			waitFor(t, "every message", func() bool { return r.Stats().Delivered == uint64(len(want)) })
+			var got []string
+			for _, f := range d.received() {
+				got = append(got, f.msgs...)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("got %d messages, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("message %d: %d bytes %.20q…, want %d bytes %.20q…", i, len(got[i]), got[i], len(want[i]), want[i])
+				}
+			}
+			if st := r.Stats(); st.Rejected[RejectTooLong] != 1 || st.RejectedTotal() != 1 {
+				t.Errorf("rejected %v, want one too long", st.Rejected)
+			}
+		})
 	}
 }
 

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/logrelay/logrelay/internal/cli"
 	"github.com/logrelay/logrelay/internal/relay"
@@ -42,6 +45,8 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	fs.IntVar(&c.MaxLineBytes, "max-line-bytes", c.MaxLineBytes, "drop (and count) lines longer than this")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "close new client connections beyond this many (0 = unlimited)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close client connections silent for this long (0 = never)")
+	fs.DurationVar(&c.LineTimeout, "line-timeout", c.LineTimeout, "close client connections whose unfinished line has not ended this long after it began (0 = never)")
+	fs.Int64Var(&c.MaxCarryBytes, "max-carry-bytes", c.MaxCarryBytes, "bytes of unfinished lines of 16 KiB or more held at once, all connections (over it a line is dropped and counted; 0 = no bound)")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "messages held unacknowledged before reading stops (backpressure)")
 	fs.Int64Var(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of those messages held before reading stops (must exceed the largest batch)")
 	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", c.SinkConcurrency, "batches in flight before their acknowledgements: tcp, on one connection, order kept at any value; _bulk, one request each, applied in any order above 1 (1 = one batch per round trip)")
@@ -70,6 +75,7 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	fs.Int64Var(&so.File.MaxBytes, "file-max-bytes", 0, "file sink: rotate before a batch would take the file past this size (0 = never; a batch is never split)")
 	fs.IntVar(&so.File.Keep, "file-keep", 5, "file sink: rotated files kept (PATH.1 … PATH.N, the oldest deleted; 0 = none)")
 	fileMode := fs.String("file-mode", "0644", "file sink: permission of the files it creates, in octal (before the umask)")
+	memLimit := fs.Int64("memory-limit", 0, "Go soft memory limit in bytes (0 = 1.5 × --max-pending-bytes + 64 MiB unless GOMEMLIMIT is set; -1 = the runtime's own)")
 	logFlags := cli.AddLogFlags(fs, "info")
 	mutexFrac := fs.Int("mutex-profile-fraction", 0, "runtime.SetMutexProfileFraction for /debug/pprof/mutex (0 = off)")
 	blockRate := fs.Int("block-profile-rate", 0, "runtime.SetBlockProfileRate in ns for /debug/pprof/block (0 = off)")
@@ -100,5 +106,8 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	}
 	runtime.SetMutexProfileFraction(*mutexFrac)
 	runtime.SetBlockProfileRate(*blockRate)
+	if *memLimit > 0 || *memLimit == 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cmp.Or(*memLimit, c.SoftMemoryLimit()))
+	}
 	return &app{relay: r, log: c.Logger, sink: c.Sink}, -1
 }

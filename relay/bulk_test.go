@@ -34,9 +34,9 @@ func TestSetupBulkSink(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var stderr bytes.Buffer
-			r, log, code := setup(tc.args, &stderr)
-			if code != tc.code || (code == -1) != (r != nil && log != nil) {
-				t.Errorf("got relay %v, exit code %d want %d (stderr %q)", r != nil, code, tc.code, stderr.String())
+			a, code := setup(tc.args, &stderr)
+			if code != tc.code || (code == -1) != (a != nil && a.relay != nil && a.log != nil) {
+				t.Errorf("got app %v, exit code %d want %d (stderr %q)", a != nil, code, tc.code, stderr.String())
 			}
 			if !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("stderr %q want it to contain %q", stderr.String(), tc.want)

@@ -98,9 +98,15 @@ func TestRate(t *testing.T) {
 	s.checkReport(t, rep)
 }
 
-// TestRateProfiles: each profile sends what its integral says, and the
-// report's target rate agrees.
-func TestRateProfiles(t *testing.T) {
+// TestRateProfiles: each profile sends about what its integral says, and
+// the report's target rate agrees. Under -race on a loaded machine a paced
+// run falls behind, so this bound is loose; TestRateProfilesTiming (timing
+// tag, no -race) holds the same runs to ±3 %.
+func TestRateProfiles(t *testing.T) { testRateProfiles(t, 0.2) }
+
+// testRateProfiles runs each rate profile and checks what was sent and the
+// report's target rate against the profile's integral, within tol.
+func testRateProfiles(t *testing.T, tol float64) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
@@ -117,15 +123,15 @@ func TestRateProfiles(t *testing.T) {
 			s := newSink(t, 0).start()
 			tc.cfg.Addr, tc.cfg.Conns = s.addr(), 3
 			rep := run(t, tc.cfg)
-			if math.Abs(float64(rep.Sent)/tc.want-1) > 0.03 {
-				t.Errorf("sent %d want %v ±3%%", rep.Sent, tc.want)
+			if math.Abs(float64(rep.Sent)/tc.want-1) > tol {
+				t.Errorf("sent %d want %v ±%.0f%%", rep.Sent, tc.want, tol*100)
 			}
 			secs := min(rep.End.Sub(rep.Start), tc.cfg.Duration)
 			if secs == 0 {
 				secs = rep.End.Sub(rep.Start)
 			}
-			if want := tc.want / secs.Seconds(); math.Abs(rep.TargetRate/want-1) > 0.03 {
-				t.Errorf("target rate %v want %v", rep.TargetRate, want)
+			if want := tc.want / secs.Seconds(); math.Abs(rep.TargetRate/want-1) > tol {
+				t.Errorf("target rate %v want %v ±%.0f%%", rep.TargetRate, want, tol*100)
 			}
 		})
 	}

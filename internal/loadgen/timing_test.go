@@ -52,3 +52,7 @@ func TestConnectRateTiming(t *testing.T) {
 		t.Errorf("11 connections accepted within %v want 200ms (190–260) at 50/s", span)
 	}
 }
+
+// TestRateProfilesTiming: each rate profile sends what its integral says,
+// within 3 %.
+func TestRateProfilesTiming(t *testing.T) { testRateProfiles(t, 0.03) }

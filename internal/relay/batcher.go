@@ -72,16 +72,10 @@ func (b *batcher) run(done <-chan struct{}) {
 			b.out.close()
 			return
 		}
-		if !b.in.prepareSleep() {
-			continue
-		}
-		select {
-		case <-b.in.wake:
-		case <-b.timer.C():
-			b.in.sleeping.Store(false)
+		switch b.in.sleep(b.timer.C(), done) {
+		case wokeTimer:
 			b.onTimer()
-		case <-done:
-			b.in.sleeping.Store(false)
+		case wokeDone:
 			finishing = true
 		}
 	}

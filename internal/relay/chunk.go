@@ -6,7 +6,8 @@ import (
 )
 
 // readRoom is the space a read gets in a chunk beyond the longest partial
-// line that may be carried into it.
+// line that may be carried into it (shorter than longCarry: a longer one is
+// read into the carry itself).
 const readRoom = 64 << 10
 
 // A chunk is what one read from a client connection produces: the complete
@@ -29,15 +30,32 @@ type chunkPool struct {
 	p    sync.Pool
 }
 
+// newChunkPool returns a pool of chunks of readRoom bytes plus the longest
+// line, newline included, but at most 2×readRoom whatever maxLineBytes is:
+// a read always gets at least readRoom after a carried partial line, which
+// is shorter than longCarry, and a longer line gets a chunk of its own size
+// from getSize.
 func newChunkPool(maxLineBytes int) *chunkPool {
-	cp := &chunkPool{size: maxLineBytes + 1 + readRoom}
+	cp := &chunkPool{size: min(maxLineBytes+1, readRoom) + readRoom}
 	cp.p.New = func() any { return &chunk{buf: make([]byte, cp.size), ends: make([]uint32, 0, 512)} }
 	return cp
 }
 
 func (cp *chunkPool) get() *chunk { return cp.p.Get().(*chunk) }
 
+// getSize returns a chunk of at least n bytes: a pooled one, or for a long
+// line one allocated for it, which put lets the collector have.
+func (cp *chunkPool) getSize(n int) *chunk {
+	if n <= cp.size {
+		return cp.get()
+	}
+	return &chunk{buf: make([]byte, n), ends: make([]uint32, 0, 4)}
+}
+
 func (cp *chunkPool) put(c *chunk) {
+	if len(c.buf) != cp.size {
+		return // a long line's own chunk
+	}
 	c.data, c.ends, c.recvNs = nil, c.ends[:0], 0
 	c.next.Store(nil)
 	cp.p.Put(c)
@@ -47,8 +65,8 @@ func (cp *chunkPool) put(c *chunk) {
 // from cp and returns it; c keeps its first n messages. It is the slow path
 // taken when the pending limit admits only part of a read.
 func (cp *chunkPool) splitAfter(c *chunk, n int) *chunk {
-	rest := cp.get()
 	from := c.ends[n-1]
+	rest := cp.getSize(len(c.data) - int(from))
 	m := copy(rest.buf, c.data[from:])
 	rest.data = rest.buf[:m]
 	for _, e := range c.ends[n:] {

@@ -48,6 +48,17 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing for this long; 0
 	// means never.
 	IdleTimeout time.Duration
+	// LineTimeout closes a connection whose unfinished line has not ended
+	// this long after it began (its bytes so far are dropped and counted as
+	// truncated), so a client dribbling a never-ending line cannot hold its
+	// partial line forever; 0 means never.
+	LineTimeout time.Duration
+	// MaxCarryBytes bounds the memory held at once, across connections,
+	// by unfinished lines of 16 KiB or more (a connection's shorter partial
+	// line is part of its fixed overhead). A line whose growth would go
+	// over it is dropped and counted (reason carry_budget) and the rest of
+	// it skipped; the connection goes on. 0 means no bound.
+	MaxCarryBytes int64
 	// MaxPending bounds the messages held (batched or in flight, not yet
 	// acknowledged). When it is reached, readers stop reading. It must be
 	// at least BatchSize and at most MaxPendingLimit.
@@ -91,6 +102,8 @@ func DefaultConfig() Config {
 		BatchSize:       100,
 		FlushInterval:   10 * time.Second,
 		MaxLineBytes:    64 << 10,
+		LineTimeout:     time.Minute,
+		MaxCarryBytes:   64 << 20,
 		MaxPending:      100_000,
 		MaxPendingBytes: 256 << 20,
 		SinkConcurrency: 8,
@@ -129,6 +142,18 @@ func (c *Config) payloadCap() int {
 	return c.BatchBytes
 }
 
+// SoftMemoryLimit returns a Go runtime soft memory limit
+// (runtime/debug.SetMemoryLimit) that suits c: MaxPendingBytes, half as
+// much again for the slack of batch buffers and what the garbage collector
+// has not yet reclaimed, and 64 MiB for the runtime, the read chunks in
+// use and the connections. Without a limit the collector lets the heap
+// grow to twice what is live, so the relay's resident memory follows
+// GOGC rather than MaxPendingBytes. The relay command sets it unless told
+// otherwise; a library user decides for its own process.
+func (c *Config) SoftMemoryLimit() int64 {
+	return c.MaxPendingBytes + c.MaxPendingBytes/2 + 64<<20
+}
+
 func (c *Config) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
@@ -152,6 +177,10 @@ func (c *Config) validate() error {
 		return bad("max conns %d: want >= 0", c.MaxConns)
 	case c.IdleTimeout < 0:
 		return bad("idle timeout %v: want >= 0", c.IdleTimeout)
+	case c.MaxCarryBytes < 0:
+		return bad("max carry bytes %d: want >= 0", c.MaxCarryBytes)
+	case c.LineTimeout < 0:
+		return bad("line timeout %v: want >= 0", c.LineTimeout)
 	case c.MaxPending < c.BatchSize || c.MaxPending > MaxPendingLimit:
 		return bad("max pending %d: want at least the batch size %d, at most %d", c.MaxPending, c.BatchSize, MaxPendingLimit)
 	case c.MaxPendingBytes <= c.MaxBatchPayload() || c.MaxPendingBytes > MaxPendingBytesLimit:

@@ -26,9 +26,7 @@ func (h lockFree) consume(n int, fn func(*chunk)) {
 			n--
 			continue
 		}
-		if h.q.prepareSleep() {
-			<-h.q.wake
-		}
+		h.q.sleep(nil, nil)
 	}
 }
 

@@ -16,8 +16,9 @@ type collector struct {
 	r                                             *Relay
 	connsOpen, connsTotal, connsRejected          *prometheus.Desc
 	received, delivered, rejected, bytes, pending *prometheus.Desc
-	readsHeld, pendingBytes                       *prometheus.Desc
+	readsHeld, pendingBytes, lineTimeouts         *prometheus.Desc
 	duplicates, sinkRejected                      *prometheus.Desc
+	unreadConns, unreadBytes                      *prometheus.Desc
 	batches, retries, sinkErrors                  *prometheus.Desc
 }
 
@@ -39,6 +40,9 @@ func newCollector(r *Relay) *collector {
 		pending:       d("logrelay_pending_messages", "Messages held: batched or in flight, not yet acknowledged."),
 		pendingBytes:  d("logrelay_pending_bytes", "Bytes of the messages held, newlines included."),
 		readsHeld:     d("logrelay_reads_held", "Reads waiting, with their data, for room under --max-pending and --max-pending-bytes."),
+		lineTimeouts:  d("logrelay_line_timeouts_total", "Client connections closed because a line did not end within --line-timeout."),
+		unreadConns:   d("logrelay_shutdown_unread_connections_total", "Client connections closed at shutdown with bytes still unread in their socket."),
+		unreadBytes:   d("logrelay_shutdown_unread_bytes_total", "Bytes clients sent that were still unread in their sockets at shutdown (never counted as received)."),
 		batches:       d("logrelay_batches_flushed_total", "Batches flushed, by reason.", "reason"),
 		retries:       d("logrelay_sink_retries_total", "Batch sends after the first (resends after a sink failure)."),
 		sinkErrors:    d("logrelay_sink_errors_total", "Sink failures: connects, writes, nacks, timeouts, protocol errors."),
@@ -67,6 +71,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n))
 	ch <- prometheus.MustNewConstMetric(c.pendingBytes, prometheus.GaugeValue, float64(b))
 	ch <- prometheus.MustNewConstMetric(c.readsHeld, prometheus.GaugeValue, float64(st.readsHeld.Load()))
+	counter(c.lineTimeouts, st.lineTimeouts.Load())
+	counter(c.unreadConns, st.unreadConns.Load())
+	counter(c.unreadBytes, st.unreadBytes.Load())
 	for _, reason := range wire.Reasons {
 		counter(c.batches, st.batches[reason].Load(), reason.String())
 	}

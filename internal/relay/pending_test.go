@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -17,6 +18,13 @@ func endsOf(n, size int) []uint32 {
 
 func (p *pendingLimit) load() int64      { n, _ := p.counts(); return n }
 func (p *pendingLimit) loadBytes() int64 { _, b := p.counts(); return b }
+
+// queued returns the number of readers waiting for their turn.
+func (p *pendingLimit) queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiting)
+}
 
 // big is a byte limit no test here reaches.
 const big = 1 << 30
@@ -50,8 +58,9 @@ func TestPendingWakesAtLowWatermark(t *testing.T) {
 		t.Fatalf("reserve(100) = %d, want 100", got)
 	}
 	woke := make(chan bool, 1)
-	go func() { woke <- p.wait() }()
-	for p.waiters.Load() == 0 {
+	tn := newTurn()
+	go func() { woke <- p.wait(&tn) }()
+	for p.queued() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	p.release(10, 100) // 90 held: above the low watermark (75), no wake-up
@@ -156,7 +165,8 @@ func TestPendingPauseAfterRelease(t *testing.T) {
 		t.Fatalf("pause with %d held (low watermark %d): blocked() = true, want an immediate resume", p.load(), p.low)
 	}
 	done := make(chan bool, 1)
-	go func() { done <- p.wait() }()
+	tn := newTurn()
+	go func() { done <- p.wait(&tn) }()
 	select {
 	case ok := <-done:
 		if !ok {
@@ -164,5 +174,109 @@ func TestPendingPauseAfterRelease(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a waiter is stranded with nothing held")
+	}
+}
+
+// TestPendingTurns checks the fairness policy: after a pause, readers read
+// one at a time in the order they queued; the one whose turn ends and who
+// queues again goes behind every reader already waiting, so the reader
+// that filled the room cannot refill it before the others had their turn;
+// a reader whose turn ends with nobody waiting opens the gate.
+func TestPendingTurns(t *testing.T) {
+	t.Parallel()
+	p := newPendingLimit(100, big, 10, 1000)
+	p.reserve(endsOf(100, 1))
+	if got := p.reserve(endsOf(1, 1)); got != 0 || !p.blocked() {
+		t.Fatalf("reserve at the limit = %d, blocked %v; want 0, blocked", got, p.blocked())
+	}
+	turns := make([]turn, 3)
+	granted := make(chan int, 10)
+	// enqueue makes reader i wait for its turn (giving up the one it
+	// holds) and returns once it is in line or holds a new turn.
+	enqueue := func(i int) {
+		tn := &turns[i]
+		p.mu.Lock()
+		held := p.holder == tn
+		p.mu.Unlock()
+		go func() {
+			if p.wait(tn) {
+				granted <- i
+			}
+		}()
+		for {
+			p.mu.Lock()
+			in := slices.Contains(p.waiting, tn) || p.holder == tn && !held
+			p.mu.Unlock()
+			if in {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range turns {
+		turns[i] = newTurn()
+		enqueue(i)
+	}
+	next := func(want int) {
+		t.Helper()
+		select {
+		case got := <-granted:
+			if got != want {
+				t.Fatalf("turn went to reader %d, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no turn granted, want reader %d", want)
+		}
+		select {
+		case got := <-granted:
+			t.Fatalf("reader %d got a turn while reader %d holds it", got, want)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	select {
+	case got := <-granted:
+		t.Fatalf("reader %d got a turn while paused", got)
+	case <-time.After(10 * time.Millisecond):
+	}
+	p.release(25, 25) // at the low watermark: the pause ends
+	next(0)
+	if !p.blocked() {
+		t.Fatal("readers are waiting: blocked() = false, want the gate closed")
+	}
+	enqueue(0) // reader 0 read, and has more: behind 1 and 2
+	next(1)
+	p.done(&turns[1])
+	next(2)
+	p.done(&turns[2])
+	next(0)
+	p.done(&turns[0])
+	if p.blocked() || p.queued() != 0 {
+		t.Fatalf("every turn done, nobody waiting: blocked() = %v, %d queued; want the gate open", p.blocked(), p.queued())
+	}
+	// A reservation that fills the limit exactly does not pause, but the
+	// next reader to wait does; a read that does not fit pauses while its
+	// reader holds the turn, and that reader waits for room behind the
+	// others.
+	p.reserve(endsOf(100, 1))
+	enqueue(1)
+	enqueue(2)
+	p.release(30, 30)
+	next(1)
+	if got := p.reserve(endsOf(40, 1)); got != 30 {
+		t.Fatalf("reserve(40) with 30 free = %d", got)
+	}
+	enqueue(1)
+	select {
+	case got := <-granted:
+		t.Fatalf("reader %d got a turn while paused", got)
+	case <-time.After(10 * time.Millisecond):
+	}
+	p.release(30, 30)
+	next(2)
+	p.done(&turns[2])
+	next(1)
+	p.stop()
+	if p.blocked() || p.wait(&turns[0]) {
+		t.Fatal("after stop: blocked, or wait() = true")
 	}
 }

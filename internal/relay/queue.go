@@ -3,6 +3,7 @@ package relay
 import (
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // chunkQueue is the hand-off between connection readers and the batcher: a
@@ -19,8 +20,8 @@ import (
 // call is paid per message, and the one atomic swap per read is shared by
 // the hundreds of messages a busy read carries.
 //
-// The batcher sleeps only when the queue is empty: it sets sleeping, checks
-// the queue once more, and waits on wake. A producer that finds sleeping
+// The batcher sleeps (sleep) only when the queue is empty: it sets
+// sleeping, checks the queue once more, and waits on wake. A producer that finds sleeping
 // set after its push clears it and sends one token on wake, so the channel
 // is touched once per idle-to-busy transition, never per message or per
 // chunk while the batcher is busy. BenchmarkHandoff compares this queue
@@ -113,13 +114,32 @@ func (q *chunkQueue) empty() bool {
 	return t.next.Load() == nil && q.head.Load() == t && t == &q.stub
 }
 
-// prepareSleep tells producers that the consumer is about to wait on
-// q.wake, and reports whether it may: false means work arrived meanwhile.
-func (q *chunkQueue) prepareSleep() bool {
+// Why sleep returned.
+const (
+	wokePush  = iota // something was pushed (or was there already)
+	wokeTimer        // timer fired
+	wokeDone         // done was closed
+)
+
+// sleep waits until something is pushed, timer fires or done is closed,
+// and reports which; it returns wokePush at once when the queue is not
+// empty. Only the consumer may call it. It announces the wait to
+// producers, then checks the queue once more, so a push that raced with
+// the announcement is not missed; a nil timer or done never fires.
+func (q *chunkQueue) sleep(timer <-chan time.Time, done <-chan struct{}) int {
 	q.sleeping.Store(true)
 	if !q.empty() {
 		q.sleeping.Store(false)
-		return false
+		return wokePush
 	}
-	return true
+	select {
+	case <-q.wake:
+		return wokePush
+	case <-timer:
+		q.sleeping.Store(false)
+		return wokeTimer
+	case <-done:
+		q.sleeping.Store(false)
+		return wokeDone
+	}
 }

@@ -31,6 +31,7 @@ type Relay struct {
 	batches *batchPool
 	reg     *prometheus.Registry
 	admTime adminTimeouts
+	readers *readerEnv
 
 	serving  atomic.Bool
 	stopping atomic.Bool
@@ -71,6 +72,11 @@ func New(cfg Config) (*Relay, error) {
 	r.stamps = newStamps(r.clock)
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r.readers = &readerEnv{
+		pending: r.pending, chunks: r.chunks, queue: r.queue, st: r.st, stamps: r.stamps,
+		stopping: &r.stopping, log: r.log, tooLong: r.rejectTooLong,
+		maxLine: cfg.MaxLineBytes, idle: cfg.IdleTimeout, lineTimeout: cfg.LineTimeout, maxCarry: cfg.MaxCarryBytes,
 	}
 	r.reg = newRegistry(r)
 	return r, nil
@@ -256,7 +262,8 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	r.log.Log(context.Background(), level, "relay stopped",
 		"received", st.Received, "delivered", st.Delivered, "rejected", st.RejectedTotal(),
 		"sink_rejected", st.SinkRejected,
-		"undelivered", undelivered, "batches", st.Batches[1]+st.Batches[2]+st.Batches[3]+st.Batches[4],
+		"undelivered", undelivered, "unread_connections", st.UnreadConns, "unread_bytes", st.UnreadBytes,
+		"batches", st.Batches[1]+st.Batches[2]+st.Batches[3]+st.Batches[4],
 		"shutdown", time.Since(start).Round(time.Millisecond))
 	return err
 }
@@ -293,7 +300,7 @@ func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 			nc.Close()
 			continue
 		}
-		cr := newConnReader(r, nc)
+		cr := newConnReader(r.readers, nc)
 		r.mu.Lock()
 		if r.stopping.Load() {
 			r.mu.Unlock()

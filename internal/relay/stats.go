@@ -17,13 +17,17 @@ const (
 	// RejectTruncated: an unterminated line cut off by a read error, a
 	// connection reset, the idle timeout or shutdown.
 	RejectTruncated = "truncated"
+	// RejectCarryBudget: an unfinished line that would have taken the
+	// partial lines held over MaxCarryBytes; the rest of it is skipped.
+	RejectCarryBudget = "carry_budget"
 )
 
-var rejectReasons = [...]string{RejectTooLong, RejectTruncated}
+var rejectReasons = [...]string{RejectTooLong, RejectTruncated, RejectCarryBudget}
 
 const (
 	rejTooLong = iota
 	rejTruncated
+	rejCarryBudget
 )
 
 // Stats is a snapshot of the relay's counters.
@@ -35,11 +39,14 @@ type Stats struct {
 	Delivered     uint64                 // messages acknowledged by the destination (duplicates included)
 	Duplicates    uint64                 // delivered messages the destination reported it already had
 	SinkRejected  uint64                 // messages the destination refused for good (the sink dead-lettered them)
-	Rejected      map[string]uint64      // lines dropped, by reason (RejectTooLong, RejectTruncated)
+	Rejected      map[string]uint64      // lines dropped, by reason (RejectTooLong, RejectTruncated, RejectCarryBudget)
 	Bytes         uint64                 // bytes read from clients
 	Pending       int64                  // messages held: batched or in flight, not yet acknowledged
 	PendingBytes  int64                  // bytes of those messages, newlines included
 	ReadsHeld     int64                  // reads waiting, with their data, for room under MaxPending(Bytes)
+	LineTimeouts  uint64                 // connections closed because a line did not end within LineTimeout
+	UnreadConns   uint64                 // connections closed at shutdown with bytes still unread in their socket
+	UnreadBytes   uint64                 // those bytes: sent by clients, never read, not counted as received
 	Batches       map[wire.Reason]uint64 // batches flushed, by reason
 	Retries       uint64                 // batch sends after the first
 	SinkErrors    uint64                 // failed connects, writes, nacks, timeouts and protocol errors
@@ -67,6 +74,9 @@ type counters struct {
 	bytes         atomic.Uint64
 	reads         atomic.Uint64
 	readsHeld     atomic.Int64
+	lineTimeouts  atomic.Uint64
+	unreadConns   atomic.Uint64
+	unreadBytes   atomic.Uint64
 	rejected      [len(rejectReasons)]atomic.Uint64
 	batches       [int(wire.ReasonBytes) + 1]atomic.Uint64
 	retries       atomic.Uint64
@@ -120,6 +130,9 @@ func (c *counters) snapshot(pending, pendingBytes int64) Stats {
 		Pending:       pending,
 		PendingBytes:  pendingBytes,
 		ReadsHeld:     c.readsHeld.Load(),
+		LineTimeouts:  c.lineTimeouts.Load(),
+		UnreadConns:   c.unreadConns.Load(),
+		UnreadBytes:   c.unreadBytes.Load(),
 		Retries:       c.retries.Load(),
 		SinkErrors:    c.sinkErrors.Load(),
 		Rejected:      make(map[string]uint64, len(rejectReasons)),

@@ -13,6 +13,8 @@
 //	                  _bulk (so elasticsearch+http://es:9200 posts to /_bulk);
 //	                  QUERY is sent as it is (VictoriaLogs' _msg_field,
 //	                  _time_field, _stream_fields)
+//	file:///PATH      appended to the file PATH (package file); the host may
+//	                  be empty or localhost
 package sink
 
 import (
@@ -25,11 +27,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/logrelay/logrelay/internal/relay"
 	"github.com/logrelay/logrelay/internal/sink/elasticsearch"
+	"github.com/logrelay/logrelay/internal/sink/file"
 	"github.com/logrelay/logrelay/internal/sink/httpout"
 	"github.com/logrelay/logrelay/internal/wire"
-
-	"github.com/logrelay/logrelay/internal/relay"
 )
 
 // Options are a sink's settings that do not belong in its URL (index
@@ -38,6 +40,8 @@ import (
 // The tcp scheme takes none: everything it needs is in the URL and the
 // relay's delivery policy (relay.Policy).
 type Options struct {
+	// File are the file scheme's settings; its Path comes from the URL.
+	File file.Config
 	// Bulk are the elasticsearch+http(s) scheme's options.
 	Bulk BulkOptions
 	// Concurrency is the relay's --sink-concurrency; an HTTP sink keeps as
@@ -99,12 +103,40 @@ func FromURL(rawURL string, o Options) (relay.Sink, error) {
 			return nil, bad("path %q: want tcp://HOST:PORT", u.Path)
 		}
 		return relay.NewTCPSink(u.Host), nil
+	case "file":
+		return fileFromURL(u, o, bad)
 	case "elasticsearch+http", "elasticsearch+https":
 		return bulkFromURL(u, o, bad)
 	case "":
 		return nil, bad("no scheme: want tcp://HOST:PORT")
 	}
-	return nil, bad("scheme %q not supported (want tcp, elasticsearch+http or elasticsearch+https)", u.Scheme)
+	return nil, bad("scheme %q not supported (want tcp, elasticsearch+http, elasticsearch+https or file)", u.Scheme)
+}
+
+// fileFromURL checks a file:///PATH URL: an absolute, clean path; no
+// host but localhost; no credentials, query or fragment.
+func fileFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {
+	switch {
+	case u.Opaque != "":
+		return nil, bad("want file:///ABSOLUTE/PATH")
+	case u.User != nil:
+		return nil, bad("credentials in the URL are not allowed")
+	case u.Host != "" && u.Host != "localhost":
+		return nil, bad("host %q: want file:///ABSOLUTE/PATH (the host may only be localhost)", u.Host)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, bad("query %q: not allowed", u.RawQuery)
+	case u.Fragment != "" || u.RawFragment != "":
+		return nil, bad("fragment %q: not allowed", u.Fragment)
+	case u.Path == "" || u.Path == "/" || strings.HasSuffix(u.Path, "/"):
+		return nil, bad("path %q: want file:///ABSOLUTE/PATH to a file", u.Path)
+	}
+	c := o.File
+	c.Path = u.Path
+	s, err := file.New(c)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	return s, nil
 }
 
 func bulkFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {

@@ -104,6 +104,7 @@ type Observation struct {
 	Signal     *Shutdown          `json:"signal,omitempty"`     // shutdown round 2: a relay process, SIGTERM
 	Alive      *Alive             `json:"alive,omitempty"`      // probe after the chaos
 	Throughput *Throughput        `json:"throughput,omitempty"` // throughput steps
+	Overload   *Overload          `json:"overload,omitempty"`   // overload: fairness and quiet latency
 	Compare    *Compare           `json:"compare,omitempty"`    // the victorialogs scenario: relay vs the ideal client
 }
 

@@ -19,6 +19,7 @@
 package compare
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -78,6 +79,8 @@ type Row struct {
 	Start func(ctx context.Context, dir string) (*Dest, error)
 	// Sink is the relay's sink URL into d (Relay rows).
 	Sink func(d *Dest) string
+	// Args are the relay's flags of the row's sink (Relay rows).
+	Args []string
 	// Ideal names the ideal client's row a relay row is compared with.
 	Ideal string
 	// NeedsVictoriaLogs rows are left out, with the reason, when the
@@ -127,12 +130,22 @@ func Rows(vlBin string) []Row {
 			Count: func(ctx context.Context) (uint64, uint64, error) { return vlCount(ctx, c.ForceFlush, c.Front.Stats) },
 			Stop:  c.Stop}, nil
 	}
+	file := func(ctx context.Context, dir string) (*Dest, error) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "relay.log")
+		return &Dest{Addr: path, Count: func(context.Context) (uint64, uint64, error) { return countFile(path) }, Stop: func() {}}, nil
+	}
+	fileSink := func(d *Dest) string { return "file://" + d.Addr }
 	bulkSink := func(d *Dest) string { return strings.Replace(d.Endpoint, "http://", "elasticsearch+http://", 1) }
 	return []Row{
 		{Name: "bare TCP pipe → mockdest", Kind: Pipe, Start: mock(dest.SinkTCP, "lines")},
 		{Name: "tcp → mockdest", Kind: Relay, Swept: true, Start: mock(dest.SinkTCP, "frames"),
 			Sink: func(d *Dest) string { return "tcp://" + d.Addr }},
 		{Name: "_bulk → mockdest", Kind: Relay, Swept: true, Start: mock(dest.SinkElasticsearch, ""), Sink: bulkSink},
+		{Name: "file, fsync on", Kind: Relay, Swept: true, Start: file, Sink: fileSink, Args: []string{"--file-fsync=true"}},
+		{Name: "file, fsync off", Kind: Relay, Swept: true, Start: file, Sink: fileSink, Args: []string{"--file-fsync=false"}},
 		{Name: "ideal → VictoriaLogs", Kind: Ideal, Swept: true, NeedsVictoriaLogs: true, Start: vlNode},
 		{Name: "_bulk → VictoriaLogs", Kind: Relay, Swept: true, NeedsVictoriaLogs: true, Start: vlNode, Sink: bulkSink,
 			Ideal: "ideal → VictoriaLogs"},
@@ -149,6 +162,29 @@ func RowNames() []string {
 		ns = append(ns, r.Name)
 	}
 	return ns
+}
+
+// countFile counts the lines of the file sink's file at path and the
+// distinct stamped messages among them (none yet: 0, 0).
+func countFile(path string) (lines, distinct uint64, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	seen := map[uint64]struct{}{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines++
+		if st, ok := wire.ParseStamp(sc.Bytes()); ok {
+			seen[uint64(st.Stream)<<40|st.Seq] = struct{}{}
+		}
+	}
+	return lines, uint64(len(seen)), sc.Err()
 }
 
 // vlCount force-flushes VictoriaLogs and counts its rows and distinct
@@ -423,7 +459,8 @@ func (c *Config) pipeStep(ctx context.Context, d *Dest, lines [][]byte, s *repor
 func (c *Config) relayStep(ctx context.Context, ce *cell, d *Dest, lines [][]byte, s *report.CompareStep) (time.Duration, error) {
 	sink := ce.row.Sink(d)
 	ce.rec.Sink = redactHost(sink)
-	h, err := c.Relays.Start(ctx, sut.Config{Sink: sink, BatchSize: ce.rec.BatchSize, SinkConcurrency: ce.rec.Concurrency}, sut.Process)
+	h, err := c.Relays.Start(ctx, sut.Config{Sink: sink, BatchSize: ce.rec.BatchSize, SinkConcurrency: ce.rec.Concurrency,
+		Args: ce.row.Args}, sut.Process)
 	if err != nil {
 		return 0, fmt.Errorf("start relay: %w", err)
 	}
@@ -463,12 +500,15 @@ func (c *Config) relayStep(ctx context.Context, ce *cell, d *Dest, lines [][]byt
 	return el, nil
 }
 
-// redactHost drops the loopback address from a sink URL (it changes every
-// step).
+// redactHost drops the loopback address (or the file's directory) from a
+// sink URL: it changes every step.
 func redactHost(u string) string {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
 		return u
+	}
+	if scheme == "file" {
+		return "file:///…/" + filepath.Base(rest)
 	}
 	_, path, _ := strings.Cut(rest, "/")
 	if path != "" {

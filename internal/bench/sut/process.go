@@ -175,6 +175,7 @@ func tryProcess(bin string, c Config, rc relay.Config) (*ProcessRelay, error) {
 	if c.Profile {
 		args = append(args, "--mutex-profile-fraction", "100", "--block-profile-rate", "100000")
 	}
+	args = append(args, c.Args...)
 	cmd := exec.Command(bin, args...)
 	// If the bench dies, the relay goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

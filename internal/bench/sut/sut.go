@@ -107,6 +107,9 @@ type Config struct {
 	// SinkConcurrency is the relay's --sink-concurrency when > 0 (batches
 	// in flight; requests in flight for an HTTP sink).
 	SinkConcurrency int
+	// Args are more relay flags for a process relay (a sink's own, e.g.
+	// --file-fsync=false); an in-process relay refuses them.
+	Args []string
 	// Profile turns on mutex and block profiling (process relays).
 	Profile bool
 }

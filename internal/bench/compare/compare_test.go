@@ -38,7 +38,7 @@ func TestQuantile(t *testing.T) {
 func TestRedactHost(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"tcp://127.0.0.1:9000": "tcp://HOST",
+		"tcp://127.0.0.1:9000":           "tcp://HOST",
 		"file:///tmp/x/step-3/relay.log": "file:///…/relay.log",
 		"elasticsearch+http://127.0.0.1:1/insert/elasticsearch/_bulk?_msg_field=msg": "elasticsearch+http://HOST/insert/elasticsearch/_bulk?_msg_field=msg",
 	} {

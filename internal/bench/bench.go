@@ -138,7 +138,7 @@ func (c *Config) validate() error {
 func Select(names []string) ([]*scenario.Scenario, error) {
 	all := scenario.Suite()
 	if len(names) == 0 {
-		return all, nil
+		return slices.DeleteFunc(all, func(s *scenario.Scenario) bool { return s.OptIn }), nil
 	}
 	var out []*scenario.Scenario
 	for _, s := range all {

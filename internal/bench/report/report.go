@@ -22,11 +22,18 @@ type Rule struct {
 	Expected string `json:"expected"`
 	Measured string `json:"measured"`
 	Pass     bool   `json:"pass"`
-	Note     string `json:"note,omitempty"`
+	// Skipped marks a rule that could not be judged in this setup (its
+	// scenario was not applicable, e.g. an engine not installed); it
+	// counts as passed and says SKIP.
+	Skipped bool   `json:"skipped,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
-// Verdict returns "PASS" or "FAIL".
+// Verdict returns "PASS", "FAIL" or "SKIP".
 func (r Rule) Verdict() string {
+	if r.Skipped {
+		return "SKIP"
+	}
 	if r.Pass {
 		return "PASS"
 	}

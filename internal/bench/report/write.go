@@ -177,6 +177,10 @@ func WriteMarkdown(w io.Writer, s *Suite) error {
 			p("\n")
 			writeStepsTable(&b, t)
 		}
+		if c := sc.Obs.Compare; c != nil {
+			p("\n")
+			WriteCompareMarkdown(&b, c)
+		}
 		for _, n := range sc.Notes {
 			p("\n> %s\n", n)
 		}

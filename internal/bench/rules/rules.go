@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/report"
@@ -393,6 +394,72 @@ func ForBulk(cs []Check, conc int) ([]Check, []string) {
 	}
 	return out, notes
 }
+
+// MinIdealRatio is CheckIdealRatio's bound: the relay into an engine at
+// ≥ 90% of the ideal client's rate into the same engine.
+const MinIdealRatio = 0.90
+
+// CheckIdealRatio: every relay row of the comparison reaches MinIdealRatio
+// of its ideal client's rate (the median of the per-replicate ratios).
+var CheckIdealRatio = newCheck("relay ≥ 90% of the ideal client", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("relay msgs/s ≥ %.0f%% of the ideal client's into the same engine (median of the replicates' ratios)", 100*MinIdealRatio)
+	c := o.Compare
+	if c == nil {
+		return missing(r, "no comparison recorded")
+	}
+	var ms []string
+	pass, n := true, 0
+	for i := range c.Rows {
+		row := &c.Rows[i]
+		if row.Ideal == "" {
+			continue
+		}
+		n++
+		ideal := 0.0
+		for j := range c.Rows {
+			if id := &c.Rows[j]; id.Name == row.Ideal && id.BatchSize == row.BatchSize && id.Concurrency == row.Concurrency {
+				ideal = id.MsgsPerSec
+			}
+		}
+		ms = append(ms, fmt.Sprintf("%s: %s vs ideal %s msgs/s, ratio %.2f", row.Label(), report.Human(row.MsgsPerSec), report.Human(ideal), row.Ratio))
+		pass = pass && row.Ratio >= MinIdealRatio
+	}
+	if n == 0 {
+		return missing(r, "no relay row with an ideal client")
+	}
+	return verdict(r, pass, "%s", strings.Join(ms, "; "))
+})
+
+// CheckCompareLossless: every step of the comparison ran, and the
+// destinations' counts back hold every message exactly once.
+var CheckCompareLossless = newCheck("counted back: nothing lost or duplicated", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "every step ran; each destination holds every message once"
+	c := o.Compare
+	if c == nil || len(c.Rows) == 0 {
+		return missing(r, "no comparison recorded")
+	}
+	var steps int
+	var stored, lost, dups uint64
+	var failed []string
+	for i := range c.Rows {
+		row := &c.Rows[i]
+		failed = append(failed, row.Failed()...)
+		for _, s := range row.Steps {
+			steps++
+			stored += s.Stored
+		}
+		lost += row.Lost
+		dups += row.Duplicates
+	}
+	if steps == 0 {
+		return missing(r, "no step ran")
+	}
+	m := fmt.Sprintf("%d steps: %d stored, %d lost, %d duplicates", steps, stored, lost, dups)
+	if len(failed) > 0 {
+		m += fmt.Sprintf("; %d failed (%s)", len(failed), failed[0])
+	}
+	return verdict(r, len(failed) == 0 && lost == 0 && dups == 0, "%s", m)
+})
 
 // CheckPendingBound: backpressure kept the relay's pending messages within
 // max-pending.

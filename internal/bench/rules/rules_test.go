@@ -96,6 +96,10 @@ func good() (rules.Want, *report.Observation) {
 			Sustained:   &report.Step{Name: "s", TargetRate: 9e5, SendRate: 8.9e5, SteadyRate: 8.8e5, Sent: 100, Arrived: 100},
 			RelayMedian: 1.05e6, PipeRate: 2e6, Ratio: 0.525,
 		},
+		Compare: &report.Compare{Rows: []report.CompareRow{
+			{Name: "ideal", BatchSize: 100, Concurrency: 2, MsgsPerSec: 100, Steps: []report.CompareStep{{MsgsPerSec: 100, Stored: 10}}},
+			{Name: "relay", Ideal: "ideal", BatchSize: 100, Concurrency: 2, MsgsPerSec: 95, Ratio: 0.95, Steps: []report.CompareStep{{MsgsPerSec: 95, Stored: 10}}},
+		}},
 	}
 	return p, o
 }
@@ -178,6 +182,12 @@ func TestChecks(t *testing.T) {
 			func(p *rules.Want, o *report.Observation) { o.Dest = nil }},
 		{rules.CheckBulkTrouble, func(p *rules.Want, o *report.Observation) { o.Dest.Bulk.Injected.Broken = 0 },
 			func(p *rules.Want, o *report.Observation) { o.Dest.Bulk = nil }},
+		{rules.CheckIdealRatio, func(p *rules.Want, o *report.Observation) { o.Compare.Rows[1].Ratio = 0.89 },
+			func(p *rules.Want, o *report.Observation) { o.Compare.Rows[1].Ideal = "" }},
+		{rules.CheckCompareLossless, func(p *rules.Want, o *report.Observation) { o.Compare.Rows[0].Steps[0].Err = "engine down" },
+			func(p *rules.Want, o *report.Observation) { o.Compare = nil }},
+		{rules.CheckCompareLossless, func(p *rules.Want, o *report.Observation) { o.Compare.Rows[1].Duplicates = 1 },
+			func(p *rules.Want, o *report.Observation) { o.Compare.Rows = nil }},
 		{rules.CheckPendingBound, func(p *rules.Want, o *report.Observation) { o.Relay.PendingPeak = 1001 },
 			func(p *rules.Want, o *report.Observation) { o.Relay.MaxPending = 0 }},
 		{rules.CheckShutdownExit, func(p *rules.Want, o *report.Observation) { o.Shutdown.ExitCode, o.Shutdown.Err = 1, "undelivered" },

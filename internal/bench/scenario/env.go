@@ -166,15 +166,20 @@ func (e *Env) startRelay(ctx context.Context, scenario string, c sut.Config, wan
 	if err != nil {
 		return nil, err
 	}
+	e.noteStarted(scenario, h.Kind())
+	return h, nil
+}
+
+// noteStarted records that the named scenario started a relay of kind k.
+func (e *Env) noteStarted(scenario string, k sut.Kind) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started == nil {
 		e.started = map[string][]string{}
 	}
-	if k := h.Kind().String(); !slices.Contains(e.started[scenario], k) {
-		e.started[scenario] = append(e.started[scenario], k)
+	if s := k.String(); !slices.Contains(e.started[scenario], s) {
+		e.started[scenario] = append(e.started[scenario], s)
 	}
-	return h, nil
 }
 
 // sinkConcurrency is the relay's --sink-concurrency in this run (0 = the
@@ -259,7 +264,11 @@ func (e *Env) Run(ctx context.Context, sc *Scenario) *report.Scenario {
 		cs, notes = rules.ForBulk(cs, e.sinkConcurrency())
 		rec.Notes = append(rec.Notes, notes...)
 	}
-	if err != nil {
+	if errors.Is(err, ErrNotApplicable) {
+		// Nothing to judge: one rule says why, and SKIP.
+		rec.Rules = []report.Rule{{Rule: "applicable", Expected: "what the scenario needs is there", Measured: err.Error(), Pass: true, Skipped: true}}
+		cs = nil
+	} else if err != nil {
 		rec.Error = err.Error()
 		rec.Rules = append(rec.Rules, report.Rule{Rule: "ran to completion", Expected: "no error", Measured: err.Error()})
 	}
@@ -269,7 +278,11 @@ func (e *Env) Run(ctx context.Context, sc *Scenario) *report.Scenario {
 	for i := range rec.Rules {
 		rec.Rules[i].Scenario = sc.Name
 	}
-	e.prog.Printf("%s: %s in %.1f s\n", sc.Name, map[bool]string{true: "PASS", false: "FAIL"}[rec.Passed()], rec.Seconds())
+	verdict := map[bool]string{true: "PASS", false: "FAIL"}[rec.Passed()]
+	if errors.Is(err, ErrNotApplicable) {
+		verdict = "SKIP"
+	}
+	e.prog.Printf("%s: %s in %.1f s\n", sc.Name, verdict, rec.Seconds())
 	return rec
 }
 

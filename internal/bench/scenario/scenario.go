@@ -30,6 +30,10 @@ type Scenario struct {
 	Name        string
 	Description string
 	Quick, Full Params
+	// OptIn scenarios run only when --scenario names them: they need
+	// something beyond the bench (the victorialogs scenario: a
+	// victoria-logs binary) and are not part of the default suite.
+	OptIn bool
 	// Concurrent scenarios are long and light (a trickle, bursts between
 	// silences); they run alongside the others, each with its own relay
 	// and mockdest.
@@ -105,7 +109,9 @@ type Params struct {
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
 
-	Replicates   int           // throughput: saturation replicates
+	Messages int // victorialogs: messages per step
+
+	Replicates   int           // throughput, victorialogs: replicates
 	StepDuration time.Duration // throughput: each step's load duration
 }
 
@@ -170,6 +176,7 @@ func (p Params) describe() []report.Param {
 	add(p.MaxPending > 0, "max-pending", "%d", p.MaxPending)
 	add(p.SendTimeout > 0, "send-timeout", "%s", p.SendTimeout)
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
-	add(p.Replicates > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
+	add(p.Replicates > 0 && p.StepDuration > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
+	add(p.Messages > 0, "steps", "%d replicates × %d messages", p.Replicates, p.Messages)
 	return ps
 }

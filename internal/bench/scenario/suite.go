@@ -140,6 +140,24 @@ func Suite() []*Scenario {
 			},
 			Run: runThroughput,
 		},
+		{
+			Name:        "victorialogs",
+			Description: victoriaLogsDescription(),
+			Quick:       Params{Expected: 25 * time.Second, Conns: 4, Size: 200, Replicates: 3, Messages: 200_000},
+			Full:        Params{Expected: 60 * time.Second, Conns: 4, Size: 200, Replicates: 5, Messages: 500_000},
+			OptIn:       true,
+			Relay:       OwnProcess,
+			Checks:      []rules.Check{rules.CheckIdealRatio, rules.CheckCompareLossless},
+			Adjust: func(p *Params, cfg *Config) {
+				if cfg.Replicates > 0 {
+					p.Replicates = cfg.Replicates
+				}
+				if cfg.Conns > 0 {
+					p.Conns = cfg.Conns
+				}
+			},
+			Run: runVictoriaLogs,
+		},
 	}
 }
 

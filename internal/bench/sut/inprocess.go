@@ -24,7 +24,7 @@ func (s *Starter) startInProcess(ctx context.Context, c Config, rc relay.Config)
 		return nil, fmt.Errorf("relay flags %q: only a relay process takes them", c.Args)
 	}
 	var err error
-	if rc.Sink, err = sink.FromURL(c.Sink, sink.Options{}); err != nil {
+	if rc.Sink, err = sink.FromURL(c.Sink, sink.Options{Concurrency: rc.SinkConcurrency}); err != nil {
 		return nil, fmt.Errorf("relay sink: %w", err)
 	}
 	rc.Logger = s.Logger

@@ -95,7 +95,7 @@ func Figures(sc *Scenario) []Param {
 			lat = fmt.Sprintf("p50 %s, p99 %s, max %s", ov.QuietLatency[0].Round(time.Millisecond),
 				ov.QuietLatency[1].Round(time.Millisecond), ov.QuietLatency[2].Round(time.Millisecond))
 		}
-		add("quiet clients", "%d of %d messages arrived within %s: %s; all streams %s msgs/s at mockdest over the load",
+		add("quiet clients", "%d of %d messages arrived within %s: %s; all streams %s msgs/s arrived at mockdest during the load",
 			ov.QuietArrived, ov.QuietSent, ov.QuietTimeout, lat, count(uint64(ov.ArrivalsPerS)))
 	}
 	if t := o.Throughput; t != nil {

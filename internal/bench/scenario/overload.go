@@ -123,6 +123,7 @@ func runOverload(ctx context.Context, t *Trial) error {
 	start := time.Now()
 	rep, lerr := r.load(ctx, t.loadCfg(p, r.h.Addr()))
 	elapsed := time.Since(start)
+	arrived := r.d.Progress().Messages // during the load, not the drain
 	rec.Events = append(rec.Events, report.Event{At: time.Now(), Label: "load ends"})
 	stop()
 	wg.Wait()
@@ -133,9 +134,7 @@ func runOverload(ctx context.Context, t *Trial) error {
 		streams, sent = rep.Streams, rep.Sent
 	}
 	_, ferr := r.finish(ctx, streams, sent+uint64(ov.QuietArrived))
-	if ov.QuietSent > 0 && rec.Obs.Dest != nil {
-		ov.ArrivalsPerS = float64(rec.Obs.Dest.Messages) / elapsed.Seconds()
-	}
+	ov.ArrivalsPerS = float64(arrived) / elapsed.Seconds()
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		ov.QuietLatency = []time.Duration{lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)], lat[len(lat)-1]}

@@ -113,10 +113,10 @@ func Suite() []*Scenario {
 			Description: overloadDescription,
 			// Expected includes the drain: what the flooders left in their
 			// socket buffers (megabytes each on loopback) is delivered at the
-			// destination's pace after the load.
+			// destination's pace after the load (full: about 40 s of it).
 			Quick: Params{Expected: 16 * time.Second, Duration: 6 * time.Second, Conns: 50, Size: 200, Quiet: 5,
 				AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
-			Full: Params{Expected: 45 * time.Second, Duration: 15 * time.Second, Conns: 200, Size: 200, Quiet: 5,
+			Full: Params{Expected: 60 * time.Second, Duration: 15 * time.Second, Conns: 200, Size: 200, Quiet: 5,
 				AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
 			Relay:  OwnProcess,
 			Checks: checks([]rules.Check{rules.CheckFairShare, rules.CheckQuietLatency, rules.CheckRSS, rules.CheckOrder}, basic),

@@ -7,8 +7,8 @@
 // Params, how it runs its relay, its checks — and its Run function: most
 // use runSteady (steady.go: start, load for the duration, stop); one with
 // a choreography of its own has it in a file of its own (bursts.go,
-// chaos.go, shutdown.go, overload.go, throughput.go), built from the parts in run.go
-// (Trial.startOne or Trial.start, run.load, run.finish). Adding a
+// chaos.go, shutdown.go, overload.go, throughput.go), built from the parts
+// in run.go (Trial.startOne or Trial.start, run.load, run.finish). Adding a
 // scenario is its entry in Suite and, if runSteady does not fit, that
 // one file. A scaling flag of its own goes in its Adjust.
 package scenario

@@ -87,11 +87,46 @@ func Figures(sc *Scenario) []Param {
 	if a := o.Alive; a != nil {
 		add("probe", "%d of %d probe messages arrived after the load", a.Arrived, a.Sent)
 	}
+	if ov := o.Overload; ov != nil {
+		add("fairness", "Jain's index of the %d flooders' arrivals per %s window: %s; flooders starved: %s", ov.Flooders, ov.Window,
+			joinFloats(ov.Jain, "%.3f"), joinInts(ov.Starved))
+		lat := "none arrived"
+		if len(ov.QuietLatency) == 3 {
+			lat = fmt.Sprintf("p50 %s, p99 %s, max %s", ov.QuietLatency[0].Round(time.Millisecond),
+				ov.QuietLatency[1].Round(time.Millisecond), ov.QuietLatency[2].Round(time.Millisecond))
+		}
+		add("quiet clients", "%d of %d messages arrived within %s: %s; all streams %s msgs/s arrived at mockdest during the load",
+			ov.QuietArrived, ov.QuietSent, ov.QuietTimeout, lat, count(uint64(ov.ArrivalsPerS)))
+	}
 	if t := o.Throughput; t != nil {
 		add("throughput", "relay median %s msgs/s, pipe %s msgs/s, ratio %.2f", count(uint64(t.RelayMedian)),
 			count(uint64(t.PipeRate)), t.Ratio)
 	}
 	return fs
+}
+
+// joinFloats formats xs with format, comma-separated ("none" if empty).
+func joinFloats(xs []float64, format string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// joinInts formats ns comma-separated ("none" if empty).
+func joinInts(ns []int) string {
+	if len(ns) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = fmt.Sprint(n)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func histLine(h *hdrhistogram.Histogram, scale float64, unit string) string {

@@ -14,5 +14,5 @@ type Overload struct {
 	QuietArrived int             `json:"quiet_arrived"` // of those, arrived within QuietTimeout
 	QuietTimeout time.Duration   `json:"quiet_timeout_ns"`
 	QuietLatency []time.Duration `json:"quiet_latency_ns"` // p50, p99, max of the arrived
-	ArrivalsPerS float64         `json:"arrivals_per_s"`   // all streams, over the load
+	ArrivalsPerS float64         `json:"arrivals_per_s"`   // arrivals at mockdest per second during the load, all streams (the drain after it excluded)
 }

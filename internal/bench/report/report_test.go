@@ -102,10 +102,16 @@ func suite(t *testing.T) *Suite {
 			Replicates: []Step{{Name: "relay #1", MsgsPerSec: 1e6}, {Name: "relay #2", MsgsPerSec: 1.1e6}},
 			Pipe:       &Step{Name: "pipe", MsgsPerSec: 5e6}, RelayMedian: 1.05e6, PipeRate: 5e6, Ratio: 0.21}},
 	}
+	ov := &Scenario{Name: "overload", Description: "overload fairness", Start: now, End: now.Add(2 * time.Second),
+		Rules: []Rule{{Scenario: "overload", Rule: "fair share under overload", Expected: "≥ 0.9", Measured: "0.970", Pass: true}},
+		Obs: Observation{Overload: &Overload{Window: 2 * time.Second, Flooders: 50, Jain: []float64{0.412, 0.97, 0.981}, Starved: []int{12, 0, 0},
+			QuietSent: 40, QuietArrived: 40, QuietTimeout: 3 * time.Second, ArrivalsPerS: 160_500,
+			QuietLatency: []time.Duration{909 * time.Millisecond, 1196 * time.Millisecond, 1196 * time.Millisecond}}},
+	}
 	return &Suite{Command: []string{"bench", "--quick"}, Start: now, End: now.Add(5 * time.Second),
 		Host:      Host{Hostname: "bench-host", GoVersion: "go1.26.0", OS: "linux", Arch: "amd64", CPUs: 2},
 		RelayMode: "in-process (every scenario)",
-		BatchSize: 100, FlushInterval: 10 * time.Second, AgeTolerance: 100 * time.Millisecond, Scenarios: []*Scenario{ok, bad}}
+		BatchSize: 100, FlushInterval: 10 * time.Second, AgeTolerance: 100 * time.Millisecond, Scenarios: []*Scenario{ok, bad, ov}}
 }
 
 func TestVerdictAndTables(t *testing.T) {

@@ -622,6 +622,47 @@ var CheckStepsLossless = newCheck("no loss at full speed", func(r report.Rule, w
 	return verdict(r, lost == 0, "%d steps: %d sent, %d arrived, %d lost", len(steps), sent, arrived, lost)
 })
 
+// CheckFairShare: under overload, in every window after the first (when
+// the flooders' connections are still being set up), Jain's index of the
+// flooders' arrivals is at least MinJain and none got nothing.
+var CheckFairShare = newCheck("fair share under overload", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("Jain's index ≥ %.1f and no flooder starved in every window after the first", MinJain)
+	ov := o.Overload
+	if ov == nil || len(ov.Jain) < 2 || len(ov.Starved) != len(ov.Jain) {
+		return missing(r, "two windows of arrivals")
+	}
+	worst, starved := 1.0, 0
+	for i := 1; i < len(ov.Jain); i++ {
+		worst, starved = min(worst, ov.Jain[i]), max(starved, ov.Starved[i])
+	}
+	return verdict(r, worst >= MinJain && starved == 0, "worst window: index %.3f, %d of %d flooders starved (%d windows of %v)",
+		worst, starved, ov.Flooders, len(ov.Jain), ov.Window)
+})
+
+// MinJain is the smallest Jain's index of the flooders' arrivals in a
+// window that counts as a fair share (CheckFairShare).
+const MinJain = 0.9
+
+// CheckQuietLatency: under overload, every quiet message arrives, each
+// within the scenario's timeout.
+var CheckQuietLatency = newCheck("quiet clients served", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "every quiet message arrives within its timeout"
+	ov := o.Overload
+	if ov == nil || ov.QuietSent == 0 {
+		return missing(r, "quiet messages")
+	}
+	if ov.QuietTimeout <= 0 {
+		return missing(r, "the quiet messages' timeout")
+	}
+	r.Expected = fmt.Sprintf("every quiet message arrives within %v", ov.QuietTimeout)
+	lat := "none arrived"
+	if len(ov.QuietLatency) == 3 {
+		lat = fmt.Sprintf("p50 %v, p99 %v, max %v", ov.QuietLatency[0].Round(time.Millisecond),
+			ov.QuietLatency[1].Round(time.Millisecond), ov.QuietLatency[2].Round(time.Millisecond))
+	}
+	return verdict(r, ov.QuietArrived == ov.QuietSent, "%d of %d arrived in time; %s", ov.QuietArrived, ov.QuietSent, lat)
+})
+
 func medianMiB(t *report.Throughput) float64 {
 	for _, s := range t.Replicates {
 		if s.MsgsPerSec > 0 && math.Abs(s.MsgsPerSec-t.RelayMedian) < 1 {

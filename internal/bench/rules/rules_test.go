@@ -96,6 +96,9 @@ func good() (rules.Want, *report.Observation) {
 			Sustained:   &report.Step{Name: "s", TargetRate: 9e5, SendRate: 8.9e5, SteadyRate: 8.8e5, Sent: 100, Arrived: 100},
 			RelayMedian: 1.05e6, PipeRate: 2e6, Ratio: 0.525,
 		},
+		Overload: &report.Overload{Window: 2 * time.Second, Flooders: 50, Jain: []float64{0.3, 0.97, 0.95}, Starved: []int{10, 0, 0},
+			QuietSent: 40, QuietArrived: 40, QuietTimeout: 3 * time.Second,
+			QuietLatency: []time.Duration{time.Second, 1100 * time.Millisecond, 1200 * time.Millisecond}},
 		Compare: &report.Compare{Rows: []report.CompareRow{
 			{Name: "ideal", BatchSize: 100, Concurrency: 2, MsgsPerSec: 100, Steps: []report.CompareStep{{MsgsPerSec: 100, Stored: 10}}},
 			{Name: "relay", Ideal: "ideal", BatchSize: 100, Concurrency: 2, MsgsPerSec: 95, Ratio: 0.95, Steps: []report.CompareStep{{MsgsPerSec: 95, Stored: 10}}},
@@ -214,6 +217,19 @@ func TestChecks(t *testing.T) {
 			rc.seqs("shutdown", 0, 2, 3)
 			o.Signal.Dest = rc.snapshot()
 		}, func(p *rules.Want, o *report.Observation) { o.Signal.Dest = newRecording().snapshot() }},
+		{rules.CheckFairShare, func(p *rules.Want, o *report.Observation) { o.Overload.Jain[2] = 0.5 },
+			func(p *rules.Want, o *report.Observation) { o.Overload = nil }},
+		{rules.CheckFairShare, func(p *rules.Want, o *report.Observation) { o.Overload.Jain[1] = 0.899 }, // just under the bound
+			func(p *rules.Want, o *report.Observation) { o.Overload.Jain, o.Overload.Starved = nil, nil }},
+		{rules.CheckFairShare, func(p *rules.Want, o *report.Observation) { o.Overload.Starved[1] = 1 }, // a fair index, one starved
+			func(p *rules.Want, o *report.Observation) {
+				o.Overload.Jain, o.Overload.Starved = o.Overload.Jain[:1], o.Overload.Starved[:1]
+			}},
+		{rules.CheckQuietLatency, func(p *rules.Want, o *report.Observation) { o.Overload.QuietArrived = 39 },
+			func(p *rules.Want, o *report.Observation) { o.Overload.QuietSent = 0 }},
+		{rules.CheckQuietLatency, func(p *rules.Want, o *report.Observation) { // none arrived
+			o.Overload.QuietArrived, o.Overload.QuietLatency = 0, nil
+		}, func(p *rules.Want, o *report.Observation) { o.Overload = nil }},
 		{rules.CheckThroughput, func(p *rules.Want, o *report.Observation) { o.Throughput.Ratio = 0 },
 			func(p *rules.Want, o *report.Observation) { o.Throughput.Pipe = nil }},
 		{rules.CheckSustained, func(p *rules.Want, o *report.Observation) { o.Throughput.Sustained.SteadyRate = 0.9 * 9e5 },

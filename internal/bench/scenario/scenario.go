@@ -7,8 +7,8 @@
 // Params, how it runs its relay, its checks — and its Run function: most
 // use runSteady (steady.go: start, load for the duration, stop); one with
 // a choreography of its own has it in a file of its own (bursts.go,
-// chaos.go, shutdown.go, throughput.go), built from the parts in run.go
-// (Trial.startOne or Trial.start, run.load, run.finish). Adding a
+// chaos.go, shutdown.go, overload.go, throughput.go), built from the parts
+// in run.go (Trial.startOne or Trial.start, run.load, run.finish). Adding a
 // scenario is its entry in Suite and, if runSteady does not fit, that
 // one file. A scaling flag of its own goes in its Adjust.
 package scenario
@@ -109,6 +109,8 @@ type Params struct {
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
 
+	Quiet int // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
+
 	Messages int // victorialogs: messages per step
 
 	Replicates   int           // throughput, victorialogs: replicates
@@ -176,6 +178,7 @@ func (p Params) describe() []report.Param {
 	add(p.MaxPending > 0, "max-pending", "%d", p.MaxPending)
 	add(p.SendTimeout > 0, "send-timeout", "%s", p.SendTimeout)
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
+	add(p.Quiet > 0, "quiet clients", "%d, one message per %s each", p.Quiet, quietEvery)
 	add(p.Replicates > 0 && p.StepDuration > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
 	add(p.Messages > 0, "steps", "%d replicates × %d messages", p.Replicates, p.Messages)
 	return ps

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -111,7 +112,7 @@ func TestSuiteDefinitions(t *testing.T) {
 		}
 		seen[s.Name] = true
 	}
-	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "acks", "shutdown", "throughput", "victorialogs"}
+	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "acks", "shutdown", "overload", "throughput", "victorialogs"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names: got %v want %v", got, want)
 	}
@@ -147,4 +148,37 @@ func byName(t *testing.T, name string) *Scenario {
 	}
 	t.Fatalf("no scenario %q", name)
 	return nil
+}
+
+// TestJainIndex: 1 when all are equal, 1/n when one has everything, in
+// between otherwise; 0 when nothing arrived.
+func TestJainIndex(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		xs   []float64
+		want float64
+	}{
+		{[]float64{5, 5, 5, 5}, 1},
+		{[]float64{8, 0, 0, 0}, 0.25},
+		{[]float64{1, 3}, 0.8}, // 16 / (2·10)
+		{[]float64{0, 0, 0}, 0},
+		{nil, 0},
+	}
+	for _, tt := range tests {
+		if got := jainIndex(tt.xs); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("jainIndex(%v): got %v want %v", tt.xs, got, tt.want)
+		}
+	}
+}
+
+// TestOverloadStreams: the quiet clients' stream ids lie above every
+// flooder's and below the probe's, within the stamp's 8 digits.
+func TestOverloadStreams(t *testing.T) {
+	t.Parallel()
+	s := byName(t, "overload")
+	for _, p := range []Params{s.Quick, s.Full} {
+		if p.Quiet <= 0 || p.Conns >= quietBase || quietBase+p.Quiet > probeStream {
+			t.Errorf("params %+v: flooders 0..%d, quiet %d..%d, probe %d overlap", p, p.Conns-1, quietBase, quietBase+p.Quiet-1, probeStream)
+		}
+	}
 }

@@ -9,7 +9,7 @@ import (
 
 // Suite returns the suite's scenarios, in the order they run: each one's
 // definition here, its Run function runSteady (steady.go) or its own
-// (bursts.go, chaos.go, shutdown.go, throughput.go).
+// (bursts.go, chaos.go, shutdown.go, overload.go, throughput.go).
 func Suite() []*Scenario {
 	return []*Scenario{
 		{
@@ -119,6 +119,20 @@ func Suite() []*Scenario {
 				rules.CheckMaxBatch, rules.CheckAgeBound, rules.CheckNoDuplicates, rules.CheckSignalMaxBatch, rules.CheckSignalAgeBound, rules.CheckSignalNoDuplicates},
 			Relay: BothWays,
 			Run:   runShutdown,
+		},
+		{
+			Name:        "overload",
+			Description: overloadDescription,
+			// Expected includes the drain: what the flooders left in their
+			// socket buffers (megabytes each on loopback) is delivered at the
+			// destination's pace after the load (full: about 40 s of it).
+			Quick: Params{Expected: 16 * time.Second, Duration: 6 * time.Second, Conns: 50, Size: 200, Quiet: 5,
+				AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
+			Full: Params{Expected: 60 * time.Second, Duration: 15 * time.Second, Conns: 200, Size: 200, Quiet: 5,
+				AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
+			Relay:  OwnProcess,
+			Checks: checks([]rules.Check{rules.CheckFairShare, rules.CheckQuietLatency, rules.CheckRSS, rules.CheckOrder}, basic),
+			Run:    runOverload,
 		},
 		{
 			Name:        "throughput",

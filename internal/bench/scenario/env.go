@@ -261,7 +261,11 @@ func (e *Env) Run(ctx context.Context, sc *Scenario) *report.Scenario {
 	}
 	if e.cfg.Sink == dest.SinkElasticsearch {
 		var notes []string
-		cs, notes = rules.ForBulk(cs, e.sinkConcurrency())
+		conc := p.SinkConcurrency
+		if conc == 0 {
+			conc = e.sinkConcurrency()
+		}
+		cs, notes = rules.ForBulk(cs, conc)
 		rec.Notes = append(rec.Notes, notes...)
 	}
 	if errors.Is(err, ErrNotApplicable) {

@@ -106,6 +106,7 @@ type Params struct {
 	NackRate, NoAckRate float64       // acks: fraction of batches nacked / never acked
 	MaxPending          int           // relay max-pending (small to force backpressure)
 	SendTimeout         time.Duration // relay per-attempt timeout
+	SinkConcurrency     int           // relay --sink-concurrency; 0 = the run's
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
 
@@ -177,6 +178,7 @@ func (p Params) describe() []report.Param {
 	add(p.NoAckRate > 0, "no-ack rate", "%.3f", p.NoAckRate)
 	add(p.MaxPending > 0, "max-pending", "%d", p.MaxPending)
 	add(p.SendTimeout > 0, "send-timeout", "%s", p.SendTimeout)
+	add(p.SinkConcurrency > 0, "sink-concurrency", "%d", p.SinkConcurrency)
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
 	add(p.Quiet > 0, "quiet clients", "%d, one message per %s each", p.Quiet, quietEvery)
 	add(p.Replicates > 0 && p.StepDuration > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)

@@ -6,9 +6,14 @@ import (
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
-// relpRejectBit marks a slot of relpTrack.txnrs whose message is answered
-// "500": TXNRs stay below 2^30, so the top bit is free.
-const relpRejectBit = 1 << 31
+// relpRejectBit marks a slot of relpTrack.txnr whose command is answered
+// "500", relpOpenBit one that is an open, answered with the relay's
+// offers: TXNRs stay below 2^30, so the top two bits are free.
+const (
+	relpRejectBit = 1 << 31
+	relpOpenBit   = 1 << 30
+	relpTxnrMask  = relpOpenBit - 1
+)
 
 // relpTrack is one RELP session's delivery tracking: which of the
 // session's syslog commands are settled and which of those are answered.
@@ -61,22 +66,38 @@ func signal(c chan struct{}) {
 
 // free returns how many more commands the reader may number now.
 func (t *relpTrack) free() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return int(t.mask+1) - int(t.received-t.answered)
+	_, n := t.begin()
+	return n
 }
 
-// add numbers a command with TXNR txnr (refused: answer 500) and returns
-// its seq. The caller has checked free.
+// begin returns the seq the reader numbers next and how many commands it
+// may number now. The reader writes their TXNRs with put, then publishes
+// them with commit: one lock per read, not per command.
+func (t *relpTrack) begin() (next uint64, free int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.received, int(t.mask+1) - int(t.received-t.answered)
+}
+
+// put writes the TXNR of seq s (between begin and commit).
+func (t *relpTrack) put(s uint64, txnr uint32) { t.txnr[s&t.mask] = txnr }
+
+// commit publishes the n commands numbered since begin.
+func (t *relpTrack) commit(n int) {
+	t.mu.Lock()
+	t.received += uint64(n)
+	t.mu.Unlock()
+}
+
+// add numbers one command (refused: answer 500) and returns its seq. The
+// caller has checked there is room.
 func (t *relpTrack) add(txnr uint32, refused bool) uint64 {
 	if refused {
 		txnr |= relpRejectBit
 	}
-	t.mu.Lock()
-	s := t.received
-	t.txnr[s&t.mask] = txnr
-	t.received++
-	t.mu.Unlock()
+	s, _ := t.begin()
+	t.put(s, txnr)
+	t.commit(1)
 	return s
 }
 
@@ -132,10 +153,13 @@ func (t *relpTrack) answer(dst []byte) (out []byte, closed bool, ok, refused int
 	// Slots [from, end) are not reused before answered moves past them.
 	for s := from; s < end; s++ {
 		x := t.txnr[s&t.mask]
-		if x&relpRejectBit != 0 {
-			dst = wire.AppendRELPRsp(dst, x&^relpRejectBit, 500, "rejected", nil)
+		switch {
+		case x&relpRejectBit != 0:
+			dst = wire.AppendRELPRsp(dst, x&relpTxnrMask, 500, "rejected", nil)
 			refused++
-		} else {
+		case x&relpOpenBit != 0:
+			dst = wire.AppendRELPRsp(dst, x&relpTxnrMask, 200, "OK", relpServerOffers)
+		default:
 			dst = wire.AppendRELPOK(dst, x)
 			ok++
 		}
@@ -204,3 +228,8 @@ func addRelpRun(runs []relpRun, t *relpTrack, first uint64, at, n uint32) []relp
 	}
 	return append(runs, relpRun{t: t, first: first, at: at, n: n})
 }
+
+// relpServerOffers are the offers the relay answers an open with.
+var relpServerOffers = wire.AppendRELPOffers(nil, wire.RELPOffers{
+	Version: "0", Software: "logrelay", Commands: []string{"syslog"},
+})

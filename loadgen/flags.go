@@ -57,8 +57,7 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	fs.StringVar(&c.OutDir, "out", "", "write report.json, report.txt and .hgrm files into this directory")
 	fs.StringVar(&c.HlogPath, "hlog", "", "write interval histograms (HdrHistogram log format) to this file")
 	progress := fs.Bool("progress", true, "print a progress line every second on stderr")
-	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logFlags := cli.AddLogFlags(fs, "warn")
 	cli.AnnotateEnv(fs, envPrefix)
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: loadgen [flags]\n       loadgen merge [--out DIR] [--hlog FILE] a.hlog b.hlog...\n\n%s\n%s",
@@ -94,7 +93,7 @@ func parseFlags(args []string) (loadgen.Config, int) {
 	if c.RateSteps, err = loadgen.ParseRates(*steps); err != nil {
 		return fail(err)
 	}
-	if c.Logger, err = cli.NewLogger(*level, *logFormat, os.Stderr); err != nil {
+	if c.Logger, err = logFlags.Logger(os.Stderr); err != nil {
 		return fail(err)
 	}
 	if *progress {

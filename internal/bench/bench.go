@@ -1,12 +1,15 @@
-// Package bench provides logrelay's scenario suite: it starts mockdest, the
-// relay and loadgen (in one process by default, the relay as its own
-// process where its CPU and memory must be its own), runs the scenarios
-// that prove the batch-size and flush-interval rules under stress, checks
-// every rule, and writes the verdict and the reports.
+// Package bench provides logrelay's scenario suite: it runs the scenarios
+// (package scenario) that prove the batch-size and flush-interval rules
+// under stress — each with its own mockdest, relay and loadgen, the relay
+// in the bench's process by default and as its own process where its CPU
+// and memory must be its own — checks every rule (package rules), gates
+// the throughput against a baseline, and writes the verdict and the
+// reports (package report).
 package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,85 +21,30 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/progress"
 	"github.com/logrelay/logrelay/internal/bench/report"
+	"github.com/logrelay/logrelay/internal/bench/rules"
+	"github.com/logrelay/logrelay/internal/bench/scenario"
 	"github.com/logrelay/logrelay/internal/bench/stats"
+	"github.com/logrelay/logrelay/internal/bench/sut"
 )
 
-// Peer is another relay to measure in the throughput scenario, already
-// running: it listens on Addr for newline-delimited TCP and forwards to
-// DestAddr, where the bench runs mockdest (in lines mode unless DestMode
-// says "frames").
-type Peer struct {
-	Name     string
-	Addr     string
-	DestAddr string
-	DestMode string
-	PID      int // for CPU and RSS; 0 = not sampled
-}
-
-// Config configures a bench run. The zero value plus DefaultConfig's
-// rule parameters runs the default suite, the relay in-process except in
-// the scenarios that need it as its own process.
+// Config configures a bench run: what the scenarios are told
+// (scenario.Config: the relay's rules, how to run the relay and mockdest,
+// the scaling flags) and what the suite does around them. The zero value
+// plus DefaultConfig's rule parameters runs the default suite, the relay
+// in-process except in the scenarios that need it as its own process.
 type Config struct {
-	// Quick shortens every scenario so the suite stays under 90 s.
-	Quick bool
+	scenario.Config
+
 	// Scenarios limits the run to these names; empty = all.
 	Scenarios []string
-	// Out is the run directory; "" = bench-results/<timestamp>.
-	Out string
 	// Baseline is a report.json whose throughput replicates this run is
 	// gated against; "" = no gate.
 	Baseline string
 	// Alpha is the gate's significance level (0.10 = 90% confidence), and
 	// MinEffect the smallest relative drop that fails it (0.05 = 5%).
 	Alpha, MinEffect float64
-	// Profile saves the relay's CPU, heap, allocs, goroutine, mutex and
-	// block profiles from an extra full-speed run in the throughput
-	// scenario, left out of the median and the regression gate.
-	Profile bool
-
-	// RelayBin is a relay binary for the scenarios that run the relay as a
-	// process; "" = build ./relay on the fly into a temporary directory,
-	// removed when Run returns (with Profile, a copy is kept in
-	// OUT/profiles/ for pprof).
-	RelayBin string
-	// RelayProcess runs the relay as its own process in every scenario.
-	RelayProcess bool
-	// RelayAddr is an external relay to test instead of starting one; its
-	// sink must point at DestAddr. RelayAdmin is its admin address (for
-	// /metrics), RelayPID its process id (for CPU and RSS).
-	RelayAddr, RelayAdmin string
-	RelayPID              int
-	// DestAddr is the address mockdest listens on; "" = 127.0.0.1:0. An
-	// external relay's sink must point at it.
-	DestAddr string
-	// DestMode is "frames" (our relay) or "lines" (another relay at
-	// RelayAddr; then the batch rules cannot be checked and are left out).
-	DestMode string
-	// Peers are other relays measured in the throughput scenario.
-	Peers []Peer
-	// PipeBin and PipeArgs run the bare TCP pipe as its own process:
-	// PipeBin PipeArgs... --listen ADDR --to TARGET (the bench main
-	// re-executes itself as "bench pipe --listen ADDR --to TARGET"); ""
-	// = the pipe runs in-process.
-	PipeBin  string
-	PipeArgs []string
-
-	// BatchSize and FlushInterval are the relay's rules; AgeTolerance is
-	// the slack allowed on the flush interval.
-	BatchSize     int
-	FlushInterval time.Duration
-	AgeTolerance  time.Duration
-
-	// Scaling: Rate and Conns override the size scenario's (Conns also the
-	// throughput scenario's), ManyConns the many-conns scenario's,
-	// DurationScale multiplies load durations, Replicates sets the
-	// throughput replicates.
-	Rate          float64
-	Conns         int
-	ManyConns     int
-	DurationScale float64
-	Replicates    int
 
 	// Stdout receives the verdict table; Progress the live progress lines
 	// (ProgressTTY: rewrite one line in place).
@@ -107,21 +55,21 @@ type Config struct {
 	StepSummary string
 	// Command is recorded in the report.
 	Command []string
-	// Logger receives the components' logs; nil = discard.
-	Logger *slog.Logger
 }
 
 // DefaultConfig returns the relay's default rules and the regression
 // gate's thresholds.
 func DefaultConfig() Config {
 	return Config{
-		BatchSize:     100,
-		FlushInterval: 10 * time.Second,
-		AgeTolerance:  100 * time.Millisecond,
-		Alpha:         0.10,
-		MinEffect:     0.05,
-		DestMode:      "frames",
-		DurationScale: 1,
+		Config: scenario.Config{
+			BatchSize:     100,
+			FlushInterval: 10 * time.Second,
+			AgeTolerance:  100 * time.Millisecond,
+			DestMode:      "frames",
+			DurationScale: 1,
+		},
+		Alpha:     0.10,
+		MinEffect: 0.05,
 	}
 }
 
@@ -174,20 +122,20 @@ func (c *Config) validate() error {
 
 // Select returns the scenarios named by names (all when empty), in suite
 // order.
-func Select(names []string) ([]*Scenario, error) {
-	all := Scenarios()
+func Select(names []string) ([]*scenario.Scenario, error) {
+	all := scenario.Suite()
 	if len(names) == 0 {
 		return all, nil
 	}
-	var out []*Scenario
+	var out []*scenario.Scenario
 	for _, s := range all {
 		if slices.Contains(names, s.Name) {
 			out = append(out, s)
 		}
 	}
 	for _, n := range names {
-		if !slices.ContainsFunc(all, func(s *Scenario) bool { return s.Name == n }) {
-			return nil, fmt.Errorf("%w: %q (have %s)", ErrUnknownScenario, n, strings.Join(ScenarioNames(), ", "))
+		if !slices.ContainsFunc(all, func(s *scenario.Scenario) bool { return s.Name == n }) {
+			return nil, fmt.Errorf("%w: %q (have %s)", ErrUnknownScenario, n, strings.Join(scenario.Names(), ", "))
 		}
 	}
 	return out, nil
@@ -206,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	}
 	if cfg.RelayAddr != "" && len(cfg.Scenarios) == 0 {
 		// The bench cannot signal a relay it did not start.
-		scs = slices.DeleteFunc(scs, func(s *Scenario) bool { return s.Name == "shutdown" })
+		scs = slices.DeleteFunc(scs, func(s *scenario.Scenario) bool { return s.Relay == scenario.BothWays })
 		fmt.Fprintln(cfg.Progress, "external relay: the shutdown scenario is left out (the bench cannot signal it)")
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -218,14 +166,13 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 		Host:      report.Host{Hostname: host, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()},
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, AgeTolerance: cfg.AgeTolerance,
 	}
-	e := newEnv(&cfg, suite)
-	defer e.close()
-	prog := newProgress(cfg.Progress, cfg.ProgressTTY)
-	e.prog = prog
+	prog := progress.New(cfg.Progress, cfg.ProgressTTY)
+	e := scenario.NewEnv(&cfg.Config, prog)
+	defer e.Close()
 	progCtx, stopProg := context.WithCancel(ctx)
 	var progWG sync.WaitGroup
 	progWG.Add(1)
-	go func() { defer progWG.Done(); prog.run(progCtx) }()
+	go func() { defer progWG.Done(); prog.Run(progCtx) }()
 
 	results := make([]*report.Scenario, len(scs))
 	var wg sync.WaitGroup
@@ -236,29 +183,30 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	for i, sc := range scs {
 		if sc.Concurrent && concurrent {
 			wg.Add(1)
-			go func() { defer wg.Done(); results[i] = e.runScenario(ctx, sc) }()
+			go func() { defer wg.Done(); results[i] = e.Run(ctx, sc) }()
 		}
 	}
 	for i, sc := range scs {
 		if !(sc.Concurrent && concurrent) {
-			results[i] = e.runScenario(ctx, sc)
+			results[i] = e.Run(ctx, sc)
 		}
 	}
 	wg.Wait()
 	stopProg()
 	progWG.Wait()
 	suite.Scenarios = results
+	suite.Profiles = e.Profiles()
 	suite.RelayMode = relayMode(&cfg, results)
 	if cfg.Baseline != "" {
 		if tp := suite.Scenario("throughput"); tp != nil {
 			suite.Regression = regression(&cfg, tp)
-			r := regressionRule(suite.Regression)
+			r := rules.Regression(suite.Regression)
 			r.Scenario = tp.Name
 			tp.Rules = append(tp.Rules, r)
 		} else {
 			suite.Regression = &report.Regression{Baseline: cfg.Baseline, Err: "the throughput scenario did not run"}
 			if len(results) > 0 {
-				r := regressionRule(suite.Regression)
+				r := rules.Regression(suite.Regression)
 				r.Scenario = results[0].Name
 				results[0].Rules = append(results[0].Rules, r)
 			}
@@ -291,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	if err := report.WriteFailures(cfg.Stdout, suite); err != nil {
 		errs = append(errs, err)
 	}
-	if err := errJoin(errs...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return suite, fmt.Errorf("write reports: %w", err)
 	}
 	if !suite.Passed() {
@@ -313,10 +261,10 @@ func relayMode(cfg *Config, scs []*report.Scenario) string {
 		if sc == nil {
 			continue
 		}
-		if slices.Contains(sc.Relays, "in-process") {
+		if slices.Contains(sc.Relays, sut.InProcess.String()) {
 			in = append(in, sc.Name)
 		}
-		if slices.Contains(sc.Relays, "process") {
+		if slices.Contains(sc.Relays, sut.Process.String()) {
 			proc = append(proc, sc.Name)
 		}
 	}
@@ -329,56 +277,6 @@ func relayMode(cfg *Config, scs []*report.Scenario) string {
 		return "process (every scenario)"
 	}
 	return "in-process: " + strings.Join(in, ", ") + "; process: " + strings.Join(proc, ", ")
-}
-
-// runScenario runs one scenario and checks its rules. A run error becomes
-// a failed rule; the checks then judge whatever was recorded.
-func (e *env) runScenario(ctx context.Context, sc *Scenario) *report.Scenario {
-	p := sc.params(e.cfg)
-	rec := &report.Scenario{
-		Name: sc.Name, Description: sc.Description, Params: p.describe(),
-		ExpectedSeconds: p.Expected.Seconds(), Start: time.Now(),
-		Obs: report.Observation{BatchSize: e.cfg.BatchSize, FlushInterval: e.cfg.FlushInterval, AgeTolerance: e.cfg.AgeTolerance},
-	}
-	err := ctx.Err() // interrupted: the remaining scenarios do not start
-	if err == nil {
-		e.prog.start(sc.Name, p.Expected)
-		err = sc.run(ctx, e, p, rec)
-		e.prog.done(sc.Name)
-	}
-	rec.End = time.Now()
-	rec.Relays = e.relaysOf(sc.Name)
-	cs := sc.Checks
-	if e.cfg.RelayAddr != "" && slices.ContainsFunc(cs, func(c Check) bool { return c.Name == CheckPendingBound.Name }) {
-		cs = slices.DeleteFunc(slices.Clone(cs), func(c Check) bool { return c.Name == CheckPendingBound.Name })
-		rec.Notes = append(rec.Notes, "external relay: its max-pending is not known to the bench, so the backpressure bound is not checked (its pending peak is reported).")
-	}
-	if e.cfg.DestMode == "lines" {
-		cs = slices.DeleteFunc(slices.Clone(cs), func(c Check) bool { return framesOnly[c.Name] })
-		rec.Notes = append(rec.Notes, "mockdest in lines mode: the relay's batch boundaries, reasons and ages are not visible, so the batch rules are not checked.")
-	}
-	if err != nil {
-		rec.Error = err.Error()
-		rec.Rules = append(rec.Rules, report.Rule{Rule: "ran to completion", Expected: "no error", Measured: err.Error()})
-	}
-	for _, c := range cs {
-		r := c.Fn(p, &rec.Obs)
-		r.Scenario = sc.Name
-		rec.Rules = append(rec.Rules, r)
-	}
-	for i := range rec.Rules {
-		rec.Rules[i].Scenario = sc.Name
-	}
-	e.prog.printf("%s: %s in %.1f s\n", sc.Name, map[bool]string{true: "PASS", false: "FAIL"}[rec.Passed()], rec.Seconds())
-	return rec
-}
-
-// framesOnly names the checks that need the framed protocol's batch
-// boundaries and timestamps.
-var framesOnly = map[string]bool{
-	CheckMaxBatch.Name: true, CheckSizeExact.Name: true, CheckAgeBound.Name: true,
-	CheckAgeFlushes.Name: true, CheckAgeNotEarly.Name: true,
-	CheckSignalMaxBatch.Name: true, CheckSignalAgeBound.Name: true,
 }
 
 // regression gates this run's throughput replicates against the
@@ -403,16 +301,6 @@ func regression(cfg *Config, tp *report.Scenario) *report.Regression {
 	}
 	r.Gate = g
 	return r
-}
-
-func regressionRule(r *report.Regression) report.Rule {
-	rule := newRule("no regression vs baseline", fmt.Sprintf("not (p < %.2f and drop > %.0f%%)", r.Alpha, 100*r.MinEffect))
-	if r.Err != "" {
-		return missing(rule, r.Err)
-	}
-	g := r.Gate
-	return verdict(rule, !g.Regressed, "%s → %s msgs/s: delta %+.2f%%, p = %.4f (n = %d vs %d)",
-		human(g.MeanA), human(g.MeanB), 100*g.Delta, g.P, len(r.Before), len(r.After))
 }
 
 func regressionLine(r *report.Regression) string {

@@ -9,7 +9,4 @@ var (
 	ErrConfig = errors.New("invalid configuration")
 	// ErrUnknownScenario means --scenario named no scenario of the suite.
 	ErrUnknownScenario = errors.New("unknown scenario")
-	// ErrNotApplicable means a scenario cannot run in this setup (e.g. the
-	// shutdown scenario against an external relay it cannot signal).
-	ErrNotApplicable = errors.New("bench: scenario not applicable")
 )

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/logrelay/logrelay/internal/bench/scenario"
 )
 
 // ParsePeer parses a --peer value:
 // "name=rsyslog,addr=127.0.0.1:5514,dest=127.0.0.1:5515[,pid=1234][,mode=lines]".
-func ParsePeer(s string) (Peer, error) {
-	var p Peer
+func ParsePeer(s string) (scenario.Peer, error) {
+	var p scenario.Peer
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
@@ -48,17 +50,17 @@ func ParsePeer(s string) (Peer, error) {
 // (--relay-process, --relay-addr).
 func List(cfg Config) string {
 	var b strings.Builder
-	for _, s := range Scenarios() {
+	for _, s := range scenario.Suite() {
 		mode := s.Relay.String()
 		switch {
-		case cfg.RelayAddr != "" && s.Relay == bothWays:
+		case cfg.RelayAddr != "" && s.Relay == scenario.BothWays:
 			mode = "not applicable to an external relay"
 		case cfg.RelayAddr != "":
 			mode = "external relay at " + cfg.RelayAddr
-		case cfg.RelayProcess && s.Relay == bothWays:
+		case cfg.RelayProcess && s.Relay == scenario.BothWays:
 			mode = "a relay process in both rounds"
 		case cfg.RelayProcess:
-			mode = ownProcess.String()
+			mode = scenario.OwnProcess.String()
 		}
 		if s.Concurrent {
 			mode += ", runs concurrently"

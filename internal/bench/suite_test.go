@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,57 +12,8 @@ import (
 	"time"
 
 	"github.com/logrelay/logrelay/internal/bench/report"
+	"github.com/logrelay/logrelay/internal/bench/scenario"
 )
-
-// TestSuiteInProcess runs the in-process scenarios end to end — real
-// relay, mockdest and loadgen on 127.0.0.1 — with a 2 s flush interval and
-// shortened loads, so that it fits the race-enabled test run. The process
-// scenarios (many-conns, chaos, throughput) build and run the relay
-// binary; `go run ./bench --quick` covers them, and TestShutdownRounds the
-// shutdown scenario.
-func TestSuiteInProcess(t *testing.T) {
-	t.Parallel()
-	cfg := DefaultConfig()
-	cfg.Quick = true
-	cfg.FlushInterval = 2 * time.Second
-	cfg.AgeTolerance = 250 * time.Millisecond // timers under the race detector
-	cfg.DurationScale = 0.4
-	// A rate a loaded machine sustains under the race detector (5,000 over
-	// 50 connections fell to 4,200 while another suite ran beside it).
-	cfg.Rate = 2000
-	cfg.Scenarios = []string{"size", "age", "bursts", "outage", "acks"}
-	cfg.Out = t.TempDir()
-	var out, prog bytes.Buffer
-	cfg.Stdout, cfg.Progress = &out, &prog
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	suite, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Run: %v\n%s\n%s", err, out.String(), prog.String())
-	}
-	if got := len(suite.Scenarios); got != 5 {
-		t.Errorf("got %d scenarios want 5", got)
-	}
-	for _, sc := range suite.Scenarios {
-		if sc.Obs.Dest == nil || sc.Obs.Delivery == nil || len(sc.Rules) < 5 {
-			t.Errorf("%s: incomplete record: dest %v, delivery %v, %d rules", sc.Name, sc.Obs.Dest != nil, sc.Obs.Delivery != nil, len(sc.Rules))
-		}
-		if !slices.Equal(sc.Relays, []string{"in-process"}) {
-			t.Errorf("%s: relays %q want [in-process]", sc.Name, sc.Relays)
-		}
-	}
-	if want := "in-process (every scenario)"; suite.RelayMode != want {
-		t.Errorf("relay mode: got %q want %q", suite.RelayMode, want)
-	}
-	if !strings.Contains(out.String(), "PASS: ") {
-		t.Errorf("verdict line missing:\n%s", out.String())
-	}
-	for _, f := range []string{"report.json", "report.md", "report.html", "age/batch-age-age.hgrm", "size/latency.hgrm"} {
-		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
-			t.Errorf("run directory lacks %s: %v", f, err)
-		}
-	}
-}
 
 func TestSelectAndConfig(t *testing.T) {
 	t.Parallel()
@@ -82,23 +32,6 @@ func TestSelectAndConfig(t *testing.T) {
 	p, err := ParsePeer("name=rsyslog,addr=127.0.0.1:1,dest=127.0.0.1:2,pid=7,mode=lines")
 	if err != nil || p.PID != 7 || p.DestMode != "lines" {
 		t.Errorf("ParsePeer: got %+v, %v", p, err)
-	}
-	// Scaling: the age scenario follows the flush interval, the size
-	// rule follows --rate.
-	cfg := DefaultConfig()
-	cfg.Quick, cfg.FlushInterval, cfg.Rate = true, time.Second, 5000
-	for _, s := range Scenarios() {
-		pp := s.params(&cfg)
-		switch s.Name {
-		case "age":
-			if pp.Duration != 3600*time.Millisecond {
-				t.Errorf("age duration at a 1 s interval: got %s want 3.6s", pp.Duration)
-			}
-		case "size":
-			if pp.MinRate != 4500 {
-				t.Errorf("size MinRate at --rate 5000: got %v want 4500", pp.MinRate)
-			}
-		}
 	}
 }
 
@@ -165,43 +98,16 @@ func TestRelayMode(t *testing.T) {
 		want string
 	}{
 		{"all in-process", Config{}, []*report.Scenario{sc("size", "in-process"), sc("age", "in-process")}, "in-process (every scenario)"},
-		{"all processes", Config{RelayProcess: true}, []*report.Scenario{sc("size", "process"), sc("shutdown", "process")}, "process (every scenario)"},
+		{"all processes", Config{Config: scenario.Config{RelayProcess: true}}, []*report.Scenario{sc("size", "process"), sc("shutdown", "process")}, "process (every scenario)"},
 		{"mixed", Config{}, []*report.Scenario{sc("size", "in-process"), sc("many-conns", "process"), sc("chaos", "process"),
 			sc("shutdown", "in-process", "process"), nil, sc("throughput", "process"), sc("not run")},
 			"in-process: size, shutdown; process: many-conns, chaos, shutdown, throughput"},
 		{"nothing started", Config{}, []*report.Scenario{sc("size")}, "none started"},
-		{"external", Config{RelayAddr: "127.0.0.1:5"}, []*report.Scenario{sc("size", "external")}, "external (127.0.0.1:5)"},
+		{"external", Config{Config: scenario.Config{RelayAddr: "127.0.0.1:5"}}, []*report.Scenario{sc("size", "external")}, "external (127.0.0.1:5)"},
 	}
 	for _, tt := range tests {
 		if got := relayMode(&tt.cfg, tt.scs); got != tt.want {
 			t.Errorf("%s: got %q want %q", tt.name, got, tt.want)
-		}
-	}
-}
-
-// TestThroughputTexts: the throughput scenario's description names every
-// open-loop fraction tried and the rule's bound, and its note the
-// connections actually used.
-func TestThroughputTexts(t *testing.T) {
-	t.Parallel()
-	var desc string
-	for _, s := range Scenarios() {
-		if s.Name == "throughput" {
-			desc = s.Description
-		}
-	}
-	for _, f := range append(slices.Clone(sustainFractions), minSustained) {
-		if want := fmt.Sprintf("%.0f%%", 100*f); !strings.Contains(desc, want) {
-			t.Errorf("description lacks %s: %q", want, desc)
-		}
-	}
-	cfg := DefaultConfig()
-	cfg.Conns = 7
-	for _, s := range Scenarios() {
-		if s.Name == "throughput" {
-			if note := throughputNote(s.params(&cfg)); !strings.Contains(note, "(7 connections") {
-				t.Errorf("note with --conns 7: %q", note)
-			}
 		}
 	}
 }
@@ -273,7 +179,7 @@ func TestShutdownRounds(t *testing.T) {
 func TestList(t *testing.T) {
 	t.Parallel()
 	def := List(DefaultConfig())
-	for _, name := range ScenarioNames() {
+	for _, name := range scenario.Names() {
 		if !strings.Contains(def, name+" ") {
 			t.Errorf("listing lacks %s:\n%s", name, def)
 		}

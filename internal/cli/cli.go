@@ -103,3 +103,22 @@ func NewLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
+
+// LogFlags are the --log-level and --log-format flags, as AddLogFlags
+// defines them.
+type LogFlags struct{ level, format *string }
+
+// AddLogFlags defines --log-level, defaulting to level, and --log-format
+// (text or json, default text) on fs.
+func AddLogFlags(fs *pflag.FlagSet, level string) LogFlags {
+	return LogFlags{
+		level:  fs.String("log-level", level, "log level: debug, info, warn, error"),
+		format: fs.String("log-format", "text", "log format: text or json"),
+	}
+}
+
+// Logger returns the logger the flags ask for, writing to w (see
+// NewLogger). Call it after fs is parsed.
+func (f LogFlags) Logger(w io.Writer) (*slog.Logger, error) {
+	return NewLogger(*f.level, *f.format, w)
+}

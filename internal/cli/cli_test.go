@@ -99,3 +99,31 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestLogFlags(t *testing.T) {
+	t.Parallel()
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	lf := AddLogFlags(fs, "warn")
+	if f := fs.Lookup("log-level"); f == nil || f.DefValue != "warn" {
+		t.Fatalf("--log-level: got %+v want default warn", f)
+	}
+	if err := fs.Parse([]string{"--log-format", "json", "--log-level", "info"}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	log, err := lf.Logger(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Debug("hidden")
+	log.Info("shown")
+	if got := buf.String(); !strings.HasPrefix(got, "{") || !strings.Contains(got, `"msg":"shown"`) || strings.Contains(got, "hidden") {
+		t.Errorf("got %q want one JSON line for the info message", got)
+	}
+	if err := fs.Parse([]string{"--log-format", "xml"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lf.Logger(&buf); err == nil {
+		t.Error("--log-format xml: got no error")
+	}
+}

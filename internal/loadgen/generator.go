@@ -24,6 +24,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/logrelay/logrelay/internal/seqrange"
 	"github.com/logrelay/logrelay/internal/wire"
 	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
@@ -115,7 +116,7 @@ type stream struct {
 	up   atomic.Bool
 	kick chan struct{} // a ChaosEvery close request
 
-	failed, atRisk []wire.SeqRange
+	failed, atRisk seqrange.Set
 
 	relp        *relpState // RELP mode's session state
 	relpUnacked uint64     // RELP messages unanswered at the end
@@ -306,7 +307,7 @@ func (g *Generator) send(ctx context.Context, s *stream, now time.Duration) {
 		sh.mu.Unlock()
 	}
 	if written < m {
-		s.failed = appendRange(s.failed, wire.SeqRange{From: first + uint64(written), To: first + uint64(m) - 1})
+		s.failed = s.failed.Add(wire.SeqRange{From: first + uint64(written), To: first + uint64(m) - 1})
 		g.c.failed.Add(uint64(m - written))
 		s.failedN += uint64(m - written)
 	}
@@ -346,7 +347,7 @@ func (g *Generator) markAtRisk(s *stream) {
 		return
 	}
 	r := wire.SeqRange{From: s.connFirst + uint64(firstAt), To: s.connFirst + uint64(full) - 1}
-	s.atRisk = appendRange(s.atRisk, r)
+	s.atRisk = s.atRisk.Add(r)
 	s.atRiskN += r.Len()
 	g.c.atRisk.Add(r.Len())
 }
@@ -551,16 +552,6 @@ func (g *Generator) chaosLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// appendRange appends r to rs, merging it into the last range when they
-// touch.
-func appendRange(rs []wire.SeqRange, r wire.SeqRange) []wire.SeqRange {
-	if n := len(rs); n > 0 && rs[n-1].To+1 >= r.From {
-		rs[n-1].To = max(rs[n-1].To, r.To)
-		return rs
-	}
-	return append(rs, r)
 }
 
 // waitTurn waits until l allows one more connection attempt, or ctx ends

@@ -396,7 +396,7 @@ func (g *Generator) relpFinish(ctx context.Context, s *stream) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, m := range st.pend[st.head:] {
-		s.atRisk = appendRange(s.atRisk, wire.SeqRange{From: m.j + 1, To: m.j + 1})
+		s.atRisk = s.atRisk.Add(wire.SeqRange{From: m.j + 1, To: m.j + 1})
 		s.atRiskN++
 		g.c.atRisk.Add(1)
 	}

@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"bytes"
+	"iter"
 	"sync"
 	"time"
 
@@ -9,35 +11,101 @@ import (
 
 // A Batch is a flushed group of messages, held in one reusable buffer that
 // is already the complete wire frame: the wire.HeaderSize-byte header, then
-// the payload (each message followed by '\n'). A TCP sink writes Frame in
-// one call; a sink for another transport can use Payload, which is
-// newline-delimited, and Header.
+// the payload (each message followed by '\n'). A stream sink writes Frame
+// in one call; an encoder for another format ranges over All, which yields
+// each message with its receive time without allocating, and reads Header
+// for the batch's seq, oldest receive time, flush time and reason.
+//
+// A Batch belongs to the sink from the moment Feed hands it out until the
+// sink settles it (Feed.Settle); after that the relay reuses it, so a sink
+// must not keep its bytes.
 type Batch struct {
 	hdr      wire.Header
 	buf      []byte // header space, then payload
+	runs     []run  // the messages' receive times, one entry per run from one read
+	runs0    [4]run // runs' first backing array: most batches come from one to four reads
 	sentAt   time.Time
 	attempts int // times sent
 }
 
-// Header returns the batch's frame header.
+// A run is a group of consecutive messages of a batch that came from one
+// read and so share its receive time. The batcher appends one per chunk
+// it copies from, never one per message.
+type run struct {
+	end    uint32 // index just past the run's last message
+	recvNs int64  // the read's receive time (Unix ns)
+}
+
+// Message is one message of a batch.
+type Message struct {
+	// Data is the message without its '\n'. It is valid until the batch is
+	// settled.
+	Data []byte
+	// RecvNs is when the relay read the message (Unix ns, the relay's
+	// monotonic-anchored stamp clock).
+	RecvNs int64
+}
+
+// Header returns the batch's frame header: Seq, Count, PayloadLen,
+// OldestNs, FlushNs and Reason.
 func (b *Batch) Header() wire.Header { return b.hdr }
 
 // Frame returns the encoded frame: header then payload. It is valid until
-// the batch is acknowledged.
+// the batch is settled.
 func (b *Batch) Frame() []byte { return b.buf }
 
-// Payload returns the messages, each followed by '\n'.
+// Payload returns the messages, each followed by '\n'. It is valid until
+// the batch is settled.
 func (b *Batch) Payload() []byte { return b.buf[wire.HeaderSize:] }
 
 // Len returns the number of messages in the batch.
 func (b *Batch) Len() int { return int(b.hdr.Count) }
 
-// batchPool recycles batch buffers.
+// All returns an iterator over the batch's messages in order, with their
+// index (0 to Len-1). It finds each message with one newline search and
+// allocates nothing.
+func (b *Batch) All() iter.Seq2[int, Message] {
+	return func(yield func(int, Message) bool) {
+		p := b.buf[wire.HeaderSize:]
+		i := 0
+		for _, r := range b.runs {
+			for ; i < int(r.end); i++ {
+				n := bytes.IndexByte(p, '\n')
+				if !yield(i, Message{Data: p[:n], RecvNs: r.recvNs}) {
+					return
+				}
+				p = p[n+1:]
+			}
+		}
+	}
+}
+
+// addRun records that the batch's messages up to index end (exclusive)
+// were received at recvNs, extending the last run when it has the same
+// time.
+func (b *Batch) addRun(end uint32, recvNs int64) {
+	if k := len(b.runs) - 1; k >= 0 && b.runs[k].recvNs == recvNs {
+		b.runs[k].end = end
+		return
+	}
+	b.runs = append(b.runs, run{end: end, recvNs: recvNs})
+}
+
+// batchPool recycles batch buffers. It is safe for concurrent use: the
+// batcher gets batches and the sink's goroutines settle them.
 type batchPool struct{ p sync.Pool }
 
-func newBatchPool(initialCap int) *batchPool {
+// newBatchPool returns a pool of batches whose buffers start with room for
+// cfg's typical batch (256 bytes a message), at most one full payload and
+// 4 MiB; append grows them as needed and put keeps the grown buffers.
+func newBatchPool(cfg *Config) *batchPool {
+	initialCap := min(wire.HeaderSize+cfg.BatchSize*256, wire.HeaderSize+cfg.payloadCap(), 4<<20)
 	bp := &batchPool{}
-	bp.p.New = func() any { return &Batch{buf: make([]byte, wire.HeaderSize, initialCap)} }
+	bp.p.New = func() any {
+		b := &Batch{buf: make([]byte, wire.HeaderSize, initialCap)}
+		b.runs = b.runs0[:0]
+		return b
+	}
 	return bp
 }
 
@@ -51,16 +119,17 @@ func (bp *batchPool) put(b *Batch) {
 	if cap(b.buf) > 16<<20 {
 		return // let an outsized buffer go
 	}
-	b.hdr, b.sentAt, b.attempts = wire.Header{}, time.Time{}, 0
+	b.hdr, b.sentAt, b.attempts, b.runs = wire.Header{}, time.Time{}, 0, b.runs[:0]
 	bp.p.Put(b)
 }
 
-// batchQueue carries flushed batches from the batcher to the sender. Work
+// batchQueue carries flushed batches from the batcher to the sink. Work
 // is per batch, so a mutex is fine; push never blocks (the pending limit
 // bounds what it holds), so the batcher is never stalled by the sink.
 type batchQueue struct {
 	mu     sync.Mutex
-	items  []*Batch
+	items  []*Batch // queued batches are items[head:]
+	head   int
 	closed bool
 	notify chan struct{} // one token when items or closed changed
 }
@@ -92,10 +161,49 @@ func (q *batchQueue) signal() {
 // is closed (no more will come).
 func (q *batchQueue) takeAll(dst []*Batch) ([]*Batch, bool) {
 	q.mu.Lock()
-	dst = append(dst, q.items...)
+	dst = append(dst, q.items[q.head:]...)
 	clear(q.items)
-	q.items = q.items[:0]
+	q.items, q.head = q.items[:0], 0
 	closed := q.closed
 	q.mu.Unlock()
 	return dst, closed
+}
+
+// next removes and returns the oldest queued batch, waiting for one until
+// done is closed. It returns false when the queue is closed and empty, or
+// done is closed. Several goroutines may call it at once: whoever takes a
+// batch and sees more (or the close) passes the token on.
+func (q *batchQueue) next(done <-chan struct{}) (*Batch, bool) {
+	for {
+		q.mu.Lock()
+		if q.head < len(q.items) {
+			b := q.items[q.head]
+			q.items[q.head] = nil
+			q.head++
+			if q.head == len(q.items) {
+				q.items, q.head = q.items[:0], 0
+			} else if q.head >= 1024 && q.head*2 >= len(q.items) {
+				n := copy(q.items, q.items[q.head:])
+				clear(q.items[n:])
+				q.items, q.head = q.items[:n], 0
+			}
+			more := q.head < len(q.items) || q.closed
+			q.mu.Unlock()
+			if more {
+				q.signal()
+			}
+			return b, true
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			q.signal() // wake the next waiter: it returns too
+			return nil, false
+		}
+		select {
+		case <-q.notify:
+		case <-done:
+			return nil, false
+		}
+	}
 }

@@ -39,23 +39,15 @@ type batcher struct {
 	seq      uint64
 }
 
-func newBatcher(cfg *Config, ts stamps, in *chunkQueue, chunks *chunkPool, out *batchQueue, st *counters) *batcher {
-	// Without a configured cap, a batch still stops at the largest payload
-	// a destination's wire.Reader accepts by default, so batch-size lines of
-	// max-line-bytes each never make a frame the destination must refuse.
-	capBytes := cfg.BatchBytes
-	if capBytes == 0 {
-		capBytes = wire.DefaultMaxPayload
-	}
-	initial := min(wire.HeaderSize+cfg.BatchSize*256, wire.HeaderSize+capBytes)
+func newBatcher(cfg *Config, ts stamps, in *chunkQueue, chunks *chunkPool, batches *batchPool, out *batchQueue, st *counters) *batcher {
 	return &batcher{
 		batchSize:  cfg.BatchSize,
-		batchBytes: capBytes,
+		batchBytes: cfg.payloadCap(),
 		interval:   cfg.FlushInterval,
 		stamps:     ts,
 		in:         in,
 		chunks:     chunks,
-		batches:    newBatchPool(min(initial, 4<<20)),
+		batches:    batches,
 		out:        out,
 		st:         st,
 		timer:      newStoppedTimer(ts.clock),
@@ -128,6 +120,7 @@ func (b *batcher) add(c *chunk) {
 		end := ends[i+n-1]
 		b.cur.buf = append(b.cur.buf, data[off:end]...)
 		b.cur.hdr.Count += uint32(n)
+		b.cur.addRun(b.cur.hdr.Count, c.recvNs)
 		off, i = end, i+n
 		switch {
 		case int(b.cur.hdr.Count) == b.batchSize:
@@ -170,7 +163,7 @@ func (b *batcher) onTimer() {
 }
 
 // flush closes the current batch: it numbers it, writes its header and
-// hands it to the sender.
+// queues it for the sink.
 func (b *batcher) flush(reason wire.Reason, now int64) {
 	bt := b.cur
 	b.cur = nil

@@ -46,7 +46,7 @@ func newBatcherRig(t *testing.T, size, bytes int, interval time.Duration) *batch
 	cp := newChunkPool(1024)
 	out := newBatchQueue()
 	return &batcherRig{t: t, clock: clock, cp: cp, out: out,
-		b: newBatcher(&cfg, newStamps(clock), newChunkQueue(), cp, out, newCounters(size))}
+		b: newBatcher(&cfg, newStamps(clock), newChunkQueue(), cp, newBatchPool(&cfg), out, newCounters(size))}
 }
 
 // add feeds a chunk received now.

@@ -3,9 +3,9 @@ package relay
 import "time"
 
 // Clock is the relay's source of time. The readers stamp receive times
-// with it, the batcher's age rule and the sender's backoff and
-// acknowledgement timeouts read it, so tests can drive the age rule with a
-// fake clock instead of sleeping. (Socket deadlines are the kernel's and
+// with it; the batcher's age rule, the accept loop's backoff and the
+// sinks' backoffs and acknowledgement timeouts (Feed.Clock) read it, so
+// tests can drive them with a fake clock instead of sleeping. (Socket deadlines are the kernel's and
 // use the wall clock.)
 type Clock interface {
 	// Now returns the current time.

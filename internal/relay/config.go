@@ -3,7 +3,9 @@ package relay
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
+	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/wire"
@@ -15,11 +17,17 @@ type Config struct {
 	// Listen is the TCP address clients send newline-delimited lines to.
 	Listen string
 	// Admin is the address of the HTTP admin listener (/metrics,
-	// /debug/pprof/, /healthz); "" means none. Keep it on loopback: pprof
-	// must not be public.
+	// /debug/pprof/, /healthz); "" means none. It must be on loopback
+	// (localhost, 127.0.0.0/8, ::1) unless AdminPublic is set: pprof must
+	// not be public by accident.
 	Admin string
-	// Sink is the destination, as "tcp://HOST:PORT".
-	Sink string
+	// AdminPublic allows Admin on a non-loopback address (an empty host,
+	// 0.0.0.0, a host name other than localhost, any other IP); the relay
+	// then logs a warning at start.
+	AdminPublic bool
+	// Sink is the destination the relay delivers to; required. The sink
+	// package's FromURL builds one from a URL.
+	Sink Sink
 	// BatchSize is the number of messages at which a batch is flushed; no
 	// batch ever holds more.
 	BatchSize int
@@ -50,16 +58,18 @@ type Config struct {
 	// MaxPendingBytesLimit.
 	MaxPendingBytes int64
 	// SinkConcurrency is the number of batches that may be in flight
-	// (sent, not yet acknowledged) at once, all on one sink connection.
-	// Acknowledgements come back in order and a failure resends the whole
-	// window in order, so any value keeps per-connection order; a larger
-	// window hides the destination's round trip (one batch per round trip
-	// at 1) at the cost of more batches resent after a failure.
+	// (sent, not yet acknowledged) at once. The sink applies it (see
+	// Policy): the TCP sink sends that many on one connection before their
+	// acknowledgements, which come back in order, and a failure resends
+	// the whole window in order, so any value keeps per-connection order; a
+	// larger window hides the destination's round trip (one batch per
+	// round trip at 1) at the cost of more batches resent after a failure.
 	SinkConcurrency int
-	// RetryBase is the first reconnect delay after a sink failure; it
-	// doubles after each consecutive failure, with jitter.
+	// RetryBase is the first retry delay after a sink failure (for the TCP
+	// sink, the reconnect delay); it doubles after each consecutive
+	// failure, with jitter (Feed.Backoff).
 	RetryBase time.Duration
-	// RetryMax caps the reconnect delay.
+	// RetryMax caps the retry delay.
 	RetryMax time.Duration
 	// SendTimeout bounds one attempt: connecting, or a batch's wait for its
 	// acknowledgement.
@@ -71,17 +81,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock is the source of time; nil means the wall clock.
 	Clock Clock
-	// Transport, when not nil, is used instead of the sink built from
-	// Sink; it lets tests and other transports plug in.
-	Transport Sink
 }
 
-// DefaultConfig returns the relay's defaults.
+// DefaultConfig returns the relay's defaults. Sink has no default: set it.
 func DefaultConfig() Config {
 	return Config{
 		Listen:          "127.0.0.1:8080",
 		Admin:           "127.0.0.1:6060",
-		Sink:            "tcp://127.0.0.1:9000",
 		BatchSize:       100,
 		FlushInterval:   10 * time.Second,
 		MaxLineBytes:    64 << 10,
@@ -108,12 +114,19 @@ const (
 // BatchBytes (or the protocol's 64 MiB), but never less than one longest
 // message, which makes a batch of its own when it exceeds the cap.
 func (c *Config) MaxBatchPayload() int64 {
-	capBytes := int64(c.BatchBytes)
-	if capBytes == 0 {
-		capBytes = wire.DefaultMaxPayload
-	}
 	line := int64(c.MaxLineBytes) + 1
-	return max(min(capBytes, int64(c.BatchSize)*line), line)
+	return max(min(int64(c.payloadCap()), int64(c.BatchSize)*line), line)
+}
+
+// payloadCap returns the payload size at which the batcher flushes:
+// BatchBytes, or without it the largest payload a destination's
+// wire.Reader accepts by default, so batch-size lines of max-line-bytes
+// each never make a frame the destination must refuse.
+func (c *Config) payloadCap() int {
+	if c.BatchBytes == 0 {
+		return wire.DefaultMaxPayload
+	}
+	return c.BatchBytes
 }
 
 func (c *Config) validate() error {
@@ -121,6 +134,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 	}
 	switch {
+	case c.Sink == nil:
+		return bad("no sink")
+	case c.Admin != "" && !c.AdminPublic && !isLoopback(c.Admin):
+		return bad("admin address %q is not on loopback: it would serve pprof and metrics to the network "+
+			"(use a loopback address, or allow it explicitly with --admin-public)", c.Admin)
 	case c.BatchSize < 1:
 		return bad("batch size %d: want at least 1", c.BatchSize)
 	case c.FlushInterval <= 0:
@@ -151,18 +169,17 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// parseSinkURL checks a sink address and returns its scheme and host:port.
-func parseSinkURL(s string) (scheme, addr string, err error) {
-	u, err := url.Parse(s)
+// isLoopback reports whether addr (host:port) listens on loopback only:
+// its host is localhost or a loopback IP. An empty host means every
+// interface; other names are not resolved and count as not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", "", fmt.Errorf("%w: %q: %v", ErrSinkURL, s, err)
+		return false // Listen will fail on it; not a loopback address either way
 	}
-	switch u.Scheme {
-	case "tcp":
-		if u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
-			return "", "", fmt.Errorf("%w: %q: want tcp://HOST:PORT", ErrSinkURL, s)
-		}
-		return u.Scheme, u.Host, nil
+	if strings.EqualFold(host, "localhost") {
+		return true
 	}
-	return "", "", fmt.Errorf("%w: %q: scheme %q not supported (want tcp)", ErrSinkURL, s, u.Scheme)
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -8,8 +8,6 @@ var (
 	ErrUndelivered = errors.New("messages undelivered")
 	// ErrConfig means a Config value is invalid.
 	ErrConfig = errors.New("invalid relay config")
-	// ErrSinkURL means the sink address could not be understood.
-	ErrSinkURL = errors.New("invalid sink url")
 	// ErrNack means the destination refused a batch.
 	ErrNack = errors.New("destination refused batch")
 	// ErrAckOrder means the destination acknowledged a batch other than the

@@ -35,7 +35,7 @@ func ExampleRelay_Serve() {
 	}()
 
 	cfg := relay.DefaultConfig()
-	cfg.Sink = "tcp://" + dest.Addr().String()
+	cfg.Sink = relay.NewTCPSink(dest.Addr().String())
 	cfg.FlushInterval = time.Hour
 	r, err := relay.New(cfg)
 	if err != nil {

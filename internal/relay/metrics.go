@@ -17,6 +17,7 @@ type collector struct {
 	connsOpen, connsTotal, connsRejected          *prometheus.Desc
 	received, delivered, rejected, bytes, pending *prometheus.Desc
 	readsHeld, pendingBytes                       *prometheus.Desc
+	duplicates, sinkRejected                      *prometheus.Desc
 	batches, retries, sinkErrors                  *prometheus.Desc
 }
 
@@ -31,6 +32,8 @@ func newCollector(r *Relay) *collector {
 		connsRejected: d("logrelay_connections_rejected_total", "Client connections closed at once because --max-conns was reached."),
 		received:      d("logrelay_messages_received_total", "Messages read from clients and handed to the batcher."),
 		delivered:     d("logrelay_messages_delivered_total", "Messages acknowledged by the destination."),
+		duplicates:    d("logrelay_messages_duplicate_total", "Delivered messages the destination reported it already had (counted in delivered too)."),
+		sinkRejected:  d("logrelay_messages_sink_rejected_total", "Messages the destination refused for good; the sink dead-lettered or dropped them."),
 		rejected:      d("logrelay_messages_rejected_total", "Lines dropped, by reason.", "reason"),
 		bytes:         d("logrelay_bytes_received_total", "Bytes read from clients."),
 		pending:       d("logrelay_pending_messages", "Messages held: batched or in flight, not yet acknowledged."),
@@ -54,6 +57,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.connsRejected, st.connsRejected.Load())
 	counter(c.received, st.received.Load())
 	counter(c.delivered, st.delivered.Load())
+	counter(c.duplicates, st.duplicates.Load())
+	counter(c.sinkRejected, st.sinkRejected.Load())
 	for i, reason := range rejectReasons {
 		counter(c.rejected, st.rejected[i].Load(), reason)
 	}

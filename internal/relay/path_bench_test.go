@@ -123,7 +123,7 @@ func BenchmarkRelayLoopback(b *testing.B) {
 		b.Run(fmt.Sprintf("sink-concurrency=%d", conc), func(b *testing.B) {
 			d := startBenchDest(b)
 			cfg := DefaultConfig()
-			cfg.Sink = "tcp://" + d.ln.Addr().String()
+			cfg.Sink = NewTCPSink(d.ln.Addr().String())
 			cfg.SinkConcurrency = conc
 			cfg.FlushInterval = 100 * time.Millisecond // only the last batch of a run is not full
 			r, err := New(cfg)

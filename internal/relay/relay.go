@@ -28,10 +28,13 @@ type Relay struct {
 	pending *pendingLimit
 	chunks  *chunkPool
 	queue   *chunkQueue
+	batches *batchPool
 	reg     *prometheus.Registry
+	admTime adminTimeouts
 
 	serving  atomic.Bool
 	stopping atomic.Bool
+	quit     chan struct{} // closed when shutdown starts
 	ready    chan struct{}
 	addr     net.Addr
 	admin    net.Addr
@@ -51,11 +54,14 @@ func New(cfg Config) (*Relay, error) {
 		cfg:     cfg,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
-		sink:    cfg.Transport,
+		sink:    cfg.Sink,
 		st:      newCounters(cfg.BatchSize),
 		pending: newPendingLimit(cfg.MaxPending, cfg.MaxPendingBytes, cfg.BatchSize, cfg.MaxBatchPayload()),
 		chunks:  newChunkPool(cfg.MaxLineBytes),
 		queue:   newChunkQueue(),
+		batches: newBatchPool(&cfg),
+		admTime: defaultAdminTimeouts,
+		quit:    make(chan struct{}),
 		ready:   make(chan struct{}),
 		conns:   make(map[*connReader]struct{}),
 	}
@@ -65,13 +71,6 @@ func New(cfg Config) (*Relay, error) {
 	r.stamps = newStamps(r.clock)
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if r.sink == nil {
-		_, addr, err := parseSinkURL(cfg.Sink)
-		if err != nil {
-			return nil, err
-		}
-		r.sink = NewTCPSink(addr, cfg.SendTimeout)
 	}
 	r.reg = newRegistry(r)
 	return r, nil
@@ -107,9 +106,6 @@ func (r *Relay) Stats() Stats {
 	return r.st.snapshot(r.pending.counts())
 }
 
-// Registry returns the Prometheus registry behind /metrics.
-func (r *Relay) Registry() *prometheus.Registry { return r.reg }
-
 // Run listens on cfg.Listen and, unless cfg.Admin is empty, serves the
 // admin handler on cfg.Admin, then calls Serve.
 func (r *Relay) Run(ctx context.Context) error {
@@ -125,18 +121,46 @@ func (r *Relay) Run(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("admin listen on %s: %w", r.cfg.Admin, err)
 	}
-	r.admin = aln.Addr()
-	srv := &http.Server{Handler: r.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(aln) }()
-	err = r.Serve(ctx, ln)
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
-	if aerr := <-done; aerr != nil && !errors.Is(aerr, http.ErrServerClosed) {
-		err = errors.Join(err, fmt.Errorf("admin server: %w", aerr))
+	if !isLoopback(r.cfg.Admin) {
+		r.log.Warn("admin listener is not on loopback: /metrics and /debug/pprof/ are open to the network",
+			"admin", aln.Addr().String())
 	}
-	return err
+	stop := r.serveAdmin(aln)
+	err = r.Serve(ctx, ln)
+	return errors.Join(err, stop())
+}
+
+// adminTimeouts are the admin server's limits on a connection.
+type adminTimeouts struct {
+	readHeader time.Duration // to read a request's header
+	idle       time.Duration // to keep an idle keep-alive connection
+}
+
+var defaultAdminTimeouts = adminTimeouts{readHeader: 10 * time.Second, idle: 60 * time.Second}
+
+// serveAdmin serves the admin handler on ln until the returned function is
+// called; that function shuts the server down (waiting up to 2 s for
+// requests in progress) and returns the server's error, if any. The
+// server's own errors go to the relay's logger.
+func (r *Relay) serveAdmin(ln net.Listener) (stop func() error) {
+	r.admin = ln.Addr()
+	srv := &http.Server{
+		Handler:           r.AdminHandler(),
+		ReadHeaderTimeout: r.admTime.readHeader,
+		IdleTimeout:       r.admTime.idle,
+		ErrorLog:          slog.NewLogLogger(r.log.With("component", "admin").Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("admin server: %w", err)
+		}
+		return nil
+	}
 }
 
 // Serve accepts client connections on ln until ctx is done, then shuts
@@ -153,19 +177,25 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	r.addr = ln.Addr()
 
 	batches := newBatchQueue()
-	b := newBatcher(&r.cfg, r.stamps, r.queue, r.chunks, batches, r.st)
-	s := &sender{
-		sink: r.sink, clock: r.clock, log: r.log, st: r.st, pending: r.pending,
-		batches: b.batches, in: batches, conc: r.cfg.SinkConcurrency,
-		timeout: r.cfg.SendTimeout, base: r.cfg.RetryBase, maxDelay: r.cfg.RetryMax,
-	}
+	b := newBatcher(&r.cfg, r.stamps, r.queue, r.chunks, r.batches, batches, r.st)
+	feed := newFeed(batches, r.st, r.pending, r.batches, r.clock, r.log, Policy{
+		Concurrency: r.cfg.SinkConcurrency, SendTimeout: r.cfg.SendTimeout,
+		RetryBase: r.cfg.RetryBase, RetryMax: r.cfg.RetryMax,
+	})
 	hardCtx, hardStop := context.WithCancel(context.Background())
 	defer hardStop()
 	readersDone := make(chan struct{})
 	var workers sync.WaitGroup
+	var sinkErr error // set if the sink gave up before the hard stop
 	workers.Add(2)
 	go func() { defer workers.Done(); b.run(readersDone) }()
-	go func() { defer workers.Done(); s.run(hardCtx) }()
+	go func() {
+		defer workers.Done()
+		if err := r.sink.Run(hardCtx, feed); err != nil && hardCtx.Err() == nil {
+			sinkErr = fmt.Errorf("sink %s: %w", r.sink, err)
+			r.log.Error("sink gave up; nothing more will be delivered", "sink", r.sink.String(), "error", err)
+		}
+	}()
 
 	var readers sync.WaitGroup
 	acceptErr := make(chan error, 1)
@@ -185,17 +215,18 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	r.log.Info("shutting down", "shutdown_timeout", r.cfg.ShutdownTimeout)
 	timeout := r.clock.NewTimer(r.cfg.ShutdownTimeout)
 	defer timeout.Stop()
-	senderDone := make(chan struct{})
+	sinkDone := make(chan struct{})
 	go func() {
 		select {
 		case <-timeout.C():
 			hardStop()
-		case <-senderDone:
+		case <-sinkDone:
 		}
 	}()
 
 	// 1. stop accepting.
 	r.stopping.Store(true)
+	close(r.quit)
 	ln.Close()
 	if err == nil {
 		<-acceptErr
@@ -211,10 +242,11 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	// 3. flush the batcher; 4. drain the sink (until the timeout).
 	close(readersDone)
 	workers.Wait()
-	close(senderDone)
+	close(sinkDone)
+	err = errors.Join(err, sinkErr)
 
 	st := r.Stats()
-	undelivered := st.Received - st.Delivered
+	undelivered := st.Received - st.Delivered - st.SinkRejected
 	level := slog.LevelInfo
 	if undelivered > 0 {
 		level = slog.LevelError
@@ -223,6 +255,7 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	r.log.Log(context.Background(), level, "relay stopped",
 		"received", st.Received, "delivered", st.Delivered, "rejected", st.RejectedTotal(),
+		"sink_rejected", st.SinkRejected,
 		"undelivered", undelivered, "batches", st.Batches[1]+st.Batches[2]+st.Batches[3]+st.Batches[4],
 		"shutdown", time.Since(start).Round(time.Millisecond))
 	return err
@@ -245,7 +278,9 @@ func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 				// Out of file descriptors and the like: wait, keep going.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				r.connWarn.warn(r.log, r.clock, "accept failed; retrying", "error", err, "delay", delay)
-				time.Sleep(delay)
+				if !r.pause(delay) {
+					return nil
+				}
 				continue
 			}
 			return err
@@ -279,6 +314,19 @@ func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 			r.mu.Unlock()
 			r.st.connsOpen.Add(-1)
 		}()
+	}
+}
+
+// pause waits d on the relay's clock; it reports false if shutdown
+// started first.
+func (r *Relay) pause(d time.Duration) bool {
+	t := r.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-r.quit:
+		return false
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // testConfig returns a config for tests: loopback, no admin, short timers.
 func testConfig(sink string) Config {
 	c := DefaultConfig()
-	c.Listen, c.Admin, c.Sink = "127.0.0.1:0", "", "tcp://"+sink
+	c.Listen, c.Admin, c.Sink = "127.0.0.1:0", "", NewTCPSink(sink)
 	c.FlushInterval = 200 * time.Millisecond
 	c.RetryBase, c.RetryMax = 5*time.Millisecond, 50*time.Millisecond
 	c.SendTimeout = 2 * time.Second
@@ -509,6 +509,7 @@ func TestRunAdmin(t *testing.T) {
 		"logrelay_bytes_received_total 80", `logrelay_batches_flushed_total{reason="age"} 1`,
 		`logrelay_batch_size_bucket{le="10"} 1`, "logrelay_pending_messages 0", "logrelay_reads_held 0", "logrelay_sink_send_seconds_count 1",
 		"logrelay_sink_retries_total 0", "logrelay_sink_errors_total 0",
+		"logrelay_messages_duplicate_total 0", "logrelay_messages_sink_rejected_total 0",
 		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "go_goroutines",
 	} {
 		if !strings.Contains(metrics, name) {
@@ -542,18 +543,18 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		func(c *Config) { c.MaxLineBytes = wire.DefaultMaxPayload }, // line + '\n' would not fit a frame
 		func(c *Config) { c.BatchBytes = wire.DefaultMaxPayload + 1 },
 		func(c *Config) { c.BatchBytes = -1 },
+		func(c *Config) { c.Sink = nil },
+		func(c *Config) { c.Admin = "0.0.0.0:6060" },
+		func(c *Config) { c.Admin = ":6060" },
+		func(c *Config) { c.Admin = "[::]:6060" },
+		func(c *Config) { c.Admin = "192.168.1.10:6060" },
+		func(c *Config) { c.Admin = "example.com:6060" },
 	} {
 		c := DefaultConfig()
+		c.Sink = NewTCPSink("127.0.0.1:1")
 		mod(&c)
 		if _, err := New(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("config %+v: got %v want ErrConfig", c, err)
-		}
-	}
-	for _, s := range []string{"udp://x:1", "tcp://nohost", "://", "tcp://h:1/path"} {
-		c := DefaultConfig()
-		c.Sink = s
-		if _, err := New(c); !errors.Is(err, ErrSinkURL) {
-			t.Errorf("sink %q: got %v want ErrSinkURL", s, err)
 		}
 	}
 }

@@ -5,14 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
-// sender delivers flushed batches through a Sink. One goroutine (run) owns
+// sender is StreamSink's engine: it delivers flushed batches over the
+// sessions of a Dialer. One goroutine (run) owns
 // all of its state. It keeps every batch until it is acknowledged, in seq
 // order (the window). On one session it sends up to concurrency batches
 // ahead of their acknowledgements, which must come back in order, and it
@@ -41,17 +41,12 @@ import (
 // So the destination never misses a seq, may see a seq again after a
 // reconnect, and sees first arrivals in seq order.
 type sender struct {
-	sink     Sink
-	clock    Clock
-	log      *slog.Logger
-	st       *counters
-	pending  *pendingLimit
-	batches  *batchPool
-	in       *batchQueue
-	conc     int
-	timeout  time.Duration
-	base     time.Duration
-	maxDelay time.Duration
+	dialer  Dialer
+	feed    *Feed
+	clock   Clock
+	log     *slog.Logger
+	conc    int
+	timeout time.Duration
 
 	win  []*Batch // unacknowledged batches, seq order, from head
 	head int
@@ -67,34 +62,39 @@ type sender struct {
 	timer      Timer
 }
 
+func newSender(d Dialer, f *Feed) *sender {
+	p := f.Policy()
+	return &sender{dialer: d, feed: f, clock: f.Clock(), log: f.Logger(), conc: p.Concurrency, timeout: p.SendTimeout}
+}
+
 // ackResult is the result of one Recv.
 type ackResult struct {
 	ack wire.Ack
 	err error
 }
 
-// run delivers batches until the input is closed and every batch is
-// acknowledged (it returns true), or hardCtx is done (it returns false).
-func (s *sender) run(hardCtx context.Context) bool {
+// run delivers batches until the feed is closed and every batch is
+// acknowledged (it returns nil), or hardCtx is done (it returns its error).
+func (s *sender) run(hardCtx context.Context) error {
 	s.timer = newStoppedTimer(s.clock)
 	defer s.timer.Stop()
 	defer s.closeConn()
 	closed := false
 	for {
-		s.win, closed = s.in.takeAll(s.win)
+		s.win, closed = s.feed.TakeAll(s.win)
 		if closed && s.unacked() == 0 {
-			return true
+			return nil
 		}
-		if hardCtx.Err() != nil {
-			return false
+		if err := hardCtx.Err(); err != nil {
+			return err
 		}
 		if s.unacked() > 0 && s.conn == nil {
 			if s.failures > 0 && !s.backoff(hardCtx.Done()) {
-				return false
+				return hardCtx.Err()
 			}
 			if err := s.open(hardCtx); err != nil {
-				if hardCtx.Err() != nil {
-					return false
+				if err := hardCtx.Err(); err != nil {
+					return err
 				}
 				s.fail(err)
 				continue
@@ -115,7 +115,7 @@ func (s *sender) run(hardCtx context.Context) bool {
 			s.handleAck(hardCtx, ackResult{a, err})
 		default:
 			if !s.wait(hardCtx) {
-				return false
+				return hardCtx.Err()
 			}
 		}
 	}
@@ -131,7 +131,7 @@ func (s *sender) wait(hardCtx context.Context) bool {
 	}
 	var flushed <-chan struct{}
 	if s.sent < s.conc {
-		flushed = s.in.notify
+		flushed = s.feed.Flushed()
 	}
 	var acks <-chan ackResult
 	if s.lent {
@@ -153,7 +153,7 @@ func (s *sender) unacked() int { return len(s.win) - s.head }
 func (s *sender) open(hardCtx context.Context) error {
 	ctx, cancel := context.WithTimeout(hardCtx, s.timeout)
 	defer cancel()
-	c, err := s.sink.Open(ctx)
+	c, err := s.dialer.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (s *sender) open(hardCtx context.Context) error {
 	s.lend, s.acks = make(chan time.Time, 1), make(chan ackResult, 1)
 	s.readerDone = make(chan struct{})
 	go readAcks(c, s.lend, s.acks, s.readerDone)
-	s.log.Debug("sink connected", "sink", s.sink.String())
+	s.log.Debug("sink connected", "sink", s.dialer.String())
 	return nil
 }
 
@@ -179,12 +179,8 @@ func readAcks(c SinkConn, lend <-chan time.Time, acks chan<- ackResult, done cha
 }
 
 func (s *sender) send(b *Batch) error {
-	if b.attempts > 0 {
-		s.st.retries.Add(1)
-	}
-	b.attempts++
-	b.sentAt = s.clock.Now()
-	if err := s.conn.Send(b); err != nil {
+	s.feed.Attempt(b)
+	if err := s.conn.Send(b, time.Now().Add(s.timeout)); err != nil {
 		return err
 	}
 	s.sent++
@@ -220,7 +216,6 @@ func (s *sender) handleAck(hardCtx context.Context, r ackResult) {
 		s.fail(fmt.Errorf("batch %d: %w", b.hdr.Seq, ErrNack))
 		return
 	}
-	s.st.sendSeconds.Observe(s.clock.Now().Sub(b.sentAt).Seconds())
 	s.win[s.head] = nil
 	s.head++
 	s.sent--
@@ -232,16 +227,13 @@ func (s *sender) handleAck(hardCtx context.Context, r ackResult) {
 		clear(s.win[n:])
 		s.win, s.head = s.win[:n], 0
 	}
-	n := int64(b.hdr.Count)
-	s.st.delivered.Add(uint64(n))
-	s.pending.release(n, int64(b.hdr.PayloadLen))
-	s.batches.put(b)
+	s.feed.Settle(b, Outcome{})
 }
 
 func (s *sender) fail(err error) {
-	s.st.sinkErrors.Add(1)
+	s.feed.Failed()
 	s.failures++
-	s.log.Warn("sink failed; will reconnect and resend", "sink", s.sink.String(),
+	s.log.Warn("sink failed; will reconnect and resend", "sink", s.dialer.String(),
 		"unacked_batches", s.unacked(), "failures", s.failures, "error", err)
 	s.closeConn()
 }
@@ -260,17 +252,10 @@ func (s *sender) closeConn() {
 	s.lend, s.acks, s.readerDone = nil, nil, nil
 }
 
-// backoff waits before reconnect attempt s.failures: RetryBase doubled per
-// earlier failure, capped at RetryMax, of which a random half is jitter.
+// backoff waits before reconnect attempt s.failures (see Feed.Backoff).
 // It reports false if hardStop closed first.
 func (s *sender) backoff(hardStop <-chan struct{}) bool {
-	d := s.base
-	for i := 1; i < s.failures && d < s.maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, s.maxDelay)
-	d = d/2 + rand.N(d/2+1)
-	s.timer.Reset(d)
+	s.timer.Reset(s.feed.Backoff(s.failures))
 	select {
 	case <-s.timer.C():
 		return true

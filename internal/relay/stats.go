@@ -32,7 +32,9 @@ type Stats struct {
 	ConnsTotal    uint64                 // client connections accepted
 	ConnsRejected uint64                 // connections closed at once because MaxConns was reached
 	Received      uint64                 // messages read and handed to the batcher
-	Delivered     uint64                 // messages acknowledged by the destination
+	Delivered     uint64                 // messages acknowledged by the destination (duplicates included)
+	Duplicates    uint64                 // delivered messages the destination reported it already had
+	SinkRejected  uint64                 // messages the destination refused for good (the sink dead-lettered them)
 	Rejected      map[string]uint64      // lines dropped, by reason (RejectTooLong, RejectTruncated)
 	Bytes         uint64                 // bytes read from clients
 	Pending       int64                  // messages held: batched or in flight, not yet acknowledged
@@ -60,6 +62,8 @@ type counters struct {
 	connsRejected atomic.Uint64
 	received      atomic.Uint64
 	delivered     atomic.Uint64
+	duplicates    atomic.Uint64
+	sinkRejected  atomic.Uint64
 	bytes         atomic.Uint64
 	reads         atomic.Uint64
 	readsHeld     atomic.Int64
@@ -110,6 +114,8 @@ func (c *counters) snapshot(pending, pendingBytes int64) Stats {
 		ConnsRejected: c.connsRejected.Load(),
 		Received:      c.received.Load(),
 		Delivered:     c.delivered.Load(),
+		Duplicates:    c.duplicates.Load(),
+		SinkRejected:  c.sinkRejected.Load(),
 		Bytes:         c.bytes.Load(),
 		Pending:       pending,
 		PendingBytes:  pendingBytes,

@@ -215,3 +215,40 @@ func (s *Sampler) Err() error {
 	defer s.mu.Unlock()
 	return s.err
 }
+
+// A Watcher is a Sampler running in its own goroutine, from Watch to Stop.
+type Watcher struct {
+	s      *Sampler
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Watch starts sampling process pid every interval until ctx is done or
+// Stop is called. A pid ≤ 0 (a process not known, or not the relay's own)
+// is not sampled: Watch returns nil, whose Stop reports nothing.
+func Watch(ctx context.Context, pid int, interval time.Duration) *Watcher {
+	if pid <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w := &Watcher{s: NewSampler(pid, interval), cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(w.done); w.s.Run(ctx) }()
+	return w
+}
+
+// Stop takes a last sample, stops the sampling goroutine, waits for it and
+// returns the summary (ok as for Sampler.Summary; false for a nil Watcher).
+// Calling Stop again returns the same summary.
+func (w *Watcher) Stop() (Summary, bool) {
+	if w == nil {
+		return Summary{}, false
+	}
+	select {
+	case <-w.done:
+	default:
+		w.s.Sample()
+		w.cancel()
+		<-w.done
+	}
+	return w.s.Summary()
+}

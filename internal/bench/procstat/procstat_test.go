@@ -98,3 +98,23 @@ func TestSampler(t *testing.T) {
 		t.Errorf("Run on a missing pid: got %v want nil (stops)", err)
 	}
 }
+
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	if w := Watch(context.Background(), 0, time.Millisecond); w != nil {
+		t.Fatalf("Watch of pid 0: got %v want nil", w)
+	}
+	var none *Watcher
+	if _, ok := none.Stop(); ok {
+		t.Error("nil Watcher: Stop reported a summary")
+	}
+	w := Watch(context.Background(), os.Getpid(), time.Millisecond)
+	s, ok := w.Stop()
+	if !ok || s.PID != os.Getpid() || s.PeakRSS == 0 || len(s.Samples) < 2 {
+		t.Errorf("Stop: got %+v, %v want ≥ 2 samples of this process", s, ok)
+	}
+	s2, ok2 := w.Stop()
+	if !ok2 || len(s2.Samples) != len(s.Samples) {
+		t.Errorf("second Stop: got %d samples, %v want the same %d", len(s2.Samples), ok2, len(s.Samples))
+	}
+}

@@ -14,7 +14,4 @@ func TestSortedReasons(t *testing.T) {
 	if got := sortedReasons(m); !slices.Equal(got, want) {
 		t.Errorf("got %v want %v", got, want)
 	}
-	if got, want := sortedKeys(map[string]int{"b": 1, "c": 2, "a": 3}), []string{"a", "b", "c"}; !slices.Equal(got, want) {
-		t.Errorf("sortedKeys: got %v want %v", got, want)
-	}
 }

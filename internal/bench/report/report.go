@@ -167,10 +167,16 @@ type Leak struct {
 	Source           string `json:"source"`
 }
 
+// How a shutdown round stopped its relay (Shutdown.Mode).
+const (
+	ModeCancel  = "in-process, context cancelled"
+	ModeSIGTERM = "process, SIGTERM"
+)
+
 // Shutdown is the outcome of one round of graceful shutdown under load.
 type Shutdown struct {
 	Round     int           `json:"round"` // 1 or 2
-	Mode      string        `json:"mode"`  // "in-process, context cancelled" or "process, SIGTERM"
+	Mode      string        `json:"mode"`  // ModeCancel or ModeSIGTERM
 	Dir       string        `json:"dir"`   // the round's loadgen/ and mockdest/ files, relative to the run directory
 	Exited    bool          `json:"exited"`
 	ExitCode  int           `json:"exit_code"`

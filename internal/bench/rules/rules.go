@@ -1,4 +1,9 @@
-package bench
+// Package rules provides the bench's checks: each turns what a scenario
+// recorded (a report.Observation) into one rule verdict, and fails when
+// the measurement it needs is missing. It also holds what the rules
+// share with the scenarios that feed them: when an open-loop step counts
+// as sustained, and the regression gate's rule.
+package rules
 
 import (
 	"fmt"
@@ -12,10 +17,32 @@ import (
 // A Check turns one recorded observation into one rule verdict. Every
 // check fails when the measurement it needs is missing: a nil field, a
 // scenario that produced no batches, a metric not found. None passes by
-// default; checks_test.go feeds each one a recording that breaks it.
+// default; rules_test.go feeds each one a recording that breaks it.
 type Check struct {
-	Name string
-	Fn   func(p Params, o *report.Observation) report.Rule
+	// Name names the check, and the rule it returns unless the check
+	// names the rule after what it judged (the shutdown rounds).
+	Name  string
+	judge func(r report.Rule, w Want, o *report.Observation) report.Rule
+}
+
+// newCheck returns the check called name; judge gets a rule of that name
+// to fill in.
+func newCheck(name string, judge func(r report.Rule, w Want, o *report.Observation) report.Rule) Check {
+	return Check{Name: name, judge: judge}
+}
+
+// Judge returns the check's verdict on o, with the thresholds w.
+func (c Check) Judge(w Want, o *report.Observation) report.Rule {
+	return c.judge(report.Rule{Rule: c.Name}, w, o)
+}
+
+// Want are a scenario's own thresholds, beyond the relay's rules (which
+// the observation carries).
+type Want struct {
+	MinRate       float64 // CheckRate: messages/s loadgen achieves at least
+	Conns         int     // CheckRate, CheckConns: client connections asked for
+	MinAgeFlushes int     // CheckAgeFlushes: batches flushed by age at least
+	MaxRSS        uint64  // CheckRSS: the relay's peak RSS at most, bytes
 }
 
 func newRule(name, expected string) report.Rule { return report.Rule{Rule: name, Expected: expected} }
@@ -44,8 +71,8 @@ func batchesOf(o *report.Observation, reason string) uint64 {
 }
 
 // CheckMaxBatch: no batch holds more than batch-size messages.
-var CheckMaxBatch = Check{"no batch exceeds batch-size", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("no batch exceeds batch-size", fmt.Sprintf("max batch ≤ %d", o.BatchSize))
+var CheckMaxBatch = newCheck("no batch exceeds batch-size", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("max batch ≤ %d", o.BatchSize)
 	d := o.Dest
 	if d == nil || d.Batches == 0 {
 		return missing(r, "no batches arrived")
@@ -61,12 +88,12 @@ var CheckMaxBatch = Check{"no batch exceeds batch-size", func(p Params, o *repor
 		over += len(d.BatchSizesOver[reason])
 	}
 	return verdict(r, d.MaxBatchSize <= o.BatchSize && over == 0, "max %d in %d batches (%d over the limit)", d.MaxBatchSize, d.Batches, over)
-}}
+})
 
 // CheckSizeExact: every batch closed by size holds exactly batch-size
 // messages (and at least one such batch exists).
-var CheckSizeExact = Check{"size flushes hold exactly batch-size", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("size flushes hold exactly batch-size", fmt.Sprintf("every size batch = %d, ≥ 1 size batch", o.BatchSize))
+var CheckSizeExact = newCheck("size flushes hold exactly batch-size", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("every size batch = %d, ≥ 1 size batch", o.BatchSize)
 	d := o.Dest
 	if d == nil || d.Batches == 0 {
 		return missing(r, "no batches arrived")
@@ -90,14 +117,14 @@ var CheckSizeExact = Check{"size flushes hold exactly batch-size", func(p Params
 		return fail(r, "%d of %d size batches ≠ %d (e.g. %d)", other, exact+other, o.BatchSize, example)
 	}
 	return verdict(r, true, "%d size batches, all %d", exact, o.BatchSize)
-}}
+})
 
 // CheckAgeBound: no batch's oldest message waited longer than the flush
 // interval plus the tolerance (all reasons: a size batch must not be older
 // either).
-var CheckAgeBound = Check{"no batch older than flush-interval", func(p Params, o *report.Observation) report.Rule {
+var CheckAgeBound = newCheck("no batch older than flush-interval", func(r report.Rule, w Want, o *report.Observation) report.Rule {
 	limit := o.FlushInterval + o.AgeTolerance
-	r := newRule("no batch older than flush-interval", fmt.Sprintf("max age ≤ %s + %s", o.FlushInterval, o.AgeTolerance))
+	r.Expected = fmt.Sprintf("max age ≤ %s + %s", o.FlushInterval, o.AgeTolerance)
 	r.Note = "age = flush time − oldest message's receive time, both from the relay's frame header; histogram resolution 0.1%"
 	d := o.Dest
 	if d == nil || d.Batches == 0 || o.FlushInterval <= 0 {
@@ -118,22 +145,22 @@ var CheckAgeBound = Check{"no batch older than flush-interval", func(p Params, o
 		return missing(r, "no batch ages (frames without timestamps?)")
 	}
 	return verdict(r, time.Duration(maxUs)*time.Microsecond <= limit, "max %s (%s batch) over %d batches", secs(maxUs), worst, n)
-}}
+})
 
 // CheckAgeFlushes: at least MinAgeFlushes batches were flushed by age.
-var CheckAgeFlushes = Check{"age flushes happened", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("age flushes happened", fmt.Sprintf("≥ %d age flushes", max(p.MinAgeFlushes, 1)))
+var CheckAgeFlushes = newCheck("age flushes happened", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("≥ %d age flushes", max(w.MinAgeFlushes, 1))
 	if o.Dest == nil || o.Dest.Batches == 0 {
 		return missing(r, "no batches arrived")
 	}
 	n := batchesOf(o, "age")
-	return verdict(r, n >= uint64(max(p.MinAgeFlushes, 1)), "%d age flushes", n)
-}}
+	return verdict(r, n >= uint64(max(w.MinAgeFlushes, 1)), "%d age flushes", n)
+})
 
 // CheckAgeNotEarly: no batch flushed by age went out much earlier than the
 // interval (a batch that filled up is flushed by size instead).
-var CheckAgeNotEarly = Check{"age flushes not early", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("age flushes not early", fmt.Sprintf("min age-flush age ≥ %s − %s", o.FlushInterval, o.AgeTolerance))
+var CheckAgeNotEarly = newCheck("age flushes not early", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("min age-flush age ≥ %s − %s", o.FlushInterval, o.AgeTolerance)
 	d := o.Dest
 	if d == nil || o.FlushInterval <= 0 {
 		return missing(r, "no batches arrived")
@@ -145,12 +172,12 @@ var CheckAgeNotEarly = Check{"age flushes not early", func(p Params, o *report.O
 	minUs := h.Min()
 	return verdict(r, time.Duration(minUs)*time.Microsecond >= o.FlushInterval-o.AgeTolerance,
 		"min %s, max %s over %d age flushes", secs(minUs), secs(h.Max()), h.TotalCount())
-}}
+})
 
 // CheckNoLoss: every seq that loadgen sent safely arrived (stream by
 // stream: [1, LastSeq] minus Failed ∪ AtRisk).
-var CheckNoLoss = Check{"nothing lost", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("nothing lost", "every safely sent message arrives")
+var CheckNoLoss = newCheck("nothing lost", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "every safely sent message arrives"
 	dl := o.Delivery
 	if dl == nil {
 		return missing(r, "no per-stream delivery data")
@@ -171,12 +198,12 @@ var CheckNoLoss = Check{"nothing lost", func(p Params, o *report.Observation) re
 		m += fmt.Sprintf(" (%d excused: write failed or at risk)", dl.Excused)
 	}
 	return verdict(r, true, "%s", m)
-}}
+})
 
 // CheckExactCount: without chaos, the distinct messages at mockdest equal
 // exactly what loadgen sent, and no write failed.
-var CheckExactCount = Check{"arrived = sent", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("arrived = sent", "distinct arrivals = messages sent, no failed writes")
+var CheckExactCount = newCheck("arrived = sent", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "distinct arrivals = messages sent, no failed writes"
 	if o.Load == nil || o.Dest == nil {
 		return missing(r, "loadgen or mockdest report")
 	}
@@ -186,12 +213,12 @@ var CheckExactCount = Check{"arrived = sent", func(p Params, o *report.Observati
 	got, want := o.Dest.Streams.Distinct, o.Load.Sent
 	return verdict(r, got == want && o.Load.WriteFailed == 0 && o.Dest.Streams.Untracked == 0,
 		"%d of %d (write failed %d)", got, want, o.Load.WriteFailed)
-}}
+})
 
 // CheckNoDuplicates: no stamped message arrived twice outside resent
 // batches.
-var CheckNoDuplicates = Check{"no duplicates", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("no duplicates", "0 duplicate messages (resent batches excluded)")
+var CheckNoDuplicates = newCheck("no duplicates", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "0 duplicate messages (resent batches excluded)"
 	d := o.Dest
 	if d == nil || d.Streams.Distinct == 0 {
 		return missing(r, "no stamped messages arrived")
@@ -201,52 +228,52 @@ var CheckNoDuplicates = Check{"no duplicates", func(p Params, o *report.Observat
 		m += fmt.Sprintf(" (%d resent batches counted apart)", d.DuplicateBatches)
 	}
 	return verdict(r, d.Streams.Duplicates == 0, "%s", m)
-}}
+})
 
 // CheckOrder: per-stream order holds.
-var CheckOrder = Check{"per-stream order", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("per-stream order", "0 out-of-order arrivals")
+var CheckOrder = newCheck("per-stream order", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "0 out-of-order arrivals"
 	d := o.Dest
 	if d == nil || d.Streams.Distinct == 0 {
 		return missing(r, "no stamped messages arrived")
 	}
 	return verdict(r, d.Streams.Reordered == 0, "%d reordered in %d streams", d.Streams.Reordered, d.Streams.Streams)
-}}
+})
 
 // CheckRate: loadgen achieved at least MinRate messages per second.
-var CheckRate = Check{"sustained input rate", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("sustained input rate", fmt.Sprintf("≥ %s msgs/s over %d conns", human(p.MinRate), p.Conns))
+var CheckRate = newCheck("sustained input rate", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("≥ %s msgs/s over %d conns", report.Human(w.MinRate), w.Conns)
 	l := o.Load
 	if l == nil || l.Sent == 0 || l.Seconds <= 0 {
 		return missing(r, "loadgen report")
 	}
-	return verdict(r, l.AchievedRate >= p.MinRate && l.Conns >= p.Conns, "%s msgs/s over %d conns (%s in %.1f s)",
-		human(l.AchievedRate), l.Conns, human(float64(l.Sent)), l.Seconds)
-}}
+	return verdict(r, l.AchievedRate >= w.MinRate && l.Conns >= w.Conns, "%s msgs/s over %d conns (%s in %.1f s)",
+		report.Human(l.AchievedRate), l.Conns, report.Human(float64(l.Sent)), l.Seconds)
+})
 
 // CheckConns: the relay held all the connections at once.
-var CheckConns = Check{"concurrent connections", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("concurrent connections", fmt.Sprintf("%d open at once, 0 connect failures", p.Conns))
+var CheckConns = newCheck("concurrent connections", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("%d open at once, 0 connect failures", w.Conns)
 	if o.Relay == nil || o.Relay.Samples == 0 || o.Load == nil {
 		return missing(r, "relay connection counts or loadgen report")
 	}
-	return verdict(r, o.Relay.ConnsPeak >= int64(p.Conns) && o.Load.ConnectFailures == 0,
+	return verdict(r, o.Relay.ConnsPeak >= int64(w.Conns) && o.Load.ConnectFailures == 0,
 		"peak %d open, %d connect failures", o.Relay.ConnsPeak, o.Load.ConnectFailures)
-}}
+})
 
 // CheckRSS: the relay's RSS is reported and under MaxRSS.
-var CheckRSS = Check{"relay RSS", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("relay RSS", fmt.Sprintf("reported, peak ≤ %d MiB", p.MaxRSS>>20))
+var CheckRSS = newCheck("relay RSS", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("reported, peak ≤ %d MiB", w.MaxRSS>>20)
 	if o.Proc == nil || o.Proc.PeakRSS == 0 {
 		return missing(r, "no RSS samples")
 	}
-	return verdict(r, p.MaxRSS > 0 && o.Proc.PeakRSS <= p.MaxRSS, "peak %.1f MiB (pid %d)", float64(o.Proc.PeakRSS)/(1<<20), o.Proc.PID)
-}}
+	return verdict(r, w.MaxRSS > 0 && o.Proc.PeakRSS <= w.MaxRSS, "peak %.1f MiB (pid %d)", float64(o.Proc.PeakRSS)/(1<<20), o.Proc.PID)
+})
 
 // CheckChaos: chaos really happened — both graceful and abortive closes,
 // followed by reconnects.
-var CheckChaos = Check{"chaos happened", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("chaos happened", "≥ 1 graceful and ≥ 1 abortive close, reconnects")
+var CheckChaos = newCheck("chaos happened", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "≥ 1 graceful and ≥ 1 abortive close, reconnects"
 	l := o.Load
 	if l == nil {
 		return missing(r, "loadgen report")
@@ -254,11 +281,11 @@ var CheckChaos = Check{"chaos happened", func(p Params, o *report.Observation) r
 	g, a := l.Disconnects["chaos_graceful"], l.Disconnects["chaos_abortive"]
 	return verdict(r, g > 0 && a > 0 && l.ConnectAttempts > uint64(l.Conns),
 		"%d graceful, %d abortive, %d connects for %d conns", g, a, l.ConnectAttempts, l.Conns)
-}}
+})
 
 // CheckAlive: the relay still relays after the disruption.
-var CheckAlive = Check{"relay keeps running", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("relay keeps running", "probe after the chaos: a full batch arrives within 5 s, all of it by the end")
+var CheckAlive = newCheck("relay keeps running", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "probe after the chaos: a full batch arrives within 5 s, all of it by the end"
 	a := o.Alive
 	if a == nil || a.Sent == 0 {
 		return missing(r, "no probe")
@@ -267,11 +294,11 @@ var CheckAlive = Check{"relay keeps running", func(p Params, o *report.Observati
 		return fail(r, "%d of %d arrived: %s", a.Arrived, a.Sent, a.Err)
 	}
 	return verdict(r, a.Early >= o.BatchSize && a.Arrived == a.Sent, "%d within 5 s, %d of %d by the end", a.Early, a.Arrived, a.Sent)
-}}
+})
 
 // CheckLeaks: goroutines and file descriptors return to their baseline.
-var CheckLeaks = Check{"no goroutine or fd leak", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("no goroutine or fd leak", "counts return to baseline (± slack)")
+var CheckLeaks = newCheck("no goroutine or fd leak", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "counts return to baseline (± slack)"
 	l := o.Leak
 	if l == nil || l.GoroutinesBefore <= 0 || l.FDsBefore <= 0 {
 		return missing(r, "goroutine/fd counts")
@@ -279,24 +306,24 @@ var CheckLeaks = Check{"no goroutine or fd leak", func(p Params, o *report.Obser
 	r.Expected = fmt.Sprintf("after ≤ before + %d", l.Slack)
 	return verdict(r, l.GoroutinesAfter <= l.GoroutinesBefore+l.Slack && l.FDsAfter >= 0 && l.FDsAfter <= l.FDsBefore+l.Slack,
 		"goroutines %d → %d, fds %d → %d", l.GoroutinesBefore, l.GoroutinesAfter, l.FDsBefore, l.FDsAfter)
-}}
+})
 
 // CheckOutage: mockdest went down and came back several times and the
 // relay retried.
-var CheckOutage = Check{"outages happened, relay retried", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("outages happened, relay retried", "≥ 2 down periods, ≥ 1 retry")
+var CheckOutage = newCheck("outages happened, relay retried", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "≥ 2 down periods, ≥ 1 retry"
 	if o.Dest == nil || o.Relay == nil {
 		return missing(r, "mockdest or relay counters")
 	}
 	m := o.Dest.Misbehaviour
 	return verdict(r, m.DownPeriods >= 2 && o.Relay.Retries > 0, "%d down periods (%d conns refused), %d retries",
 		m.DownPeriods, m.ConnsRefused, o.Relay.Retries)
-}}
+})
 
 // CheckAckTrouble: mockdest delayed, refused or dropped acknowledgements
 // and the relay retried.
-var CheckAckTrouble = Check{"acks delayed/failed, relay retried", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("acks delayed/failed, relay retried", "acks delayed, nacks and dropped acks > 0; ≥ 1 retry")
+var CheckAckTrouble = newCheck("acks delayed/failed, relay retried", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "acks delayed, nacks and dropped acks > 0; ≥ 1 retry"
 	if o.Dest == nil || o.Relay == nil {
 		return missing(r, "mockdest or relay counters")
 	}
@@ -304,19 +331,19 @@ var CheckAckTrouble = Check{"acks delayed/failed, relay retried", func(p Params,
 	return verdict(r, m.AcksDelayed > 0 && m.Nacks > 0 && m.AcksDropped > 0 && o.Relay.Retries > 0,
 		"%d delayed, %d nacks, %d dropped; %d retries, %d resent batches", m.AcksDelayed, m.Nacks, m.AcksDropped,
 		o.Relay.Retries, o.Dest.DuplicateBatches)
-}}
+})
 
 // CheckPendingBound: backpressure kept the relay's pending messages within
 // max-pending.
-var CheckPendingBound = Check{"pending bounded (backpressure)", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("pending bounded (backpressure)", "pending ≤ max-pending at every sample")
+var CheckPendingBound = newCheck("pending bounded (backpressure)", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "pending ≤ max-pending at every sample"
 	rl := o.Relay
 	if rl == nil || rl.Samples == 0 || rl.MaxPending <= 0 {
 		return missing(r, "relay pending samples")
 	}
 	r.Expected = fmt.Sprintf("pending ≤ %d at every sample", rl.MaxPending)
 	return verdict(r, rl.PendingPeak <= int64(rl.MaxPending), "peak %d over %d samples", rl.PendingPeak, rl.Samples)
-}}
+})
 
 // CheckShutdownExit: shutdown round 1's relay, stopped under load as the
 // suite runs it, exited cleanly: Serve returned nil after its context was
@@ -345,15 +372,15 @@ var (
 // onSignalRound returns c judged on shutdown round 2's mockdest record
 // instead of the scenario's, its rule named after the round.
 func onSignalRound(c Check) Check {
-	return Check{"shutdown round 2: " + c.Name, func(p Params, o *report.Observation) report.Rule {
+	return newCheck("shutdown round 2: "+c.Name, func(_ report.Rule, w Want, o *report.Observation) report.Rule {
 		ro := &report.Observation{BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, AgeTolerance: o.AgeTolerance}
 		if o.Signal != nil {
 			ro.Dest = o.Signal.Dest
 		}
-		r := c.Fn(p, ro)
+		r := c.Judge(w, ro)
 		r.Rule = roundRule(2, o.Signal, r.Rule, r.Expected).Rule
 		return r
-	}}
+	})
 }
 
 // roundRule names a shutdown round's rule after how its relay was stopped
@@ -366,14 +393,14 @@ func roundRule(round int, s *report.Shutdown, what, expected string) report.Rule
 }
 
 func shutdownExit(round int, sel func(*report.Observation) *report.Shutdown) Check {
-	return Check{fmt.Sprintf("shutdown round %d: exits cleanly", round), func(p Params, o *report.Observation) report.Rule {
+	return newCheck(fmt.Sprintf("shutdown round %d: exits cleanly", round), func(_ report.Rule, _ Want, o *report.Observation) report.Rule {
 		s := sel(o)
 		expected, exited := "a clean exit within the shutdown timeout", "exited cleanly"
 		switch {
 		case s == nil:
-		case s.Mode == modeCancel:
+		case s.Mode == report.ModeCancel:
 			expected, exited = "Serve returns nil within the shutdown timeout", "Serve returned nil"
-		case s.Mode == modeSIGTERM:
+		case s.Mode == report.ModeSIGTERM:
 			expected, exited = "exit status 0 within the shutdown timeout", "exit 0"
 		}
 		r := roundRule(round, s, "exits cleanly", expected)
@@ -387,11 +414,11 @@ func shutdownExit(round int, sel func(*report.Observation) *report.Shutdown) Che
 			return fail(r, "exit %d after %s: %s", s.ExitCode, s.Took.Round(time.Millisecond), s.Err)
 		}
 		return verdict(r, true, "%s in %s", exited, s.Took.Round(time.Millisecond))
-	}}
+	})
 }
 
 func shutdownDelivered(round int, sel func(*report.Observation) *report.Shutdown) Check {
-	return Check{fmt.Sprintf("shutdown round %d: everything read delivered", round), func(p Params, o *report.Observation) report.Rule {
+	return newCheck(fmt.Sprintf("shutdown round %d: everything read delivered", round), func(_ report.Rule, _ Want, o *report.Observation) report.Rule {
 		s := sel(o)
 		r := roundRule(round, s, "everything read delivered", "arrivals = messages the relay read; no gap below any stream's last arrival")
 		if s == nil || !s.Counted {
@@ -402,13 +429,13 @@ func shutdownDelivered(round int, sel func(*report.Observation) *report.Shutdown
 		}
 		return verdict(r, s.Arrived == s.Received && s.PrefixGap == 0, "read %d, arrived %d, %d missing below the last arrival",
 			s.Received, s.Arrived, s.PrefixGap)
-	}}
+	})
 }
 
 // CheckThroughput: the relay and the bare pipe were both measured, and the
 // ratio is reported.
-var CheckThroughput = Check{"throughput measured", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("throughput measured", "relay and bare pipe rates > 0, ratio reported")
+var CheckThroughput = newCheck("throughput measured", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "relay and bare pipe rates > 0, ratio reported"
 	t := o.Throughput
 	if t == nil || len(t.Rates()) == 0 {
 		return missing(r, "no relay throughput step")
@@ -417,14 +444,14 @@ var CheckThroughput = Check{"throughput measured", func(p Params, o *report.Obse
 		return missing(r, "no bare-pipe step")
 	}
 	return verdict(r, t.RelayMedian > 0 && t.Ratio > 0, "relay %s msgs/s (%.1f MiB/s, median of %d), pipe %s msgs/s: ratio %.2f",
-		human(t.RelayMedian), medianMiB(t), len(t.Rates()), human(t.PipeRate), t.Ratio)
-}}
+		report.Human(t.RelayMedian), medianMiB(t), len(t.Rates()), report.Human(t.PipeRate), t.Ratio)
+})
 
-// CheckSustained: an open-loop run at a good fraction (≥ minSustained) of
-// the measured capacity holds its rate with nothing lost (the search tries
-// sustainFractions in order and keeps the first that holds).
-var CheckSustained = Check{"sustained rate holds", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("sustained rate holds", fmt.Sprintf("open-loop at ≥ %.0f%% of saturation: sent and delivered (steady state) at ≥ 97%% of target, nothing lost", 100*minSustained))
+// CheckSustained: an open-loop run at a good fraction (≥ MinSustained) of
+// the measured capacity holds its rate with nothing lost (the throughput
+// scenario tries fractions in order and keeps the first that holds).
+var CheckSustained = newCheck("sustained rate holds", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("open-loop at ≥ %.0f%% of saturation: sent and delivered (steady state) at ≥ 97%% of target, nothing lost", 100*MinSustained)
 	t := o.Throughput
 	if t == nil || t.Sustained == nil || t.Sustained.TargetRate <= 0 || t.RelayMedian <= 0 {
 		return missing(r, "no sustained step")
@@ -434,18 +461,18 @@ var CheckSustained = Check{"sustained rate holds", func(p Params, o *report.Obse
 		return fail(r, "%s", s.Err)
 	}
 	frac := s.TargetRate / t.RelayMedian
-	return verdict(r, frac >= minSustained-1e-9 && sustained(*s),
-		"%s msgs/s (%.0f%% of saturation): sent at %s, delivered at %s msgs/s; %d sent, %d arrived, %d lost", human(s.TargetRate), 100*frac,
-		human(s.SendRate), human(s.SteadyRate), s.Sent, s.Arrived, s.Lost)
-}}
+	return verdict(r, frac >= MinSustained-1e-9 && Sustained(*s),
+		"%s msgs/s (%.0f%% of saturation): sent at %s, delivered at %s msgs/s; %d sent, %d arrived, %d lost", report.Human(s.TargetRate), 100*frac,
+		report.Human(s.SendRate), report.Human(s.SteadyRate), s.Sent, s.Arrived, s.Lost)
+})
 
 // CheckStepsLossless: no full-speed step of the relay (replicate or
 // profiled run) lost a message that loadgen sent safely. (A message whose write was cut off when a step
 // ended may still arrive, as the final unterminated line of its
 // connection, so arrivals may exceed the sent count by up to one per
 // connection.)
-var CheckStepsLossless = Check{"no loss at full speed", func(p Params, o *report.Observation) report.Rule {
-	r := newRule("no loss at full speed", "every relay step: every safely sent message arrives")
+var CheckStepsLossless = newCheck("no loss at full speed", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "every relay step: every safely sent message arrives"
 	t := o.Throughput
 	if t == nil || len(t.Replicates) == 0 {
 		return missing(r, "no relay throughput step")
@@ -465,7 +492,7 @@ var CheckStepsLossless = Check{"no loss at full speed", func(p Params, o *report
 		return missing(r, "nothing was sent or nothing arrived")
 	}
 	return verdict(r, lost == 0, "%d steps: %d sent, %d arrived, %d lost", len(steps), sent, arrived, lost)
-}}
+})
 
 func medianMiB(t *report.Throughput) float64 {
 	for _, s := range t.Replicates {
@@ -479,13 +506,36 @@ func medianMiB(t *report.Throughput) float64 {
 	return 0
 }
 
-// human formats a rate or count compactly: 1234567 → "1.23M".
-func human(v float64) string {
-	switch a := math.Abs(v); {
-	case a >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case a >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
+// MinSustained is the smallest fraction of the saturation rate that counts
+// as sustained (CheckSustained).
+const MinSustained = 0.3
+
+// Sustained reports whether an open-loop step held its rate — loadgen sent
+// it and the relay delivered it in steady state — with nothing lost.
+func Sustained(s report.Step) bool {
+	return s.Err == "" && s.TargetRate > 0 && s.SendRate >= 0.97*s.TargetRate && s.SteadyRate >= 0.97*s.TargetRate &&
+		s.Lost == 0 && s.Arrived > 0
+}
+
+// framesOnly are the checks that need the framed protocol's batch
+// boundaries and timestamps.
+var framesOnly = map[string]bool{
+	CheckMaxBatch.Name: true, CheckSizeExact.Name: true, CheckAgeBound.Name: true,
+	CheckAgeFlushes.Name: true, CheckAgeNotEarly.Name: true,
+	CheckSignalMaxBatch.Name: true, CheckSignalAgeBound.Name: true,
+}
+
+// NeedsFrames reports whether c judges batch boundaries, reasons or ages,
+// which a mockdest in lines mode does not see.
+func (c Check) NeedsFrames() bool { return framesOnly[c.Name] }
+
+// Regression is the regression gate's rule on r.
+func Regression(r *report.Regression) report.Rule {
+	rule := newRule("no regression vs baseline", fmt.Sprintf("not (p < %.2f and drop > %.0f%%)", r.Alpha, 100*r.MinEffect))
+	if r.Err != "" {
+		return missing(rule, r.Err)
 	}
-	return fmt.Sprintf("%.0f", v)
+	g := r.Gate
+	return verdict(rule, !g.Regressed, "%s → %s msgs/s: delta %+.2f%%, p = %.4f (n = %d vs %d)",
+		report.Human(g.MeanA), report.Human(g.MeanB), 100*g.Delta, g.P, len(r.Before), len(r.After))
 }

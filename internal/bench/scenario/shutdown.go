@@ -1,4 +1,4 @@
-package bench
+package scenario
 
 import (
 	"context"
@@ -7,23 +7,19 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/dest"
 	"github.com/logrelay/logrelay/internal/bench/report"
+	"github.com/logrelay/logrelay/internal/bench/sut"
 	"github.com/logrelay/logrelay/internal/loadgen"
 )
 
-// How a shutdown round stopped its relay (report.Shutdown.Mode).
-const (
-	modeCancel  = "in-process, context cancelled"
-	modeSIGTERM = "process, SIGTERM"
-)
-
-// shutdownMode returns the Mode of a round whose relay is of kind
-// (relayHandle.Kind).
-func shutdownMode(kind string) string {
-	if kind == "in-process" {
-		return modeCancel
+// shutdownMode returns the report's Mode of a round whose relay is of
+// kind k.
+func shutdownMode(k sut.Kind) string {
+	if k == sut.InProcess {
+		return report.ModeCancel
 	}
-	return modeSIGTERM
+	return report.ModeSIGTERM
 }
 
 // runShutdown stops the relay in the middle of a steady load in two
@@ -33,42 +29,40 @@ func shutdownMode(kind string) string {
 // SIGTERM), round 2 a relay process with SIGTERM. Each must exit cleanly
 // with every message it read delivered, and the batch rules hold in each.
 // Round 1's mockdest record is the scenario's.
-func runShutdown(ctx context.Context, e *env, p Params, rec *report.Scenario) error {
-	if e.cfg.RelayAddr != "" {
+func runShutdown(ctx context.Context, t *Trial) error {
+	rec := t.Rec
+	if t.cfg.RelayAddr != "" {
 		return fmt.Errorf("%w: the bench cannot signal an external relay (--relay-addr)", ErrNotApplicable)
 	}
-	s1, err1 := e.shutdownUnderLoad(ctx, p, rec, 1, e.cfg.RelayProcess)
+	s1, err1 := t.shutdownUnderLoad(ctx, 1, sut.InProcess)
 	rec.Obs.Shutdown = s1
-	s2, err2 := e.shutdownUnderLoad(ctx, p, rec, 2, true)
+	s2, err2 := t.shutdownUnderLoad(ctx, 2, sut.Process)
 	rec.Obs.Signal = s2
-	mode1 := modeCancel
-	if e.cfg.RelayProcess {
-		mode1 = modeSIGTERM
-	}
 	rec.Notes = append(rec.Notes, fmt.Sprintf("Two rounds, each with its own relay, mockdest and loadgen: round 1 (%s), "+
 		"files in %s/round-1/, and round 2 (%s), files in %s/round-2/. The batch rules (batch size, batch age, "+
 		"duplicates) judge both rounds: unnamed, round 1's mockdest record, which is the scenario's; named after "+
-		"round 2, its own.", mode1, rec.Name, modeSIGTERM, rec.Name))
+		"round 2, its own.", shutdownMode(t.relays.KindFor(sut.InProcess)), rec.Name, report.ModeSIGTERM, rec.Name))
 	return errJoin(err1, err2)
 }
 
-// shutdownUnderLoad runs one load-then-stop round, process or not. The
-// relay's own shutdown error is the result's Err, judged by the round's
-// exit rule; the returned error is loadgen's or mockdest's (which writes
-// the round's files when it stops). Round 1's mockdest record becomes the
-// scenario's.
-func (e *env) shutdownUnderLoad(ctx context.Context, p Params, rec *report.Scenario, round int, process bool) (*report.Shutdown, error) {
+// shutdownUnderLoad runs one load-then-stop round with a relay of kind
+// want. The relay's own shutdown error is the result's Err, judged by the
+// round's exit rule; the returned error is loadgen's or mockdest's (which
+// writes the round's files when it stops). Round 1's mockdest record
+// becomes the scenario's.
+func (t *Trial) shutdownUnderLoad(ctx context.Context, round int, want sut.Kind) (*report.Shutdown, error) {
+	p, rec := t.P, t.Rec
 	dir := filepath.Join(rec.Name, fmt.Sprintf("round-%d", round)) // in the run directory
 	scratch := &report.Scenario{Name: rec.Name}
-	r, err := e.start(ctx, rec.Name, p, scratch, process, destConfig{OutDir: filepath.Join(e.cfg.Out, dir, "mockdest")})
+	r, err := t.start(ctx, scratch, want, dest.Config{OutDir: filepath.Join(t.cfg.Out, dir, "mockdest")})
 	if err != nil {
 		return nil, fmt.Errorf("round %d: %w", round, err)
 	}
-	r.dir = filepath.Join(e.cfg.Out, dir)
+	r.dir = filepath.Join(t.cfg.Out, dir)
 	mode := shutdownMode(r.h.Kind())
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
-	lc := e.loadCfg(p, r.h.Addr())
+	lc := t.loadCfg(p, r.h.Addr())
 	lc.Duration = p.ShutdownAfter + time.Minute // the signal comes first
 	type result struct {
 		rep *loadgen.Report

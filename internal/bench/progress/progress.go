@@ -1,4 +1,7 @@
-package bench
+// Package progress prints the bench's live progress: a line per running
+// scenario once a second, with its elapsed and expected time, its current
+// send rate and the messages sent so far.
+package progress
 
 import (
 	"context"
@@ -8,12 +11,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/report"
 )
 
-// progress prints a live line per running scenario once a second:
+// Progress prints a live line per running scenario once a second:
 // elapsed / expected duration, current send rate, messages so far. On a
 // terminal it rewrites one line in place; otherwise it prints plain lines.
-type progress struct {
+// A nil *Progress prints nothing.
+type Progress struct {
 	w   io.Writer
 	tty bool
 
@@ -31,11 +37,13 @@ type progLine struct {
 	phase    string
 }
 
-func newProgress(w io.Writer, tty bool) *progress {
-	return &progress{w: w, tty: tty, running: make(map[string]*progLine)}
+// New returns a Progress writing to w; tty rewrites one line in place.
+func New(w io.Writer, tty bool) *Progress {
+	return &Progress{w: w, tty: tty, running: make(map[string]*progLine)}
 }
 
-func (p *progress) start(name string, expected time.Duration) {
+// Start shows name as running, expected to take about expected.
+func (p *Progress) Start(name string, expected time.Duration) {
 	if p == nil {
 		return
 	}
@@ -45,8 +53,9 @@ func (p *progress) start(name string, expected time.Duration) {
 	p.running[name] = &progLine{start: now, expected: expected, prevAt: now}
 }
 
-// track sets the message counter (and phase label) shown for name.
-func (p *progress) track(name, phase string, counter func() uint64) {
+// Track sets the message counter (and phase label) shown for name; a nil
+// counter shows none.
+func (p *Progress) Track(name, phase string, counter func() uint64) {
 	if p == nil {
 		return
 	}
@@ -60,7 +69,8 @@ func (p *progress) track(name, phase string, counter func() uint64) {
 	}
 }
 
-func (p *progress) done(name string) {
+// Done stops showing name.
+func (p *Progress) Done(name string) {
 	if p == nil {
 		return
 	}
@@ -69,8 +79,8 @@ func (p *progress) done(name string) {
 	delete(p.running, name)
 }
 
-// printf prints a message line, clearing the live line first.
-func (p *progress) printf(format string, a ...any) {
+// Printf prints a message line, clearing the live line first.
+func (p *Progress) Printf(format string, a ...any) {
 	if p == nil {
 		return
 	}
@@ -80,14 +90,16 @@ func (p *progress) printf(format string, a ...any) {
 	fmt.Fprintf(p.w, format, a...)
 }
 
-func (p *progress) clearLocked() {
+func (p *Progress) clearLocked() {
 	if p.tty && p.last > 0 {
 		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.last))
 		p.last = 0
 	}
 }
 
-func (p *progress) run(ctx context.Context) {
+// Run draws the lines once a second until ctx is done, then clears the
+// live line.
+func (p *Progress) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -98,12 +110,13 @@ func (p *progress) run(ctx context.Context) {
 			p.mu.Unlock()
 			return
 		case <-t.C:
-			p.draw()
+			p.Draw()
 		}
 	}
 }
 
-func (p *progress) draw() {
+// Draw draws the running scenarios' lines now.
+func (p *Progress) Draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	names := make([]string, 0, len(p.running))
@@ -143,7 +156,7 @@ func (l *progLine) line(name string, now time.Time) string {
 			rate = float64(n-l.prev) / dt
 		}
 		l.prev, l.prevAt = n, now
-		s += fmt.Sprintf(" %s msgs/s, %s sent", human(rate), human(float64(n)))
+		s += fmt.Sprintf(" %s msgs/s, %s sent", report.Human(rate), report.Human(float64(n)))
 	}
 	return s
 }

@@ -1,0 +1,141 @@
+package scenario
+
+import (
+	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/rules"
+)
+
+// Suite returns the suite's scenarios, in the order they run: each one's
+// definition here, its Run function runSteady (steady.go) or its own
+// (bursts.go, chaos.go, shutdown.go, throughput.go).
+func Suite() []*Scenario {
+	return []*Scenario{
+		{
+			Name:        "size",
+			Description: "Size rule under stress: a high rate over 50 connections (or --conns). Every batch closed by size has exactly batch-size messages; none exceeds it; nothing is lost or duplicated; per-stream order holds.",
+			Quick:       Params{Expected: 7 * time.Second, Duration: 5 * time.Second, Rate: 120_000, Conns: 50, Size: 200, MinRate: 100_000},
+			Full:        Params{Expected: 22 * time.Second, Duration: 20 * time.Second, Rate: 120_000, Conns: 50, Size: 200, MinRate: 100_000},
+			Checks:      checks([]rules.Check{rules.CheckRate, rules.CheckSizeExact, rules.CheckExactCount, rules.CheckOrder}, basic),
+			Adjust: func(p *Params, cfg *Config) {
+				if cfg.Rate > 0 {
+					// The rule follows the rate asked for: 90% of it (the last
+					// writes may land a little after the run's end on a loaded
+					// machine), at most the scenario's 100,000 msgs/s.
+					p.Rate = cfg.Rate
+					p.MinRate = min(p.MinRate, 0.9*cfg.Rate)
+				}
+				if cfg.Conns > 0 {
+					p.Conns = cfg.Conns
+				}
+			},
+			Run: runSteady,
+		},
+		{
+			Name:        "age",
+			Description: "Age rule: a trickle over a few connections, long enough for at least three age flushes with the real flush interval. Every batch's age at flush is ≤ flush-interval + tolerance, and no age flush comes much earlier than the interval.",
+			Quick:       Params{Expected: 38 * time.Second, Duration: 36 * time.Second, Rate: 4, Conns: 3, Size: 200, MinAgeFlushes: 3},
+			Full:        Params{Expected: 46 * time.Second, Duration: 44 * time.Second, Rate: 4, Conns: 3, Size: 200, MinAgeFlushes: 4},
+			Concurrent:  true,
+			FlushTimed:  true,
+			Checks:      checks([]rules.Check{rules.CheckAgeFlushes, rules.CheckAgeNotEarly, rules.CheckExactCount, rules.CheckOrder}, basic),
+			Run:         runSteady,
+		},
+		{
+			Name:        "bursts",
+			Description: "Mixed load: bursts of a few thousand messages separated by silences longer and shorter than the flush interval. Both rules hold throughout.",
+			Quick: Params{Expected: 30 * time.Second, Conns: 4, Size: 200, Burst: 777, MinAgeFlushes: 1,
+				Silences: []time.Duration{12 * time.Second, 3 * time.Second, 500 * time.Millisecond, 11 * time.Second}},
+			Full: Params{Expected: 50 * time.Second, Conns: 8, Size: 200, Burst: 777, MinAgeFlushes: 2,
+				Silences: []time.Duration{12 * time.Second, 3 * time.Second, 500 * time.Millisecond, 11 * time.Second, 7 * time.Second, 14 * time.Second}},
+			Concurrent: true,
+			FlushTimed: true,
+			Checks:     checks([]rules.Check{rules.CheckSizeExact, rules.CheckAgeFlushes, rules.CheckAgeNotEarly, rules.CheckExactCount, rules.CheckOrder}, basic),
+			Run:        runBursts,
+		},
+		{
+			Name:        "many-conns",
+			Description: "Thousands of concurrent connections at a moderate total rate: the rules hold, nothing is lost, and the relay's RSS is reported.",
+			Quick:       Params{Expected: 10 * time.Second, Duration: 6 * time.Second, Rate: 10_000, Conns: 2000, Size: 200, MaxRSS: 512 << 20},
+			Full:        Params{Expected: 25 * time.Second, Duration: 20 * time.Second, Rate: 20_000, Conns: 5000, Size: 200, MaxRSS: 512 << 20},
+			Checks:      checks([]rules.Check{rules.CheckConns, rules.CheckRSS, rules.CheckExactCount, rules.CheckOrder}, basic),
+			Relay:       OwnProcess,
+			Adjust: func(p *Params, cfg *Config) {
+				if cfg.ManyConns > 0 {
+					p.Conns = cfg.ManyConns
+				}
+			},
+			Run: runSteady,
+		},
+		{
+			Name:        "chaos",
+			Description: "Chaos clients: connections closed at random, gracefully (FIN) and abortively (RST), while sending, with reconnects. The relay keeps running, the rules hold, every message loadgen reports as safely sent arrives, and the relay's goroutines and file descriptors return to their baseline.",
+			Quick:       Params{Expected: 10 * time.Second, Duration: 7 * time.Second, Rate: 20_000, Conns: 100, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5},
+			Full:        Params{Expected: 23 * time.Second, Duration: 20 * time.Second, Rate: 30_000, Conns: 200, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5},
+			Checks:      checks([]rules.Check{rules.CheckChaos, rules.CheckAlive, rules.CheckLeaks}, basic),
+			Relay:       OwnProcess,
+			Run:         runChaos,
+		},
+		{
+			Name:        "outage",
+			Description: "Destination outage: mockdest goes down and comes back several times. The relay retries and applies backpressure (pending stays within max-pending); nothing is lost; per-stream order holds through the resends; batches never exceed batch-size.",
+			Quick: Params{Expected: 12 * time.Second, Duration: 10 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
+				DownFor: time.Second, DownEvery: 3 * time.Second, MaxPending: 20_000},
+			Full: Params{Expected: 25 * time.Second, Duration: 22 * time.Second, Rate: 30_000, Conns: 20, Size: 200,
+				DownFor: 2 * time.Second, DownEvery: 5 * time.Second, MaxPending: 20_000},
+			Checks: checks([]rules.Check{rules.CheckOutage, rules.CheckPendingBound, rules.CheckExactCount, rules.CheckOrder}, basic),
+			Run:    runSteady,
+		},
+		{
+			Name:        "acks",
+			Description: "Destination outage, second half: mockdest delays acknowledgements, negatively acknowledges some batches and never acknowledges others. The relay resends (duplicate batches are expected and reported); nothing is lost; per-stream order holds through the resends; batches never exceed batch-size.",
+			Quick: Params{Expected: 8 * time.Second, Duration: 6 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
+				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.01,
+				MaxPending: 20_000, SendTimeout: 250 * time.Millisecond},
+			Full: Params{Expected: 22 * time.Second, Duration: 15 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
+				AckDelay: 2 * time.Millisecond, AckJitter: 5 * time.Millisecond, NackRate: 0.02, NoAckRate: 0.01,
+				MaxPending: 20_000, SendTimeout: 250 * time.Millisecond},
+			Checks: checks([]rules.Check{rules.CheckAckTrouble, rules.CheckPendingBound, rules.CheckExactCount, rules.CheckOrder}, basic),
+			Run:    runSteady,
+		},
+		{
+			Name:        "shutdown",
+			Description: "Graceful shutdown, in two rounds: the relay is stopped in the middle of a steady load, in round 1 as the suite runs it (in-process: its context is cancelled; under --relay-process: SIGTERM), in round 2 as its own process with SIGTERM. Each time it exits cleanly after flushing, and every message it read arrives.",
+			Quick:       Params{Expected: 6 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 2 * time.Second},
+			Full:        Params{Expected: 12 * time.Second, Rate: 50_000, Conns: 20, Size: 200, ShutdownAfter: 5 * time.Second},
+			Checks: []rules.Check{rules.CheckShutdownExit, rules.CheckShutdownDelivered, rules.CheckSignalExit, rules.CheckSignalDelivered,
+				rules.CheckMaxBatch, rules.CheckAgeBound, rules.CheckNoDuplicates, rules.CheckSignalMaxBatch, rules.CheckSignalAgeBound, rules.CheckSignalNoDuplicates},
+			Relay: BothWays,
+			Run:   runShutdown,
+		},
+		{
+			Name:        "throughput",
+			Description: throughputDescription(),
+			Quick:       Params{Expected: 16 * time.Second, Conns: 50, Size: 200, Replicates: 3, StepDuration: 2 * time.Second},
+			Full:        Params{Expected: 35 * time.Second, Conns: 50, Size: 200, Replicates: 5, StepDuration: 4 * time.Second},
+			Relay:       OwnProcess,
+			Checks:      checks([]rules.Check{rules.CheckThroughput, rules.CheckSustained, rules.CheckStepsLossless, rules.CheckSizeExact}, basic),
+			Adjust: func(p *Params, cfg *Config) {
+				if cfg.Conns > 0 {
+					p.Conns = cfg.Conns
+				}
+				if cfg.Replicates > 0 {
+					p.Replicates = cfg.Replicates
+				}
+				if cfg.Profile {
+					p.Expected += p.StepDuration + time.Second // the profiled run
+				}
+			},
+			Run: runThroughput,
+		},
+	}
+}
+
+// Names returns the names of the suite's scenarios, in order.
+func Names() []string {
+	var ns []string
+	for _, s := range Suite() {
+		ns = append(ns, s.Name)
+	}
+	return ns
+}

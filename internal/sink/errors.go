@@ -1,0 +1,6 @@
+package sink
+
+import "errors"
+
+// ErrURL means a sink URL is invalid or names an unsupported scheme.
+var ErrURL = errors.New("invalid sink URL")

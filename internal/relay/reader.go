@@ -235,8 +235,10 @@ func (cr *connReader) parse(c *chunk, end int) {
 // message's receive time is when it is admitted (counted as received), so
 // the rest is stamped again after the wait: the age rule times how long the
 // relay holds a message, not how long backpressure kept it out.
-func (cr *connReader) handoff(c *chunk) {
-	r := cr.r
+func (cr *connReader) handoff(c *chunk) { cr.r.handoff(c) }
+
+// handoff is connReader.handoff, for every kind of reader.
+func (r *Relay) handoff(c *chunk) {
 	for {
 		k := int64(len(c.ends))
 		if k == 0 {

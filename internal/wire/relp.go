@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 )
 
@@ -371,7 +372,8 @@ func (r *RELPReader) Buffered() int { return r.end - r.start }
 
 // Next returns the next frame; its Name and Data are valid until the next
 // call. At the end of the stream it returns io.EOF, or
-// io.ErrUnexpectedEOF inside a frame.
+// io.ErrUnexpectedEOF inside a frame. A read deadline's error is returned
+// without ending the stream: Next may be called again.
 func (r *RELPReader) Next() (RELPFrame, error) {
 	for {
 		f, n, err := ParseRELP(r.buf[r.start:r.end], r.maxData)
@@ -402,6 +404,9 @@ func (r *RELPReader) Next() (RELPFrame, error) {
 		}
 		n, err = r.r.Read(r.buf[r.end:])
 		r.end += n
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return f, err // not sticky: the stream goes on after a deadline
+		}
 		if err != nil {
 			r.err = err
 		}

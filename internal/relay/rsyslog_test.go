@@ -52,7 +52,7 @@ module(load="omrelp")
 template(name="raw" type="string" string="%%rawmsg%%")
 input(type="imfile" file=%q tag="t" ruleset="out")
 ruleset(name="out") {
-  action(type="omrelp" target=%q port=%q template="raw" windowSize="128"
+  action(type="omrelp" target=%q port=%q template="raw" windowSize="1024"
          timeout="5" conn.timeout="2" rebindInterval="0"
          action.resumeRetryCount="-1" action.resumeInterval="1"
          queue.type="LinkedList" queue.size="100000" queue.dequeueBatchSize="128")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/loadgen"
 	"github.com/logrelay/logrelay/internal/mockdest"
 )
 
@@ -175,4 +176,63 @@ func TestRsyslogRELPSurvivesRelayKill(t *testing.T) {
 	}
 	t.Logf("zero missing; %d duplicates (%d messages in resent batches); all %d delivered %.1f s after the kill",
 		snap.Streams.Duplicates, snap.ResentMessages, total, recovered.Seconds())
+}
+
+// TestLoadgenRELPChaos: loadgen --relp with hundreds of chaos disconnects
+// (graceful and abortive) through the relay to mockdest: every message
+// acked, none unacked, zero missing at mockdest; duplicates only from
+// resends of unanswered messages.
+func TestLoadgenRELPChaos(t *testing.T) {
+	t.Parallel()
+	md, err := mockdest.New(mockdest.Config{Listen: "127.0.0.1:0", Mode: mockdest.ModeFrames,
+		FrameTimeout: mockdest.DefaultFrameTimeout, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mdDone := make(chan error, 1)
+	go func() { mdDone <- md.Serve(ctx, mln) }()
+	defer func() { cancel(); <-mdDone }()
+	<-md.Ready()
+
+	cfg := testConfig(mln.Addr().String())
+	cfg.FlushInterval = 20 * time.Millisecond
+	cfg.RELPWindow = 256
+	rr := startRELPRelay(t, cfg)
+	const count = 40_000
+	g, err := loadgen.New(loadgen.Config{Addr: rr.RELPAddr().String(), Conns: 20, Count: count, Rate: 20_000,
+		RELP: true, RELPWindow: 128, ChaosEvery: 5 * time.Millisecond, ChaosAbortive: 0.5,
+		ReconnectBase: time.Millisecond, ReconnectMax: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer rcancel()
+	rep, err := g.Run(rctx)
+	if err != nil {
+		t.Fatalf("loadgen: %v", err)
+	}
+	chaos := rep.Disconnects[loadgen.CauseChaosGraceful] + rep.Disconnects[loadgen.CauseChaosAbortive]
+	if chaos < 100 || rep.Disconnects[loadgen.CauseChaosAbortive] == 0 {
+		t.Fatalf("only %d chaos disconnects (%v): the test did not stress reconnects", chaos, rep.Disconnects)
+	}
+	if rep.RELP.Acked != count || rep.RELP.Unacked != 0 || rep.AtRisk != 0 {
+		t.Fatalf("acked %d unacked %d at risk %d, want all %d acked", rep.RELP.Acked, rep.RELP.Unacked, rep.AtRisk, count)
+	}
+	snap := md.Snapshot()
+	for _, s := range rep.Streams {
+		if m := md.MissingRanges(s.ID, s.LastSeq); len(m) != 0 {
+			t.Fatalf("stream %d: missing %v", s.ID, m)
+		}
+	}
+	if snap.Streams.Distinct != count || snap.Streams.Duplicates > rep.RELP.Resent {
+		t.Fatalf("distinct %d (want %d), duplicates %d > resent %d", snap.Streams.Distinct, count,
+			snap.Streams.Duplicates, rep.RELP.Resent)
+	}
+	t.Logf("%d chaos disconnects %v, %d resent, %d duplicates at mockdest, zero missing", chaos,
+		rep.Disconnects, rep.RELP.Resent, snap.Streams.Duplicates)
 }

@@ -38,6 +38,7 @@ type relpTrack struct {
 	settled  []seqSpan     // settled spans at or above answered, sorted by first
 	closing  uint32        // TXNR of a close command to answer after all else, 0 if none
 	wake     chan struct{} // one token: the writer has work
+	encoded  func()        // tests: called by answer between taking the prefix and moving answered
 	room     chan struct{} // one token: answered moved, the reader may have room
 }
 
@@ -168,11 +169,20 @@ func (t *relpTrack) answer(dst []byte) (out []byte, closed bool, ok, refused int
 		dst = wire.AppendRELP(dst, closing, "rsp", nil)
 		closed = true
 	}
+	if t.encoded != nil {
+		t.encoded()
+	}
 	if end != from {
 		t.mu.Lock()
 		t.answered = end
+		// A span settled while the answers were encoded found answered
+		// behind it and did not wake the writer: wake it now.
+		more := len(t.settled) > 0 && t.settled[0].first == end
 		t.mu.Unlock()
 		signal(t.room)
+		if more {
+			signal(t.wake)
+		}
 	}
 	return dst, closed, ok, refused
 }

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/logrelay/logrelay/internal/wire"
 )
@@ -29,6 +32,7 @@ var errRELPClosed = errors.New("RELP session closed by the client")
 type relpSession struct {
 	r     *Relay
 	nc    net.Conn
+	rc    syscall.RawConn // nil when nc is not a socket
 	t     *relpTrack
 	carry []byte
 	skip  int // bytes still to drop of an over-long syslog command (data and LF)
@@ -44,7 +48,13 @@ func newRelpSession(r *Relay, nc net.Conn) *relpSession {
 	if w == 0 {
 		w = DefaultRELPWindow
 	}
-	return &relpSession{r: r, nc: nc, t: newRelpTrack(w), done: make(chan struct{}), writerDone: make(chan struct{})}
+	s := &relpSession{r: r, nc: nc, t: newRelpTrack(w), done: make(chan struct{}), writerDone: make(chan struct{})}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.rc = rc
+		}
+	}
+	return s
 }
 
 // read parses frames until the client closes, the connection fails, a
@@ -69,19 +79,25 @@ func (s *relpSession) read() error {
 			}
 			continue
 		}
-		c := r.chunks.get()
-		n := copy(c.buf, s.carry)
-		if !s.frameBuffered() {
+		var c *chunk
+		n := len(s.carry)
+		if s.frameBuffered() {
+			c = r.chunks.get()
+			copy(c.buf, s.carry)
+		} else {
 			if r.cfg.IdleTimeout > 0 {
 				s.nc.SetReadDeadline(time.Now().Add(r.cfg.IdleTimeout))
 				if r.stopping.Load() {
-					r.chunks.put(c)
 					return errStopping
 				}
 			}
-			m, err := s.nc.Read(c.buf[n:])
+			var m int
+			var err error
+			c, m, err = s.readChunk()
 			if m <= 0 {
-				r.chunks.put(c)
+				if c != nil {
+					r.chunks.put(c)
+				}
 				if r.stopping.Load() {
 					return errStopping
 				}
@@ -101,6 +117,53 @@ func (s *relpSession) read() error {
 			return perr
 		}
 	}
+}
+
+// readChunk waits until the connection is readable, then takes a chunk,
+// copies the carry to its start and reads after it: an idle session holds
+// no chunk (on a socket; otherwise it reads into a chunk at once). It
+// returns the chunk (nil if none is held), the bytes read and the error
+// that ended reading.
+func (s *relpSession) readChunk() (*chunk, int, error) {
+	r := s.r
+	if s.rc == nil {
+		c := r.chunks.get()
+		copy(c.buf, s.carry)
+		m, err := s.nc.Read(c.buf[len(s.carry):])
+		return c, m, err
+	}
+	var c *chunk
+	var m int
+	var rerr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		if c == nil {
+			c = r.chunks.get()
+			copy(c.buf, s.carry)
+		}
+		for {
+			k, e := unix.Read(int(fd), c.buf[len(s.carry):])
+			if e == unix.EINTR {
+				continue
+			}
+			if e == unix.EAGAIN {
+				r.chunks.put(c)
+				c = nil
+				return false
+			}
+			m, rerr = k, e
+			if e == nil && k == 0 {
+				rerr = io.EOF
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return c, 0, err
+	}
+	if m < 0 {
+		m = 0
+	}
+	return c, m, rerr
 }
 
 // frameBuffered reports whether the carry holds something to parse

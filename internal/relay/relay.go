@@ -299,7 +299,13 @@ func (r *Relay) ServeRELP(ctx context.Context, ln, rln net.Listener) error {
 	close(readersDone)
 	workers.Wait()
 	close(sinkDone)
-	// 5. answer the RELP sessions what was settled; serverclose.
+	// 5. answer the RELP sessions what was settled; serverclose. A writer
+	// blocked on a client that does not read gets a second.
+	r.mu.Lock()
+	for s := range r.relp {
+		s.nc.SetWriteDeadline(time.Now().Add(relpFinalWrite))
+	}
+	r.mu.Unlock()
 	close(r.relpFinal)
 	relpWriters.Wait()
 	err = errors.Join(err, sinkErr)
@@ -321,6 +327,10 @@ func (r *Relay) ServeRELP(ctx context.Context, ln, rln net.Listener) error {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// relpFinalWrite bounds a RELP session's last writes at shutdown: its
+// answers and serverclose.
+const relpFinalWrite = time.Second
 
 // accept runs the accept loop until ln is closed (it returns nil) or fails
 // for good.

@@ -378,7 +378,6 @@ func (s *relpSession) write(final <-chan struct{}) {
 			}
 		case <-final:
 			finishing, final = true, nil
-			s.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		}
 		var closed bool
 		var ok, refused int

@@ -326,6 +326,12 @@ func TestRELPStalledReaderDoesNotBlock(t *testing.T) {
 		t.Fatalf("other client's answers %v...", got[:3])
 	}
 	wg.Wait()
+	// Shutdown is not held up by the writer blocked on the stalled client.
+	start := time.Now()
+	rr.stop()
+	if el := time.Since(start); el > 4*time.Second {
+		t.Fatalf("shutdown took %v with a client that does not read", el)
+	}
 	// Beyond its window, only what the kernel buffers of its unread
 	// answers absorb was read of the 100,000 it tried to send.
 	if n := rr.Stats().Received; n > 50_000 {

@@ -36,6 +36,8 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	fs := pflag.NewFlagSet("relay", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address clients send newline-delimited lines to")
+	fs.StringVar(&c.RELPListen, "relp-listen", c.RELPListen, `TCP address RELP clients (rsyslog omrelp) send to; each message is answered only once delivered ("" = off)`)
+	fs.IntVar(&c.RELPWindow, "relp-window", c.RELPWindow, "most unanswered messages per RELP session before the relay stops reading it (rounded up to a power of two)")
 	fs.StringVar(&c.Admin, "admin", c.Admin, `admin HTTP address for /metrics, /debug/pprof/, /healthz ("" = none; must be on loopback unless --admin-public)`)
 	fs.BoolVar(&c.AdminPublic, "admin-public", c.AdminPublic, "allow --admin on a non-loopback address: pprof and metrics are then open to the network (logged as a warning)")
 	sinkURL := fs.String("sink", defaultSink, "destination: tcp://HOST:PORT (the framed batch protocol), elasticsearch+http(s)://HOST:PORT/PATH?QUERY (a _bulk API; /_bulk is appended unless PATH ends in _bulk), or file:///PATH (appended to a file)")

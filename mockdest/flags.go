@@ -20,7 +20,7 @@ func parseFlags(args []string, stderr io.Writer) (mockdest.Config, int) {
 	fs := pflag.NewFlagSet("mockdest", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address to receive batches on")
-	fs.StringVar(&c.Mode, "mode", c.Mode, "frames (the relay's protocol, acknowledged), lines (plain newline-delimited TCP) or bulk (the Elasticsearch _bulk API over HTTP)")
+	fs.StringVar(&c.Mode, "mode", c.Mode, "frames (the relay's protocol, acknowledged), lines (plain newline-delimited TCP) or bulk (the Elasticsearch _bulk API over HTTP; with --bulk-flavour quickwit also Quickwit's ingest API)")
 	fs.StringVar(&c.Admin, "admin", c.Admin, `admin HTTP address serving /stats JSON ("" = none)`)
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "fail (exit 1) if any batch holds more messages (0 = off)")
 	fs.Int64Var(&c.Expect, "expect", c.Expect, "fail (exit 1) unless exactly N distinct stamped messages arrived with no gaps (0 = off)")
@@ -39,6 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (mockdest.Config, int) {
 	fs.StringVar(&c.OutDir, "out", c.OutDir, "write .hgrm percentile files and CSV tables to this directory")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the misbehaviour flags' random choices")
 	addBulkFlags(fs, &c.Bulk)
+	addQuickwitFlags(fs, &c.Bulk)
 	logFlags := cli.AddLogFlags(fs, "info")
 	err := cli.Parse(fs, "MOCKDEST", args)
 	if errors.Is(err, pflag.ErrHelp) {

@@ -19,6 +19,11 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("got code %d, mode %q, ack delay %v, logger %v want -1, lines, 3ms (env), a logger",
 			code, c.Mode, c.AckDelay, c.Logger != nil)
 	}
+	t.Setenv("MOCKDEST_QUICKWIT_INDEXES", "a-logs,b-logs")
+	c, code = parseFlags([]string{"--bulk-flavour", "quickwit", "--quickwit-parse-failure-rate", "0.1", "--quickwit-commit-delay", "2s", "--bulk-unavailable-rate", "0.2"}, &stderr)
+	if b := c.Bulk; code != -1 || len(b.Indexes) != 2 || b.Indexes[1] != "b-logs" || b.ParseFailureRate != 0.1 || b.CommitDelay != 2*time.Second || b.UnavailableRate != 0.2 {
+		t.Errorf("quickwit flags: code %d, bulk config %+v", code, b)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int

@@ -58,6 +58,8 @@ type bulkCounters struct {
 	noTimestamp, noMessage, notFound                           atomic.Uint64
 	itemsRejected, itemsInvalid, rejected, windowRejected      atomic.Uint64
 	serverErrors, broken, truncated, delayed, closedDown       atomic.Uint64
+	unavailable                                                atomic.Uint64
+	qw                                                         ingestCounters
 }
 
 func newBulkServer(cfg *BulkConfig) *bulkServer {
@@ -118,11 +120,17 @@ type bulkReq struct {
 	msg      []byte // an unescaped message
 	p        parsed // stamps of the stored documents
 	nbytes   int    // bytes of their messages, a newline each
+	noTime   int    // of them without "@timestamp"
+	noMsg    int    // of them without the message field
 	items    []bulkItem
 	ids      []uint64 // ids remembered by this request, forgotten again if it fails
 	injected bool     // some item was failed on purpose
 	out      []byte
 	act      bulkAction
+	ingest   bool        // the request is to Quickwit's ingest API, answered in its shapes
+	qwREST   bool        // the quickwit flavour, outside /api/v1/_elastic: errors in the ingest API's shape
+	fails    []parseFail // the ingest API's rejected documents, in order
+	failText []byte      // their lines, one after another
 }
 
 // bulkItem is the answer to one document: about 56 bytes, the largest
@@ -146,6 +154,7 @@ const (
 	errInjected400         // 400 on purpose
 	errInjected429         // 429 on purpose
 	errConflict            // 409: the _id is stored
+	errNoIndex             // 404: the quickwit flavour does not know the index
 )
 
 var itemErrs = [...]struct{ typ, reason string }{
@@ -153,6 +162,7 @@ var itemErrs = [...]struct{ typ, reason string }{
 	errInjected400: {wire.BulkErrMapping, "failed to parse field [message]: mockdest: injected"},
 	errInjected429: {wire.BulkErrRejected, "rejected execution of coordinating operation: mockdest: injected"},
 	errConflict:    {wire.BulkErrVersionConflict, "version conflict, document already exists (current version [1])"},
+	errNoIndex:     {"index_not_found_exception", "no such index ["}, // + the index + "]"
 }
 
 // bulkAction is an action line's decoding target.
@@ -242,6 +252,9 @@ func (s *Server) serveBulkHTTP(w http.ResponseWriter, r *http.Request) {
 	q := b.pool.Get().(*bulkReq)
 	defer b.pool.Put(q)
 	q.pcg.Seed(uint64(s.cfg.Seed), reqNo)
+	_, q.ingest = wire.QuickwitIngestIndex(r.URL.Path)
+	q.ingest = q.ingest && b.cfg.Flavour == FlavourQuickwit
+	q.qwREST = b.cfg.Flavour == FlavourQuickwit && !strings.HasPrefix(r.URL.Path, "/api/v1/_elastic/")
 
 	if s.down.Load() {
 		b.c.closedDown.Add(1)
@@ -252,6 +265,10 @@ func (s *Server) serveBulkHTTP(w http.ResponseWriter, r *http.Request) {
 		b.c.unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Basic realm="security", Bearer realm="security", ApiKey`)
 		s.bulkError(w, r, q, http.StatusUnauthorized, "security_exception", "missing or wrong authentication credentials for REST request ["+r.URL.Path+"]")
+		return
+	}
+	if q.ingest {
+		s.serveIngest(w, r, q)
 		return
 	}
 	if !strings.HasSuffix(r.URL.Path, "/_bulk") {
@@ -271,15 +288,23 @@ func (s *Server) serveBulkHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveBulkOther(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/health":
-		s.bulkCount(http.StatusOK)
+		s.bulkCount(q, http.StatusOK)
 		fmt.Fprint(w, "OK")
+	case r.Method == http.MethodGet && q.qwREST && (r.URL.Path == "/health/livez" || r.URL.Path == "/health/readyz"):
+		s.bulkCount(q, http.StatusOK)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, "true")
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/":
-		s.bulkCount(http.StatusOK)
+		s.bulkCount(q, http.StatusOK)
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"name":"mockdest","cluster_name":"mockdest","version":{"number":"8.17.0","build_flavor":"default"},"tagline":"You Know, for Search"}`)
 	default:
 		s.bulk.c.notFound.Add(1)
-		s.bulkError(w, r, q, http.StatusNotFound, "resource_not_found_exception", "no handler for "+r.Method+" "+r.URL.Path)
+		msg := "no handler for " + r.Method + " " + r.URL.Path
+		if q.qwREST {
+			msg = "Route not found"
+		}
+		s.bulkError(w, r, q, http.StatusNotFound, "resource_not_found_exception", msg)
 	}
 }
 
@@ -289,48 +314,12 @@ func (s *Server) serveBulkOther(w http.ResponseWriter, r *http.Request, q *bulkR
 func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	b, cfg := s.bulk, s.bulk.cfg
 	start := time.Now()
-	batch := Batch{Reason: ReasonRequest, ArrivalNs: start.UnixNano()}
-	wantCount := -1
-	if r.Header.Get(wire.HeaderSeq) == "" {
-		b.c.noBatchHeaders.Add(1)
-	} else if h, err := wire.ParseBatchHeaders(r.Header); err != nil {
-		b.c.badBatchHeaders.Add(1)
-		s.log.Debug("bulk: bad batch headers", "err", err)
-	} else {
-		batch.Seq, batch.Reason, batch.OldestNs, batch.FlushNs = h.Seq, h.Reason.String(), h.OldestNs, h.FlushNs
-		wantCount = int(h.Count)
-	}
-	fault := func() { s.rec.markBulkFault(&batch) }
-	if s.cfg.CloseRate > 0 && q.rng.Float64() < s.cfg.CloseRate {
-		s.mis.connsClosed.Add(1)
-		fault()
-		closeConn(w)
-		return
-	}
-	if cfg.RejectFor > 0 {
-		since := time.Duration(start.UnixNano() - b.startNs.Load())
-		if since >= cfg.RejectFrom && since < cfg.RejectFrom+cfg.RejectFor {
-			b.c.windowRejected.Add(1)
-			fault()
-			s.bulkReject(w, r, q)
-			return
-		}
-	}
-	if cfg.RejectRate > 0 && q.rng.Float64() < cfg.RejectRate {
-		b.c.rejected.Add(1)
-		fault()
-		s.bulkReject(w, r, q)
-		return
-	}
-	if cfg.ServerErrorRate > 0 && q.rng.Float64() < cfg.ServerErrorRate {
-		b.c.serverErrors.Add(1)
-		fault()
-		drainBody(r, cfg.MaxBodyBytes)
-		s.bulkError(w, r, q, http.StatusInternalServerError, "internal_server_error", "mockdest: injected server error")
+	batch, wantCount := s.requestBatch(r, start)
+	if s.injectRequestFault(w, r, q, &batch, start) {
 		return
 	}
 	if r.ContentLength > cfg.MaxBodyBytes {
-		fault()
+		s.rec.markBulkFault(&batch)
 		s.bulkTooLarge(w, r, q, r.ContentLength)
 		return
 	}
@@ -345,48 +334,8 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 			return
 		}
 	}
-	body := &countingReader{r: r.Body}
-	var src io.Reader = &io.LimitedReader{R: body, N: cfg.MaxBodyBytes + 1}
-	gzipped := strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip")
-	if gzipped {
-		b.c.gzipRequests.Add(1)
-		if err := q.resetGzip(src); err != nil {
-			b.c.bodyBytes.Add(uint64(body.n))
-			s.bulkBadRequest(w, r, q, "parse_exception", "request body is not gzip: "+err.Error())
-			return
-		}
-		src = q.gz
-	}
-	decoded := &io.LimitedReader{R: src, N: cfg.MaxBodyBytes + 1}
-	q.br.Reset(decoded)
-	res := s.bulkDocs(r, q)
-	b.c.bodyBytes.Add(uint64(body.n))
-	b.c.decodedBytes.Add(uint64(cfg.MaxBodyBytes + 1 - decoded.N))
-	q.br.Reset(nil)
-	if decoded.N <= 0 || body.n > cfg.MaxBodyBytes {
-		b.ids.forget(q.ids)
-		fault()
-		s.bulkTooLarge(w, r, q, -1)
-		return
-	}
-	if res.readErr != nil {
-		// Nothing is stored. An over-long line or a broken gzip stream is
-		// a 400; any other read error means the client went away, and no
-		// answer is possible.
-		b.ids.forget(q.ids)
-		if errors.Is(res.readErr, errLineTooLong) {
-			s.linesTooLong.Add(1)
-			s.bulkBadRequest(w, r, q, "illegal_argument_exception", fmt.Sprintf("line longer than %d bytes", s.cfg.MaxLineBytes))
-			return
-		}
-		var corrupt flate.CorruptInputError
-		if gzipped && (errors.Is(res.readErr, gzip.ErrChecksum) || errors.Is(res.readErr, gzip.ErrHeader) ||
-			errors.Is(res.readErr, io.ErrUnexpectedEOF) || errors.As(res.readErr, &corrupt)) {
-			s.bulkBadRequest(w, r, q, "parse_exception", "request body is not valid gzip: "+res.readErr.Error())
-			return
-		}
-		s.log.Debug("bulk: reading the body", "err", res.readErr)
-		closeConn(w)
+	var res bulkResult
+	if !s.readBody(w, r, q, &batch, func() error { res = s.bulkDocs(r, q); return res.readErr }) {
 		return
 	}
 	if res.failed {
@@ -398,7 +347,7 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 		if res.emptyServerError {
 			s.bulk.c.badRequests.Add(1)
 			s.bulkDelay(r, q)
-			s.bulkCount(http.StatusInternalServerError)
+			s.bulkCount(q, http.StatusInternalServerError)
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
@@ -408,11 +357,155 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	if wantCount >= 0 && wantCount != len(q.items) {
 		b.c.countDiffs.Add(1)
 	}
+	s.answerStored(w, r, q, &batch, func(broken bool) {
+		s.bulkCommit(q, &batch, broken, q.injected)
+		q.out = s.appendBulkResponse(q.out[:0], q, time.Since(start).Milliseconds(), r.URL.Query().Get("filter_path"))
+	})
+}
+
+// requestBatch returns the batch a request carries (a part of), from its
+// X-Logrelay-* headers, and its X-Logrelay-Count (-1 without headers).
+func (s *Server) requestBatch(r *http.Request, start time.Time) (Batch, int) {
+	b := s.bulk
+	batch := Batch{Reason: ReasonRequest, ArrivalNs: start.UnixNano()}
+	if r.Header.Get(wire.HeaderSeq) == "" {
+		b.c.noBatchHeaders.Add(1)
+		return batch, -1
+	}
+	h, err := wire.ParseBatchHeaders(r.Header)
+	if err != nil {
+		b.c.badBatchHeaders.Add(1)
+		s.log.Debug("bulk: bad batch headers", "err", err)
+		return batch, -1
+	}
+	batch.Seq, batch.Reason, batch.OldestNs, batch.FlushNs = h.Seq, h.Reason.String(), h.OldestNs, h.FlushNs
+	return batch, int(h.Count)
+}
+
+// injectRequestFault answers a request with an injected whole-request
+// failure (closed connection, 429, 500, 503; nothing stored) when the
+// dice say so, and reports whether it did.
+func (s *Server) injectRequestFault(w http.ResponseWriter, r *http.Request, q *bulkReq, batch *Batch, start time.Time) bool {
+	b, cfg := s.bulk, s.bulk.cfg
+	fault := func() { s.rec.markBulkFault(batch) }
+	if s.cfg.CloseRate > 0 && q.rng.Float64() < s.cfg.CloseRate {
+		s.mis.connsClosed.Add(1)
+		fault()
+		closeConn(w)
+		return true
+	}
+	if cfg.RejectFor > 0 {
+		since := time.Duration(start.UnixNano() - b.startNs.Load())
+		if since >= cfg.RejectFrom && since < cfg.RejectFrom+cfg.RejectFor {
+			b.c.windowRejected.Add(1)
+			fault()
+			s.bulkReject(w, r, q)
+			return true
+		}
+	}
+	if cfg.RejectRate > 0 && q.rng.Float64() < cfg.RejectRate {
+		b.c.rejected.Add(1)
+		fault()
+		s.bulkReject(w, r, q)
+		return true
+	}
+	for _, e := range [...]struct {
+		rate             float64
+		n                *atomic.Uint64
+		status           int
+		typ, msg, ingest string
+	}{
+		{cfg.ServerErrorRate, &b.c.serverErrors, http.StatusInternalServerError, "internal_server_error",
+			"mockdest: injected server error", "an internal error occurred: internal error"},
+		{cfg.UnavailableRate, &b.c.unavailable, http.StatusServiceUnavailable, "unavailable_shards_exception",
+			"mockdest: injected: no shards available", "ingest service is unavailable (no shards available)"},
+	} {
+		if e.rate > 0 && q.rng.Float64() < e.rate {
+			e.n.Add(1)
+			fault()
+			drainBody(r, cfg.MaxBodyBytes)
+			if q.ingest {
+				e.msg = e.ingest
+			}
+			s.bulkError(w, r, q, e.status, e.typ, e.msg)
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads the request's body (gunzipped when it says so, both the
+// body as sent and decoded bounded by MaxBodyBytes) through q.br with
+// docs, and counts its bytes. It answers and reports false when the body
+// is over the limit (413), not gzip as it claims, or has an over-long line
+// (400), or the client went away (no answer); docs's documents are then
+// not stored.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, q *bulkReq, batch *Batch, docs func() error) bool {
+	b, cfg := s.bulk, s.bulk.cfg
+	gzipMsg := func(err error) string {
+		if q.ingest {
+			return "Error while decompressing the data"
+		}
+		return "request body is not valid gzip: " + err.Error()
+	}
+	body := &countingReader{r: r.Body}
+	var src io.Reader = &io.LimitedReader{R: body, N: cfg.MaxBodyBytes + 1}
+	enc := r.Header.Get("Content-Encoding")
+	gzipped := strings.EqualFold(enc, "gzip") || q.ingest && strings.EqualFold(enc, "x-gzip")
+	if gzipped {
+		b.c.gzipRequests.Add(1)
+		if err := q.resetGzip(src); err != nil {
+			b.c.bodyBytes.Add(uint64(body.n))
+			s.bulkBadRequest(w, r, q, "parse_exception", gzipMsg(err))
+			return false
+		}
+		src = q.gz
+	}
+	decoded := &io.LimitedReader{R: src, N: cfg.MaxBodyBytes + 1}
+	q.br.Reset(decoded)
+	readErr := docs()
+	b.c.bodyBytes.Add(uint64(body.n))
+	b.c.decodedBytes.Add(uint64(cfg.MaxBodyBytes + 1 - decoded.N))
+	q.br.Reset(nil)
+	if decoded.N <= 0 || body.n > cfg.MaxBodyBytes {
+		b.ids.forget(q.ids)
+		s.rec.markBulkFault(batch)
+		s.bulkTooLarge(w, r, q, -1)
+		return false
+	}
+	if readErr == nil {
+		return true
+	}
+	// Nothing is stored. An over-long line or a broken gzip stream is a
+	// 400; any other read error means the client went away, and no answer
+	// is possible.
+	b.ids.forget(q.ids)
+	if errors.Is(readErr, errLineTooLong) {
+		s.linesTooLong.Add(1)
+		s.bulkBadRequest(w, r, q, "illegal_argument_exception", fmt.Sprintf("line longer than %d bytes", s.cfg.MaxLineBytes))
+		return false
+	}
+	var corrupt flate.CorruptInputError
+	if gzipped && (errors.Is(readErr, gzip.ErrChecksum) || errors.Is(readErr, gzip.ErrHeader) ||
+		errors.Is(readErr, io.ErrUnexpectedEOF) || errors.As(readErr, &corrupt)) {
+		s.bulkBadRequest(w, r, q, "parse_exception", gzipMsg(readErr))
+		return false
+	}
+	s.log.Debug("bulk: reading the body", "err", readErr)
+	closeConn(w)
+	return false
+}
+
+// answerStored stores a request's documents with commit, which also
+// encodes the 200 answer into q.out, and writes it, cut off or truncated
+// on purpose when the dice say so. A server gone down while reading
+// stores nothing and closes the connection.
+func (s *Server) answerStored(w http.ResponseWriter, r *http.Request, q *bulkReq, batch *Batch, commit func(broken bool)) {
+	b, cfg := s.bulk, s.bulk.cfg
 	if s.down.Load() {
-		// Gone down while reading: nothing stored, no answer.
 		b.ids.forget(q.ids)
 		b.c.closedDown.Add(1)
-		fault()
+		s.rec.markBulkFault(batch)
 		closeConn(w)
 		return
 	}
@@ -422,16 +515,16 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	} else if cfg.TruncateRate > 0 && q.rng.Float64() < cfg.TruncateRate {
 		truncate = true
 	}
-	s.bulkCommit(q, &batch, breakIt || truncate, q.injected)
+	commit(breakIt || truncate)
 	switch {
 	case breakIt:
 		b.c.broken.Add(1)
-		s.bulkBreak(w, r, q, start)
+		s.breakAnswer(w, r, q)
 	case truncate:
 		b.c.truncated.Add(1)
-		s.bulkAnswer(w, r, q, start, true)
+		s.writeAnswer(w, r, q, true)
 	default:
-		s.bulkAnswer(w, r, q, start, false)
+		s.writeAnswer(w, r, q, false)
 	}
 }
 
@@ -448,7 +541,7 @@ type bulkResult struct {
 // the stamps of the documents to store into q.p.
 func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 	b, cfg := s.bulk, s.bulk.cfg
-	q.items, q.ids, q.nbytes, q.injected = q.items[:0], q.ids[:0], 0, false
+	q.items, q.ids, q.nbytes, q.noTime, q.noMsg, q.injected = q.items[:0], q.ids[:0], 0, 0, 0, false
 	q.p.stamps, q.p.ok = q.p.stamps[:0], q.p.ok[:0]
 	msgField := cfg.MessageField
 	pathIndex := ""
@@ -509,6 +602,11 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 		if it.index == "" && cfg.Flavour != FlavourVictoriaLogs {
 			return bulkResult{failed: true, errType: "action_request_validation_exception", reason: "Validation Failed: 1: index is missing;"}
 		}
+		if cfg.Flavour == FlavourQuickwit && !cfg.knownIndex(it.index) {
+			it.status, it.err = http.StatusNotFound, errNoIndex
+			q.items = append(q.items, it)
+			continue
+		}
 		f, valid := scanDoc(dline, msgField)
 		if !valid || !f.object {
 			b.c.malformed.Add(1)
@@ -550,23 +648,29 @@ func (s *Server) bulkDocs(r *http.Request, q *bulkReq) bulkResult {
 		if cfg.Flavour == FlavourZincSearch {
 			it.status = http.StatusOK
 		}
-		if !f.hasTime {
-			b.c.noTimestamp.Add(1)
-		}
-		msg := f.msg
-		if msg == nil {
-			b.c.noMessage.Add(1)
-			msg = dline
-		} else if f.msgEscape {
-			q.msg = appendUnescaped(q.msg[:0], msg)
-			msg = q.msg
-		}
-		st, ok := wire.ParseStamp(msg)
-		q.p.stamps = append(q.p.stamps, st)
-		q.p.ok = append(q.p.ok, ok && st.Seq != 0 && st.Seq != math.MaxUint64)
+		s.storeDoc(q, dline, &f)
 		q.items = append(q.items, it)
-		q.nbytes += len(msg) + 1
 	}
+}
+
+// storeDoc adds the stamp of a document to store (doc, scanned into f) to
+// q.p: its message field's, or the whole document's without one.
+func (s *Server) storeDoc(q *bulkReq, doc []byte, f *docFields) {
+	if !f.hasTime {
+		q.noTime++
+	}
+	msg := f.msg
+	if msg == nil {
+		q.noMsg++
+		msg = doc
+	} else if f.msgEscape {
+		q.msg = appendUnescaped(q.msg[:0], msg)
+		msg = q.msg
+	}
+	st, ok := wire.ParseStamp(msg)
+	q.p.stamps = append(q.p.stamps, st)
+	q.p.ok = append(q.p.ok, ok && st.Seq != 0 && st.Seq != math.MaxUint64)
+	q.nbytes += len(msg) + 1
 }
 
 // bulkCommit records the stored documents of q.items (whose stamps q.p
@@ -591,7 +695,15 @@ func (s *Server) bulkCommit(q *bulkReq, batch *Batch, broken, faulted bool) {
 			seq++
 		}
 	}
-	b.c.stored.Add(stored)
+	s.recordStored(q, batch, broken, faulted)
+}
+
+// recordStored counts and records the documents of q.p as stored.
+func (s *Server) recordStored(q *bulkReq, batch *Batch, broken, faulted bool) {
+	c := &s.bulk.c
+	c.stored.Add(uint64(len(q.p.stamps)))
+	c.noTimestamp.Add(uint64(q.noTime))
+	c.noMessage.Add(uint64(q.noMsg))
 	s.rec.recordBulk(batch, &q.p, q.nbytes, broken, faulted)
 }
 
@@ -642,9 +754,14 @@ func closeConn(w http.ResponseWriter) {
 	c.Close()
 }
 
-func (s *Server) bulkCount(status int) {
-	if status >= 0 && status < len(s.bulk.c.byStatus) {
-		s.bulk.c.byStatus[status].Add(1)
+// bulkCount counts an answer of the status, also as the ingest API's.
+func (s *Server) bulkCount(q *bulkReq, status int) {
+	if status < 0 || status >= len(s.bulk.c.byStatus) {
+		return
+	}
+	s.bulk.c.byStatus[status].Add(1)
+	if q.ingest {
+		s.bulk.c.qw.byStatus[status].Add(1)
 	}
 }
 
@@ -659,6 +776,11 @@ func (s *Server) bulkDelay(r *http.Request, q *bulkReq) {
 		return
 	}
 	s.bulk.c.delayed.Add(1)
+	s.bulkWait(r, d)
+}
+
+// bulkWait waits d, unless the request or the server ends first.
+func (s *Server) bulkWait(r *http.Request, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -674,8 +796,15 @@ func (s *Server) bulkReject(w http.ResponseWriter, r *http.Request, q *bulkReq) 
 	if ra := s.bulk.cfg.RetryAfter; ra > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((ra+time.Second-1)/time.Second), 10))
 	}
-	s.bulkError(w, r, q, http.StatusTooManyRequests, wire.BulkErrRejected, "rejected execution of coordinating operation: mockdest: injected")
+	msg := "rejected execution of coordinating operation: mockdest: injected"
+	if q.ingest {
+		msg = "rate limited " + quickwitRateLimits[q.rng.IntN(len(quickwitRateLimits))]
+	}
+	s.bulkError(w, r, q, http.StatusTooManyRequests, wire.BulkErrRejected, msg)
 }
+
+// quickwitRateLimits are the causes of Quickwit's 429s.
+var quickwitRateLimits = [...]string{"shard rate limiting", "wal full (memory or disk)", "load shedding"}
 
 // bulkTooLarge answers 413 and closes the connection (the rest of the
 // body is not read).
@@ -686,6 +815,9 @@ func (s *Server) bulkTooLarge(w http.ResponseWriter, r *http.Request, q *bulkReq
 	if n > 0 {
 		reason = fmt.Sprintf("request body of %d bytes exceeds %d bytes", n, s.bulk.cfg.MaxBodyBytes)
 	}
+	if q.ingest {
+		reason = "The request payload is too large"
+	}
 	s.bulkError(w, r, q, http.StatusRequestEntityTooLarge, "content_too_long_exception", reason)
 }
 
@@ -695,11 +827,20 @@ func (s *Server) bulkBadRequest(w http.ResponseWriter, r *http.Request, q *bulkR
 	s.bulkError(w, r, q, http.StatusBadRequest, typ, reason)
 }
 
-// bulkError answers a whole-request error in the flavour's shape: plain
+// bulkError answers a whole-request error in the API's and flavour's
+// shape: wire.QuickwitError (of message reason) for Quickwit's own REST
+// API (the quickwit flavour outside /api/v1/_elastic), plain
 // text for victorialogs, wire.BulkErrorResponse for the others.
 func (s *Server) bulkError(w http.ResponseWriter, r *http.Request, q *bulkReq, status int, typ, reason string) {
 	s.bulkDelay(r, q)
-	s.bulkCount(status)
+	s.bulkCount(q, status)
+	if q.qwREST {
+		q.out = appendQuickwitError(q.out[:0], reason)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(q.out)
+		return
+	}
 	if s.bulk.cfg.Flavour == FlavourVictoriaLogs {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
@@ -712,32 +853,36 @@ func (s *Server) bulkError(w http.ResponseWriter, r *http.Request, q *bulkReq, s
 	_, _ = w.Write(body)
 }
 
-// bulkAnswer writes the 200 answer, or with truncate its first half as a
-// complete HTTP response.
+// bulkAnswer encodes and writes the 200 answer to a _bulk request.
 func (s *Server) bulkAnswer(w http.ResponseWriter, r *http.Request, q *bulkReq, start time.Time, truncate bool) {
 	q.out = s.appendBulkResponse(q.out[:0], q, time.Since(start).Milliseconds(), r.URL.Query().Get("filter_path"))
+	s.writeAnswer(w, r, q, truncate)
+}
+
+// writeAnswer writes q.out as the 200 answer, or with truncate its first
+// half as a complete HTTP response.
+func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, q *bulkReq, truncate bool) {
 	out := q.out
 	if truncate {
 		out = out[:len(out)/2]
 	}
 	s.bulkDelay(r, q)
-	s.bulkCount(http.StatusOK)
+	s.bulkCount(q, http.StatusOK)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	_, _ = w.Write(out)
 }
 
-// bulkBreak writes the 200 answer's headers and half its body, then
-// closes the connection.
-func (s *Server) bulkBreak(w http.ResponseWriter, r *http.Request, q *bulkReq, start time.Time) {
-	q.out = s.appendBulkResponse(q.out[:0], q, time.Since(start).Milliseconds(), r.URL.Query().Get("filter_path"))
+// breakAnswer writes the headers of q.out as the 200 answer and half its
+// body, then closes the connection.
+func (s *Server) breakAnswer(w http.ResponseWriter, r *http.Request, q *bulkReq) {
 	s.bulkDelay(r, q)
 	c, bw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
 	defer c.Close()
-	s.bulkCount(http.StatusOK)
+	s.bulkCount(q, http.StatusOK)
 	fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(q.out))
 	_, _ = bw.Write(q.out[:len(q.out)/2])
 	_ = bw.Flush()

@@ -13,10 +13,11 @@ import (
 
 // benchBulkBodies builds benchRing _bulk bodies of benchBatch documents:
 // loadgen's 200-byte JSON-object lines with the relay's "@timestamp" added
-// first, as the bulk sink sends them. Document j of body f belongs to
-// stream j with seq f+1. It returns the bodies, the offsets of their
-// stamps' seq fields, and each body's batch header.
-func benchBulkBodies() ([][]byte, [][]int, []wire.Header) {
+// first, as the bulk sink sends them, each after the action line action
+// ("" = none, an ingest API body). Document j of body f belongs to stream
+// j with seq f+1. It returns the bodies, the offsets of their stamps' seq
+// fields, and each body's batch header.
+func benchBulkBodies(action string) ([][]byte, [][]int, []wire.Header) {
 	bodies := make([][]byte, benchRing)
 	offs := make([][]int, benchRing)
 	hdrs := make([]wire.Header, benchRing)
@@ -25,7 +26,8 @@ func benchBulkBodies() ([][]byte, [][]int, []wire.Header) {
 		var b []byte
 		for j := range benchBatch {
 			m := msg(uint32(j), uint64(f+1), now, benchMsgSize)
-			b = append(b, "{\"create\":{}}\n{\"@timestamp\":\"2026-12-01T19:30:52.123456789Z\","...)
+			b = append(b, action...)
+			b = append(b, "{\"@timestamp\":\"2026-12-01T19:30:52.123456789Z\","...)
 			b = append(append(b, m[1:]...), '\n')
 		}
 		bodies[f] = b
@@ -67,12 +69,23 @@ func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 // JSON-object lines, 100 in-order streams) read, checked, recorded and
 // answered in full.
 func BenchmarkBulkHandler(b *testing.B) {
-	s, err := New(Config{Mode: ModeBulk})
+	benchHandler(b, BulkConfig{}, "/logs/_bulk", "{\"create\":{}}\n")
+}
+
+// BenchmarkIngestHandler is BenchmarkBulkHandler for the quickwit
+// flavour's ingest API: one op is one request of 100 documents to
+// /api/v1/logs/ingest with detailed_response=true.
+func BenchmarkIngestHandler(b *testing.B) {
+	benchHandler(b, BulkConfig{Flavour: FlavourQuickwit}, "/api/v1/logs/ingest?detailed_response=true", "")
+}
+
+func benchHandler(b *testing.B, cfg BulkConfig, path, action string) {
+	s, err := New(Config{Mode: ModeBulk, Bulk: cfg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	bodies, offs, hdrs := benchBulkBodies()
-	u, _ := url.Parse("http://127.0.0.1/logs/_bulk")
+	bodies, offs, hdrs := benchBulkBodies(action)
+	u, _ := url.Parse("http://127.0.0.1" + path)
 	rd := bytes.NewReader(nil)
 	req := &http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}, Body: io.NopCloser(rd)}
 	req.Header.Set("Content-Type", "application/x-ndjson")
@@ -110,9 +123,21 @@ func BenchmarkBulkHandler(b *testing.B) {
 // loopback POSTs _bulk requests of 100 documents and reads every answer
 // (filter_path as Beats sends it). allocs/op counts the client too.
 func BenchmarkBulkLoopback(b *testing.B) {
-	c := startBulk(b, Config{})
-	bodies, offs, hdrs := benchBulkBodies()
-	endpoint := "http://" + c.s.Addr().String() + "/logs/_bulk?filter_path=errors,items.*.status,items.*.error"
+	benchLoopback(b, BulkConfig{}, "/logs/_bulk?filter_path=errors,items.*.status,items.*.error", "{\"create\":{}}\n", `"errors":true`)
+}
+
+// BenchmarkIngestLoopback is BenchmarkBulkLoopback for the quickwit
+// flavour's ingest API (detailed_response=true).
+func BenchmarkIngestLoopback(b *testing.B) {
+	benchLoopback(b, BulkConfig{Flavour: FlavourQuickwit}, "/api/v1/logs/ingest?detailed_response=true", "", `"reason"`)
+}
+
+// benchLoopback posts benchBulkBodies(action) to path, failing on an
+// answer that is not 200 or holds bad.
+func benchLoopback(b *testing.B, cfg BulkConfig, path, action, bad string) {
+	c := startBulk(b, Config{Bulk: cfg})
+	bodies, offs, hdrs := benchBulkBodies(action)
+	endpoint := "http://" + c.s.Addr().String() + path
 	rd := bytes.NewReader(nil)
 	var out bytes.Buffer
 	b.SetBytes(int64(len(bodies[0])))
@@ -137,7 +162,7 @@ func BenchmarkBulkLoopback(b *testing.B) {
 		out.Reset()
 		_, _ = out.ReadFrom(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || bytes.Contains(out.Bytes(), []byte(`"errors":true`)) {
+		if resp.StatusCode != 200 || bytes.Contains(out.Bytes(), []byte(bad)) {
 			b.Fatalf("status %d: %s", resp.StatusCode, out.Bytes())
 		}
 		f++

@@ -3,6 +3,8 @@ package mockdest
 import (
 	"fmt"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // Flavours of BulkConfig.Flavour: the engine whose _bulk answers ModeBulk
@@ -22,7 +24,8 @@ const (
 	FlavourVictoriaLogs = "victorialogs"
 	// FlavourQuickwit answers like Quickwit's /api/v1/_elastic/_bulk:
 	// every item keyed "index", status 201; ids ignored; filter_path
-	// ignored; an index is required.
+	// ignored; an index is required. It also serves Quickwit's ingest API,
+	// /api/v1/<index>/ingest (quickwit.go), as Quickwit serves both.
 	FlavourQuickwit = "quickwit"
 	// FlavourZincSearch answers like ZincSearch: every item keyed "index",
 	// status 200; a malformed document is a 500 with an empty body after
@@ -33,8 +36,12 @@ const (
 
 // Defaults of BulkConfig's zero fields.
 const (
-	// DefaultBulkMaxBody is Elasticsearch's default http.max_content_length.
+	// DefaultBulkMaxBody is Elasticsearch's default http.max_content_length;
+	// the quickwit flavour's default is wire.DefaultQuickwitMaxBody.
 	DefaultBulkMaxBody = 100 << 20
+	// DefaultQuickwitIndex is the index the quickwit flavour knows when
+	// BulkConfig.Indexes is empty.
+	DefaultQuickwitIndex = "logs"
 	// DefaultBulkMaxIDs is how many document _ids the elasticsearch flavour
 	// remembers for its 409s.
 	DefaultBulkMaxIDs = 1 << 20
@@ -57,8 +64,10 @@ type BulkConfig struct {
 	// _msg_field query argument or VL-Msg-Field header takes precedence.
 	// A document without it is checked whole.
 	MessageField string
-	// MaxBodyBytes is the largest decoded (gunzipped) body accepted; larger
-	// ones get 413 and nothing is stored. 0 = DefaultBulkMaxBody.
+	// MaxBodyBytes is the largest body accepted, as sent (Content-Length)
+	// and decoded (gunzipped); larger ones get 413 and nothing is stored.
+	// 0 = DefaultBulkMaxBody, or wire.DefaultQuickwitMaxBody (Quickwit's
+	// ingest_api.content_length_limit) in the quickwit flavour.
 	MaxBodyBytes int64
 	// MaxIDs bounds the _ids remembered for 409s (oldest forgotten first).
 	// 0 = DefaultBulkMaxIDs.
@@ -95,6 +104,33 @@ type BulkConfig struct {
 	// and whose answer is a complete HTTP response with half the JSON body
 	// (the client cannot parse it).
 	TruncateRate float64
+	// UnavailableRate is the fraction of requests answered 503 (nothing
+	// stored): Quickwit's "no shards available".
+	UnavailableRate float64
+
+	// Indexes are the index ids the quickwit flavour knows: its ingest
+	// API answers others 404 "index `X` not found", its _bulk an item 404
+	// index_not_found_exception "no such index [X]" (in a 200, as Quickwit
+	// does). "*" = any valid id. Empty = DefaultQuickwitIndex.
+	Indexes []string
+	// ParseFailureRate is the fraction of valid documents the ingest API
+	// rejects as invalid_schema parse failures (in a 200 answer, not
+	// stored).
+	ParseFailureRate float64
+	// CommitDelay delays the ingest API's answers to commit=wait_for and
+	// commit=force, as Quickwit answers them after its next commit (its
+	// commit_timeout_secs, 60 s by default); 0 = at once.
+	CommitDelay time.Duration
+}
+
+// knownIndex reports whether the ingest API knows index.
+func (c *BulkConfig) knownIndex(index string) bool {
+	for _, i := range c.Indexes {
+		if i == index || i == "*" {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *BulkConfig) validate() error {
@@ -111,7 +147,8 @@ func (c *BulkConfig) validate() error {
 		v    float64
 	}{{"item reject rate", c.ItemRejectRate}, {"item invalid rate", c.ItemInvalidRate},
 		{"reject rate", c.RejectRate}, {"server error rate", c.ServerErrorRate},
-		{"break rate", c.BreakRate}, {"truncate rate", c.TruncateRate}} {
+		{"break rate", c.BreakRate}, {"truncate rate", c.TruncateRate},
+		{"unavailable rate", c.UnavailableRate}, {"parse failure rate", c.ParseFailureRate}} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("%w: bulk %s %v: want a fraction in [0, 1]", ErrConfig, f.name, f.v)
 		}
@@ -122,7 +159,18 @@ func (c *BulkConfig) validate() error {
 	if c.Flavour == FlavourVictoriaLogs && (c.ItemRejectRate > 0 || c.ItemInvalidRate > 0) {
 		return fmt.Errorf("%w: the victorialogs flavour answers every item 201: no item failures to inject", ErrConfig)
 	}
-	if c.RejectFrom < 0 || c.RejectFor < 0 || c.RetryAfter < 0 {
+	if c.Flavour != FlavourQuickwit && (c.ParseFailureRate > 0 || c.CommitDelay > 0 || len(c.Indexes) > 0) {
+		return fmt.Errorf("%w: parse failure rate, commit delay and indexes are the quickwit flavour's ingest API's", ErrConfig)
+	}
+	for _, i := range c.Indexes {
+		if i != "*" && !wire.QuickwitValidIndexID(i) {
+			return fmt.Errorf("%w: quickwit index %q: want an id matching ^[a-zA-Z][a-zA-Z0-9-_.]{2,254}$ or *", ErrConfig, i)
+		}
+	}
+	if len(c.Indexes) == 0 && c.Flavour == FlavourQuickwit {
+		c.Indexes = []string{DefaultQuickwitIndex}
+	}
+	if c.RejectFrom < 0 || c.RejectFor < 0 || c.RetryAfter < 0 || c.CommitDelay < 0 {
 		return fmt.Errorf("%w: bulk reject window and retry-after must not be negative", ErrConfig)
 	}
 	if c.MaxBodyBytes < 0 || c.MaxIDs < 0 {
@@ -130,6 +178,9 @@ func (c *BulkConfig) validate() error {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultBulkMaxBody
+		if c.Flavour == FlavourQuickwit {
+			c.MaxBodyBytes = wire.DefaultQuickwitMaxBody
+		}
 	}
 	if c.MaxIDs == 0 {
 		c.MaxIDs = DefaultBulkMaxIDs

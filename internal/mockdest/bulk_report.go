@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // BulkStats is what bulk mode answered and stored. Items answered with an
@@ -55,6 +57,30 @@ type BulkStats struct {
 	// through reorders them.
 	ReorderedAfterFault uint64       `json:"reordered_after_fault"`
 	Injected            BulkInjected `json:"injected"`
+	// QuickwitIngest is the quickwit flavour's ingest API's part (its
+	// requests count in the totals above too); nil in the other flavours.
+	QuickwitIngest *QuickwitIngestStats `json:"quickwit_ingest,omitempty"`
+}
+
+// QuickwitIngestStats is what the ingest API (/api/v1/<index>/ingest)
+// answered and stored.
+type QuickwitIngestStats struct {
+	Requests          uint64            `json:"requests"`              // requests to /api/v1/<index>/ingest
+	RequestsByStatus  map[string]uint64 `json:"requests_by_status"`    // answers by HTTP status (broken and truncated answers count as 200)
+	DocsForProcessing uint64            `json:"docs_for_processing"`   // non-blank lines of the answered-200 requests' bodies, as num_docs_for_processing
+	DocsIngested      uint64            `json:"docs_ingested"`         // documents stored and recorded (num_ingested_docs)
+	RejectedJSON      uint64            `json:"rejected_invalid_json"` // documents rejected as not JSON (invalid_json)
+	RejectedNotObject uint64            `json:"rejected_not_object"`   // documents rejected as JSON but not an object (invalid_json)
+	RejectedInjected  uint64            `json:"rejected_injected"`     // valid documents rejected on purpose (invalid_schema, BulkConfig.ParseFailureRate)
+	DetailedResponses uint64            `json:"detailed_responses"`    // 200 answers with parse_failures (detailed_response=true)
+	Commits           map[string]uint64 `json:"commits"`               // accepted requests by commit argument: auto, wait_for, force
+	Empty             uint64            `json:"empty_requests"`        // requests without a document (200, num_docs_for_processing 0)
+	IndexNotFound     uint64            `json:"index_not_found"`       // requests to an index not in BulkConfig.Indexes (404)
+	InvalidIndexID    uint64            `json:"invalid_index_id"`      // requests to an id Quickwit rejects (400)
+	BadQuery          uint64            `json:"bad_query"`             // requests with a bad commit or detailed_response argument (400)
+	LengthRequired    uint64            `json:"length_required"`       // requests without Content-Length (chunked; 411)
+	MethodNotAllowed  uint64            `json:"method_not_allowed"`    // requests other than POST (405)
+	BadEncoding       uint64            `json:"unsupported_encoding"`  // requests with a Content-Encoding other than gzip (415)
 }
 
 // BulkInjected counts the failures bulk mode injected on purpose.
@@ -64,23 +90,52 @@ type BulkInjected struct {
 	RequestsRejected uint64 `json:"requests_rejected"` // requests answered 429 (RejectRate)
 	WindowRejected   uint64 `json:"window_rejected"`   // requests answered 429 inside the RejectFrom/RejectFor window
 	ServerErrors     uint64 `json:"server_errors"`     // requests answered 500 (ServerErrorRate)
+	Unavailable      uint64 `json:"unavailable"`       // requests answered 503 (UnavailableRate)
 	Broken           uint64 `json:"broken_answers"`    // answers cut off mid-body, documents stored (BreakRate)
 	Truncated        uint64 `json:"truncated_answers"` // answers with half a JSON body, documents stored (TruncateRate)
 	Delayed          uint64 `json:"delayed_answers"`   // answers delayed (Config.AckDelay, AckJitter)
 	ClosedOnArrival  uint64 `json:"closed_on_arrival"` // requests whose connection was closed unanswered, nothing stored (Config.CloseRate; also in misbehaviour.conns_closed)
 }
 
+// byStatus returns the non-zero counts of a by status code.
+func byStatus(a *[600]atomic.Uint64) map[string]uint64 {
+	m := make(map[string]uint64)
+	for i := range a {
+		if v := a[i].Load(); v > 0 {
+			m[strconv.Itoa(i)] = v
+		}
+	}
+	return m
+}
+
+func (b *bulkServer) ingestStats() *QuickwitIngestStats {
+	c := &b.c.qw
+	commits := make(map[string]uint64, len(qwCommits))
+	for i, name := range qwCommits {
+		commits[name] = c.commits[i].Load()
+	}
+	return &QuickwitIngestStats{
+		Requests:          c.requests.Load(),
+		RequestsByStatus:  byStatus(&c.byStatus),
+		DocsForProcessing: c.docs.Load(),
+		DocsIngested:      c.ingested.Load(),
+		RejectedJSON:      c.invalidJSON.Load(),
+		RejectedNotObject: c.notObject.Load(),
+		RejectedInjected:  c.injectedFails.Load(),
+		DetailedResponses: c.detailed.Load(),
+		Commits:           commits,
+		Empty:             c.empty.Load(),
+		IndexNotFound:     c.indexNotFound.Load(),
+		InvalidIndexID:    c.invalidIndex.Load(),
+		BadQuery:          c.badQuery.Load(),
+		LengthRequired:    c.lengthRequired.Load(),
+		MethodNotAllowed:  c.methodNotAllowed.Load(),
+		BadEncoding:       c.badEncoding.Load(),
+	}
+}
+
 func (s *Server) bulkStats() *BulkStats {
 	c := &s.bulk.c
-	byStatus := func(a *[600]atomic.Uint64) map[string]uint64 {
-		m := make(map[string]uint64)
-		for i := range a {
-			if v := a[i].Load(); v > 0 {
-				m[strconv.Itoa(i)] = v
-			}
-		}
-		return m
-	}
 	st := &BulkStats{
 		Flavour:            s.bulk.cfg.Flavour,
 		Requests:           c.requests.Load(),
@@ -109,11 +164,15 @@ func (s *Server) bulkStats() *BulkStats {
 			RequestsRejected: c.rejected.Load(),
 			WindowRejected:   c.windowRejected.Load(),
 			ServerErrors:     c.serverErrors.Load(),
+			Unavailable:      c.unavailable.Load(),
 			Broken:           c.broken.Load(),
 			Truncated:        c.truncated.Load(),
 			Delayed:          c.delayed.Load(),
 			ClosedOnArrival:  s.mis.connsClosed.Load(),
 		},
+	}
+	if s.bulk.cfg.Flavour == FlavourQuickwit {
+		st.QuickwitIngest = s.bulk.ingestStats()
 	}
 	s.rec.mu.Lock()
 	st.PartRequests, st.DuplicatesAfterBreak, st.ReorderedAfterFault = s.rec.bulk.parts, s.rec.bulk.dupsAfterBreak, s.rec.bulk.reorderedAfterFault
@@ -166,6 +225,15 @@ func (b *BulkStats) writeText(w io.Writer) {
 	p("    documents %d malformed, %d conflicts (409), %d without @timestamp, %d without the message field, %d duplicates after a broken answer, %d reordered after an injected failure\n",
 		b.MalformedDocs, b.Conflicts, b.DocsNoTimestamp, b.DocsNoMessage, b.DuplicatesAfterBreak, b.ReorderedAfterFault)
 	i := b.Injected
-	p("    injected  %d items 429, %d items 400, %d requests 429 (+%d in the window), %d 500s, %d broken and %d truncated answers, %d delayed, %d closed on arrival\n",
-		i.ItemsRejected, i.ItemsInvalid, i.RequestsRejected, i.WindowRejected, i.ServerErrors, i.Broken, i.Truncated, i.Delayed, i.ClosedOnArrival)
+	p("    injected  %d items 429, %d items 400, %d requests 429 (+%d in the window), %d 500s, %d 503s, %d broken and %d truncated answers, %d delayed, %d closed on arrival\n",
+		i.ItemsRejected, i.ItemsInvalid, i.RequestsRejected, i.WindowRejected, i.ServerErrors, i.Unavailable, i.Broken, i.Truncated, i.Delayed, i.ClosedOnArrival)
+	if g := b.QuickwitIngest; g != nil {
+		p("  ingest api   %d requests, %d documents for processing, %d ingested, commits auto %d wait_for %d force %d, %d detailed responses\n",
+			g.Requests, g.DocsForProcessing, g.DocsIngested, g.Commits[wire.QuickwitCommitAuto], g.Commits[wire.QuickwitCommitWaitFor],
+			g.Commits[wire.QuickwitCommitForce], g.DetailedResponses)
+		p("    answers   by status:%s\n", statuses(g.RequestsByStatus))
+		p("    rejected  %d invalid JSON, %d not an object, %d injected (invalid_schema)\n", g.RejectedJSON, g.RejectedNotObject, g.RejectedInjected)
+		p("    requests  %d empty, %d index not found, %d invalid index id, %d bad query, %d without content-length, %d not POST, %d unsupported encoding\n",
+			g.Empty, g.IndexNotFound, g.InvalidIndexID, g.BadQuery, g.LengthRequired, g.MethodNotAllowed, g.BadEncoding)
+	}
 }

@@ -197,6 +197,10 @@ func appendItem(dst []byte, flavour string, it *bulkItem, mask uint16) ([]byte, 
 			dst = append(dst, "]: "...)
 		}
 		dst = append(dst, e.reason...)
+		if it.err == errNoIndex {
+			dst = appendJSONContent(dst, it.index)
+			dst = append(dst, ']')
+		}
 		dst = append(dst, '"', '}')
 	}
 	ok := len(dst) > open

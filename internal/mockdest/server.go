@@ -1,7 +1,8 @@
 // Package mockdest provides the measuring destination: a TCP server that
 // receives the relay's framed batches (or plain newline-delimited lines from
 // any other relay, or Elasticsearch _bulk requests over HTTP as four log
-// engines answer them), acknowledges them, and records batch sizes by flush
+// engines answer them, or Quickwit ingest API requests as Quickwit answers
+// them), acknowledges them, and records batch sizes by flush
 // reason, batch ages, end-to-end latencies, throughput, and loss,
 // duplication and reordering per stream. It can misbehave on purpose (late,
 // negative or missing acknowledgements, closed connections, downtime, a

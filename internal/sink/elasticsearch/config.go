@@ -30,9 +30,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -87,18 +87,8 @@ type Config struct {
 // headers the sink sets itself and Authorization (a secret: it comes from
 // the environment or a file).
 func ParseHeader(h http.Header, s string) error {
-	name, value, ok := strings.Cut(s, ":")
-	name = strings.TrimSpace(name)
-	if !ok || name == "" || strings.ContainsAny(name, " \t") {
-		return fmt.Errorf("%w: header %q: want \"Name: value\"", ErrConfig, s)
+	if err := httpsink.ParseHeader(h, s); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	switch http.CanonicalHeaderKey(name) {
-	case "Authorization", "Proxy-Authorization":
-		return fmt.Errorf("%w: header %s: credentials come from %s, %s, %s or %s (or their _FILE variants), never from a flag",
-			ErrConfig, name, httpout.EnvUser, httpout.EnvPassword, httpout.EnvToken, httpout.EnvAPIKey)
-	case "Content-Type", "Content-Encoding", "Content-Length", "Host":
-		return fmt.Errorf("%w: header %s is set by the sink", ErrConfig, name)
-	}
-	h.Add(name, strings.TrimSpace(value))
 	return nil
 }

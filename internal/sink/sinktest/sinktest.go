@@ -1,0 +1,129 @@
+// Package sinktest helps the HTTP sinks' tests: a relay on 127.0.0.1:0
+// delivering to a sink, a mockdest server, stamped lines, waits.
+package sinktest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logrelay/logrelay/internal/mockdest"
+	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/wire"
+)
+
+// StartRelay runs a relay delivering to s on 127.0.0.1:0 (batches of 50
+// or 20 ms, 4 in flight, retries 5 to 20 ms; mod may change that) and
+// returns it and a function that stops it and returns Serve's error. The
+// relay is stopped at the test's end.
+func StartRelay(t testing.TB, s relay.Sink, mod func(*relay.Config)) (*relay.Relay, func() error) {
+	t.Helper()
+	c := relay.DefaultConfig()
+	c.Sink, c.Admin = s, ""
+	c.BatchSize, c.FlushInterval = 50, 20*time.Millisecond
+	c.SinkConcurrency = 4
+	c.RetryBase, c.RetryMax = 5*time.Millisecond, 20*time.Millisecond
+	c.ShutdownTimeout = 5 * time.Second
+	if mod != nil {
+		mod(&c)
+	}
+	r, err := relay.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	<-r.Ready()
+	stopped := false
+	var serveErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			serveErr = <-done
+		}
+		return serveErr
+	}
+	t.Cleanup(func() { stop() })
+	return r, stop
+}
+
+// StartMockdest runs mockdest in bulk mode with b on 127.0.0.1:0 until
+// the test's end.
+func StartMockdest(t testing.TB, b mockdest.BulkConfig) *mockdest.Server {
+	t.Helper()
+	s, err := mockdest.New(mockdest.Config{Mode: mockdest.ModeBulk, Bulk: b, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	<-s.Ready()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("mockdest: %v", err)
+		}
+	})
+	return s
+}
+
+// StampedLines returns n text lines "PREFIX i STAMP", stream 0, seqs 1 to
+// n, as mockdest's stream checker reads them.
+func StampedLines(prefix string, n int) []string {
+	now := time.Now().UnixNano()
+	lines := make([]string, n)
+	for i := range n {
+		st := wire.AppendStamp(nil, wire.Stamp{Stream: 0, Seq: uint64(i + 1), SentNs: now})
+		lines[i] = fmt.Sprintf("%s %d %s", prefix, i, st)
+	}
+	return lines
+}
+
+// SendLines writes lines, each ended by '\n', over one connection to addr.
+func SendLines(t testing.TB, addr net.Addr, lines []string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, strings.Join(lines, "\n")+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitFor polls cond every 5 ms for up to 20 s.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Get serves a GET of path by h and returns the status and body.
+func Get(h http.Handler, path string) (int, string) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}

@@ -33,6 +33,13 @@ type Engine interface {
 	Classify(a Answer, idx []int32) Verdict
 }
 
+// BatchEngine is an Engine that prepares per-batch state: Deliver calls
+// Batch once per batch, before the batch's first Encode.
+type BatchEngine interface {
+	Engine
+	Batch(bh wire.Header, msgs [][]byte, recvs []int64)
+}
+
 // Hooks are the relay's counters and backoff as a worker uses them, so
 // tests can drive a worker without a relay.
 type Hooks interface {
@@ -150,6 +157,9 @@ func (w *Worker) DeliverBatch(ctx context.Context, b *relay.Batch) (relay.Outcom
 // until the next call.
 func (w *Worker) Deliver(ctx context.Context, bh wire.Header, msgs [][]byte, recvs []int64) (relay.Outcome, error) {
 	w.bh, w.msgs, w.recvs = bh, msgs, recvs
+	if be, ok := w.eng.(BatchEngine); ok {
+		be.Batch(bh, msgs, recvs)
+	}
 	n := len(msgs)
 	w.arena = w.arena[:0]
 	for i := range n {

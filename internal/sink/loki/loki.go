@@ -1,0 +1,264 @@
+// Package loki provides the relay's sink for Loki's push API in its JSON
+// form (POST /loki/api/v1/push, Content-Type: application/json, gzip
+// optional), which VictoriaLogs also serves at /insert/loki/api/v1/push.
+// Each request is one stream with the configured static labels; every
+// entry's timestamp is the relay's receive time in Unix ns, made strictly
+// increasing within a batch: the batch's messages are sorted by receive
+// time (a stable sort: the lines of one read, which share a receive time,
+// keep their order) and an entry whose time is not above its
+// predecessor's gets the predecessor's plus 1 ns. So a request's entries
+// are in time order, each has its own timestamp (which a 400 names it by,
+// and which keeps Loki from dropping identical lines received at once as
+// duplicates), and a resend carries the same timestamps. Requests in flight at once
+// (--sink-concurrency above 1) may reach Loki out of order, which Loki
+// accepts since 2.4 (unordered_writes). The delivery (workers, retries,
+// splits, dead letters, metrics, health) is package httpsink's.
+//
+// Loki's answers:
+//
+//   - 2xx (204): delivered.
+//   - 400 naming entries ("entry with timestamp … ignored", "has timestamp
+//     too old/new: …", "… entry with length 'N' bytes"): Loki kept the
+//     others, so the request is not resent; each named entry is matched to
+//     one of the request's by its timestamp (to the ns, or to the second
+//     when the answer prints no fraction) or its line length, and rejected
+//     for good (counted, logged, dead-lettered). Rejections the answer
+//     counts ("total ignored: N") but that match no entry are counted in
+//     logrelay_loki_unattributed_rejections_total.
+//   - 400 naming none (a malformed request, bad labels): split in halves,
+//     down to one entry, which is rejected.
+//   - 413: split; 429, 408 and 5xx: resent after the backoff (at least
+//     Retry-After, capped by --retry-max); 401, 403, 404 and others: the
+//     destination's refusal, logged at error and retried for as long as it
+//     lasts.
+//   - no answer: resent whole. Loki drops an entry identical to one it has
+//     (same stream, timestamp and line), so a resend does not duplicate
+//     there; VictoriaLogs stores it again.
+package loki
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
+	"github.com/logrelay/logrelay/internal/wire"
+)
+
+// ErrConfig means a sink option is invalid.
+var ErrConfig = errors.New("invalid Loki sink configuration")
+
+// DefaultLabels are the stream labels when none are configured.
+const DefaultLabels = "job=logrelay"
+
+// Config configures a Sink. The delivery policy comes from the relay's
+// Feed.
+type Config struct {
+	// URL is the push endpoint, http or https (its query is sent as it
+	// is: VictoriaLogs' _msg_field, _stream_fields).
+	URL *url.URL
+	// Labels are the stream's labels (wire.ParseLokiLabels); at least one.
+	Labels []wire.LokiLabel
+	// Headers are added to every request (see httpsink.ParseHeader); a
+	// multi-tenant Loki needs X-Scope-OrgID.
+	Headers http.Header
+	// Gzip compresses request bodies.
+	Gzip bool
+	// MaxBody is the largest uncompressed body sent; 0 means no limit
+	// (a 413 still splits).
+	MaxBody int
+	// TLS applies to https URLs.
+	TLS httpout.TLSConfig
+	// Credentials authenticate every request.
+	Credentials httpout.Credentials
+	// DeadLetter is the file rejected entries are appended to; "" = none.
+	DeadLetter string
+	// Concurrency sizes the idle connection pool (--sink-concurrency).
+	Concurrency int
+	// Logger receives construction warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Sink delivers relay batches to a Loki push endpoint. It is a
+// relay.Sink, a prometheus.Collector and a relay.HealthReporter.
+type Sink struct {
+	*httpsink.Core
+	cfg Config
+}
+
+// New checks c and returns a sink. It opens the dead-letter file.
+func New(c Config) (*Sink, error) {
+	if err := httpsink.CheckURL(c.URL); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if len(c.Labels) == 0 {
+		return nil, fmt.Errorf("%w: at least one stream label is needed", ErrConfig)
+	}
+	if err := httpsink.CheckHeaders(c.Headers); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	name := *c.URL
+	name.RawQuery, name.User = "", nil
+	core, err := httpsink.NewCore(httpsink.Config{
+		Name: "loki+" + name.String(), Endpoint: c.URL.String(), API: "Loki push",
+		ContentType: wire.LokiContentType, Headers: c.Headers, Gzip: c.Gzip, MaxBody: c.MaxBody,
+		// a 400 names each refused entry in a line of about 200 bytes
+		ResponseLimit: func(n, _ int) int64 { return int64(4096 + 1024*n) },
+		TLS:           c.TLS, Credentials: c.Credentials, DeadLetter: c.DeadLetter, Concurrency: c.Concurrency,
+		Metrics: httpsink.MetricsConfig{Prefix: "logrelay_loki", API: "Loki push", Unattributed: true},
+		Logger:  c.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return &Sink{Core: core, cfg: c}, nil
+}
+
+// Run delivers batches; see relay.Sink.
+func (s *Sink) Run(ctx context.Context, f *relay.Feed) error {
+	return s.Core.Run(ctx, f, func(fh *httpsink.FeedHooks) httpsink.BatchWorker {
+		p := f.Policy()
+		return s.NewWorker(s.newEngine(), fh, f.Clock(), f.Logger(), &p)
+	})
+}
+
+// engine is one worker's encoder and answer reader.
+type engine struct {
+	s     *Sink
+	enc   *wire.LokiEncoder
+	ts    []int64 // ts[i]: message i's entry timestamp (see the package comment)
+	order []int32
+	msgs  [][]byte
+	items []httpsink.Item
+}
+
+// Batch assigns the batch's entry timestamps.
+func (e *engine) Batch(_ wire.Header, msgs [][]byte, recvs []int64) {
+	e.msgs = msgs
+	e.order = e.order[:0]
+	for i := range recvs {
+		e.order = append(e.order, int32(i))
+	}
+	if !slices.IsSortedFunc(e.order, func(a, b int32) int { return cmpNs(recvs[a], recvs[b]) }) {
+		slices.SortStableFunc(e.order, func(a, b int32) int { return cmpNs(recvs[a], recvs[b]) })
+	}
+	e.ts = slices.Grow(e.ts[:0], len(recvs))[:len(recvs)]
+	for k, i := range e.order {
+		t := recvs[i]
+		if k > 0 {
+			t = max(t, e.ts[e.order[k-1]]+1)
+		}
+		e.ts[i] = t
+	}
+}
+
+func (s *Sink) newEngine() *engine { return &engine{s: s, enc: wire.NewLokiEncoder(s.cfg.Labels)} }
+
+// Encode appends a push body of the entries idx in timestamp order.
+func (e *engine) Encode(dst []byte, _ wire.Header, msgs [][]byte, _ []int64, idx []int32) []byte {
+	e.order = append(e.order[:0], idx...)
+	ts := e.ts
+	if !slices.IsSortedFunc(e.order, func(a, b int32) int { return cmpNs(ts[a], ts[b]) }) {
+		slices.SortFunc(e.order, func(a, b int32) int { return cmpNs(ts[a], ts[b]) })
+	}
+	before := e.enc.Replaced()
+	dst = e.enc.Begin(dst)
+	for k, i := range e.order {
+		dst = e.enc.Append(dst, msgs[i], ts[i], k == 0)
+	}
+	e.s.M.Replaced.Add(e.enc.Replaced() - before)
+	return e.enc.End(dst)
+}
+
+func cmpNs(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Classify reads a push answer.
+func (e *engine) Classify(a httpsink.Answer, idx []int32) httpsink.Verdict {
+	switch {
+	case a.TransportErr != nil:
+		return httpsink.Unanswered(0, a.TransportErr.Error())
+	case a.Status >= 200 && a.Status < 300:
+		// the body is not read for anything: a 204 has none
+		return httpsink.Verdict{Act: httpsink.ActItems, Status: a.Status, AllOK: true, StoredBefore: -1}
+	case a.Status == http.StatusBadRequest:
+		if a.ReadErr == nil {
+			if items, ok := e.match(wire.ParseLokiRejections(a.Body), idx); ok {
+				return httpsink.Verdict{Act: httpsink.ActItems, Status: a.Status, Items: items, StoredBefore: -1}
+			}
+		}
+		return httpsink.Verdict{Act: httpsink.ActSplit, Status: a.Status, Reason: reason(a), MaybeStored: true, StoredBefore: -1}
+	}
+	return httpsink.ClassifyStatus(a, reason(a))
+}
+
+// match files the entries r names against the request's entries idx. It
+// reports false when r names none, so the 400 is about the whole request.
+func (e *engine) match(r wire.LokiRejections, idx []int32) ([]httpsink.Item, bool) {
+	if len(r.Entries) == 0 && r.Total <= 0 {
+		return nil, false
+	}
+	e.items = e.items[:0]
+	for range idx {
+		e.items = append(e.items, httpsink.Item{Outcome: httpsink.Delivered, Status: http.StatusBadRequest})
+	}
+	matched := 0
+	for _, rj := range r.Entries {
+		for j, i := range idx {
+			if e.items[j].Outcome == httpsink.Rejected {
+				continue
+			}
+			ns := e.ts[i]
+			ok := false
+			switch {
+			case rj.HasTime && rj.Second:
+				ok = floorSec(ns) == floorSec(rj.Ns)
+			case rj.HasTime:
+				ok = ns == rj.Ns
+			case rj.Len >= 0:
+				ok = len(e.msgs[i]) == rj.Len
+			}
+			if ok {
+				e.items[j] = httpsink.Item{Outcome: httpsink.Rejected, Status: http.StatusBadRequest,
+					Reason: "Loki: " + httpsink.ExcerptString(rj.Reason)}
+				matched++
+				break
+			}
+		}
+	}
+	if r.Total > matched {
+		e.s.M.Unattributed.Add(uint64(r.Total - matched))
+	} else if r.Total < 0 && len(r.Entries) > matched {
+		e.s.M.Unattributed.Add(uint64(len(r.Entries) - matched))
+	}
+	return e.items, true
+}
+
+func floorSec(ns int64) int64 {
+	s := ns / 1e9
+	if ns < 0 && ns%1e9 != 0 {
+		s--
+	}
+	return s
+}
+
+func reason(a httpsink.Answer) string {
+	if t := strings.TrimSpace(string(a.Body)); t != "" {
+		return fmt.Sprintf("HTTP %d: %s", a.Status, httpsink.ExcerptString(t))
+	}
+	return fmt.Sprintf("HTTP %d %s", a.Status, http.StatusText(a.Status))
+}

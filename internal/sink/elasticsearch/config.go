@@ -11,6 +11,9 @@
 //     the documents carry deterministic ids, else a permanent rejection;
 //   - 429 and 5xx items are resent alone, in a new request, after the
 //     backoff;
+//   - an item failing with index_not_found_exception (Quickwit's _bulk
+//     answers a missing index so, item by item, in a 200) is resent alone
+//     after the backoff, for as long as it lasts, as a whole-request 404 is;
 //   - other items are rejected for good: counted by status, logged with the
 //     engine's reason (rate-limited), dead-lettered when configured.
 //

@@ -137,6 +137,10 @@ func (w *worker) Encode(dst []byte, bh wire.Header, msgs [][]byte, recvs []int64
 	return dst
 }
 
+// indexNotFound is the item error of a document sent to an index that
+// does not exist.
+const indexNotFound = "index_not_found_exception"
+
 // Classify reads a _bulk answer (see classify) as the driver's verdict.
 func (w *worker) Classify(a httpsink.Answer, idx []int32) httpsink.Verdict {
 	w.v = classify(a.Status, a.Header, a.Body, a.ReadErr, a.TransportErr, len(idx), a.Now)
@@ -148,7 +152,12 @@ func (w *worker) Classify(a httpsink.Answer, idx []int32) httpsink.Verdict {
 		for k := range v.items {
 			r := &v.items[k].Result
 			it := httpsink.Item{Outcome: classifyItem(r.Status, w.s.ids), Status: r.Status}
-			if it.Outcome == httpsink.Rejected {
+			if r.Error != nil && r.Error.Type == indexNotFound {
+				// the destination's refusal (Quickwit's _bulk answers a
+				// missing index item by item), not the document's fault
+				it.Outcome = httpsink.Retry
+			}
+			if it.Outcome == httpsink.Rejected || it.Outcome == httpsink.Retry {
 				it.Reason = itemReason(r)
 			}
 			w.items = append(w.items, it)

@@ -285,6 +285,7 @@ func (w *Worker) fileItems(p part, idx []int32, v Verdict) {
 	}
 	start := len(w.arena)
 	delivered := 0
+	retryReason := ""
 	for j, it := range v.Items {
 		i := int(idx[j])
 		switch it.Outcome {
@@ -295,6 +296,9 @@ func (w *Worker) fileItems(p part, idx []int32, v Verdict) {
 			w.dup++
 		case Retry:
 			w.arena = append(w.arena, int32(i))
+			if retryReason == "" {
+				retryReason = it.Reason
+			}
 		case Rejected:
 			w.reject(i, it.Status, it.Reason)
 		}
@@ -313,8 +317,8 @@ func (w *Worker) fileItems(p part, idx []int32, v Verdict) {
 		}
 		w.later = append(w.later, part{lo: start, hi: len(w.arena), failures: failures})
 		if ok, suppressed := k.retryLog.Allow(w.clock.Now()); ok {
-			w.log.Warn(k.cfg.API+" documents refused for now (429/5xx); resending them alone after the backoff", "sink", k.cfg.Name,
-				"documents", len(w.arena)-start, "of", len(idx), "suppressed", suppressed)
+			w.log.Warn(k.cfg.API+" documents refused for now (429, 5xx, a missing index); resending them alone after the backoff", "sink", k.cfg.Name,
+				"documents", len(w.arena)-start, "of", len(idx), "reason", retryReason, "suppressed", suppressed)
 		}
 	}
 }

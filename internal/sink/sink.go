@@ -201,6 +201,12 @@ func httpParts(o Options, parse func(http.Header, string) error) (httpout.Creden
 	return creds, hdr, nil
 }
 
+// httpClient is the quickwit and loki schemes' share of o.
+func httpClient(o Options, creds httpout.Credentials, hdr http.Header) httpsink.Client {
+	return httpsink.Client{Headers: hdr, Gzip: o.Bulk.Gzip, TLS: o.Bulk.TLS, Credentials: creds,
+		DeadLetter: o.Bulk.DeadLetter, Concurrency: o.Concurrency, Logger: o.Logger}
+}
+
 func quickwitFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {
 	if err := checkHostPort(u, bad); err != nil {
 		return nil, err
@@ -218,9 +224,8 @@ func quickwitFromURL(u *url.URL, o Options, bad func(string, ...any) error) (rel
 	qu.Path, qu.RawPath = strings.TrimSuffix(prefix, "/"), ""
 	s, err := quickwit.New(quickwit.Config{
 		URL: &qu, Index: index, Commit: o.Quickwit.Commit,
-		Format:  wire.BulkFormat{TimeField: o.Bulk.TimeField, MessageField: o.Bulk.MessageField},
-		Headers: hdr, Gzip: o.Bulk.Gzip, TLS: o.Bulk.TLS, Credentials: creds,
-		DeadLetter: o.Bulk.DeadLetter, Concurrency: o.Concurrency, Logger: o.Logger,
+		Format: wire.BulkFormat{TimeField: o.Bulk.TimeField, MessageField: o.Bulk.MessageField},
+		Client: httpClient(o, creds, hdr),
 	})
 	if err != nil {
 		return nil, err
@@ -250,8 +255,7 @@ func lokiFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.S
 		lu.Path, lu.RawPath = strings.TrimSuffix(lu.Path, "/")+wire.LokiPushPath, ""
 	}
 	s, err := loki.New(loki.Config{
-		URL: &lu, Labels: labels, Headers: hdr, Gzip: o.Bulk.Gzip, TLS: o.Bulk.TLS, Credentials: creds,
-		DeadLetter: o.Bulk.DeadLetter, Concurrency: o.Concurrency, Logger: o.Logger,
+		URL: &lu, Labels: labels, Client: httpClient(o, creds, hdr),
 	})
 	if err != nil {
 		return nil, err

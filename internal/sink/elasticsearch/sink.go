@@ -32,22 +32,18 @@ func New(c Config) (*Sink, error) {
 	default:
 		return nil, fmt.Errorf("%w: id mode %q: want %s or %s", ErrConfig, c.IDs, IDNone, IDBatch)
 	}
-	if err := httpsink.CheckHeaders(c.Headers); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
 	u := *c.URL
 	q := u.Query()
 	if c.FilterPath && !q.Has("filter_path") {
 		q.Set("filter_path", "errors,items.*.status,items.*.error")
 	}
 	u.RawQuery = q.Encode()
-	name := *c.URL
-	name.RawQuery, name.User = "", nil
 	core, err := httpsink.NewCore(httpsink.Config{
-		Name: "elasticsearch+" + name.String(), Endpoint: u.String(), API: "_bulk",
-		ContentType: wire.BulkContentType, Headers: c.Headers, Gzip: c.Gzip,
-		TLS: c.TLS, Credentials: c.Credentials, DeadLetter: c.DeadLetter, Concurrency: c.Concurrency,
-		Metrics: httpsink.MetricsConfig{Prefix: "logrelay_bulk", API: "_bulk"}, Logger: c.Logger,
+		Client: httpsink.Client{Headers: c.Headers, Gzip: c.Gzip, TLS: c.TLS, Credentials: c.Credentials,
+			DeadLetter: c.DeadLetter, Concurrency: c.Concurrency, Logger: c.Logger},
+		Scheme: "elasticsearch", Endpoint: &u, API: "_bulk",
+		ContentType: wire.BulkContentType,
+		Metrics:     httpsink.MetricsConfig{Prefix: "logrelay_bulk", API: "_bulk"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -58,7 +54,7 @@ func New(c Config) (*Sink, error) {
 // Run delivers batches with Policy.Concurrency workers, each taking a
 // batch, driving it to its outcome and settling it; see relay.Sink.
 func (s *Sink) Run(ctx context.Context, f *relay.Feed) error {
-	return s.Core.Run(ctx, f, func(fh *httpsink.FeedHooks) httpsink.BatchWorker {
+	return s.RunWorkers(ctx, f, func(fh *httpsink.FeedHooks) httpsink.BatchWorker {
 		return s.newWorker(feedHooks{fh}, f.Clock(), f.Logger(), f.Policy())
 	})
 }

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,26 +45,12 @@ import (
 // destination failing; any request that delivers a message resets it.
 const unhealthyAfter = 3
 
-// Config configures a Core.
-type Config struct {
-	// Name names the destination in logs and /healthz: no query, no
-	// credentials.
-	Name string
-	// Endpoint is the URL every request is posted to, query included.
-	Endpoint string
-	// API names the requests in log lines ("_bulk", "Quickwit ingest").
-	API string
-	// ContentType is every request's Content-Type.
-	ContentType string
+// Client is what every HTTP sink takes beside its API's own settings.
+type Client struct {
 	// Headers are added to every request (see ParseHeader).
 	Headers http.Header
 	// Gzip compresses request bodies (Content-Encoding: gzip).
 	Gzip bool
-	// MaxBody is the largest uncompressed body sent; 0 means no limit.
-	MaxBody int
-	// ResponseLimit bounds the answer to a request of n messages whose
-	// body had bodyLen bytes; nil means 4096 + 1024 per message.
-	ResponseLimit func(n, bodyLen int) int64
 	// TLS applies to https endpoints.
 	TLS httpout.TLSConfig
 	// Credentials authenticate every request.
@@ -74,20 +61,45 @@ type Config struct {
 	// Concurrency sizes the client's idle connection pool: the relay's
 	// --sink-concurrency. 0 means 1.
 	Concurrency int
-	// Metrics names the sink's metrics.
-	Metrics MetricsConfig
 	// Logger receives construction warnings; nil discards them.
 	Logger *slog.Logger
 }
 
+// Config configures a Core.
+type Config struct {
+	Client
+	// Scheme names the sink's URL scheme ("elasticsearch", "quickwit",
+	// "loki"): the destination's name in logs and /healthz is
+	// SCHEME+ENDPOINT without its query and credentials.
+	Scheme string
+	// Endpoint is the URL every request is posted to, query included.
+	Endpoint *url.URL
+	// API names the requests in log lines ("_bulk", "Quickwit ingest").
+	API string
+	// ContentType is every request's Content-Type.
+	ContentType string
+	// MaxBody is the largest uncompressed body sent; 0 means no limit.
+	MaxBody int
+	// ResponseLimit bounds the answer to a request of n messages whose
+	// body had bodyLen bytes; nil means 4096 + 1024 per message.
+	ResponseLimit func(n, bodyLen int) int64
+	// Metrics names the sink's metrics.
+	Metrics MetricsConfig
+	// NewEngine returns a worker's engine, for Run (a sink that runs its
+	// own workers with RunWorkers may leave it nil).
+	NewEngine func(*Core) Engine
+}
+
 // Core is what an HTTP sink's workers share: the client, the dead-letter
 // file, the metrics and the destination's health. An engine's Sink embeds
-// it, which makes the Sink a prometheus.Collector and a
-// relay.HealthReporter.
+// it, which makes the Sink a relay.Sink (Run), a prometheus.Collector and
+// a relay.HealthReporter.
 type Core struct {
-	cfg    Config
-	client *http.Client
-	dead   *httpout.DeadLetter
+	cfg      Config
+	name     string // for logs
+	endpoint string
+	client   *http.Client
+	dead     *httpout.DeadLetter
 	// M are the sink's counters.
 	M *Metrics
 
@@ -101,11 +113,19 @@ type Core struct {
 
 // NewCore checks c, builds the client and opens the dead-letter file.
 func NewCore(c Config) (*Core, error) {
+	if err := CheckURL(c.Endpoint); err != nil {
+		return nil, err
+	}
+	if err := CheckHeaders(c.Headers); err != nil {
+		return nil, err
+	}
 	client, err := httpout.NewClient(httpout.ClientConfig{Conns: c.Concurrency, TLS: c.TLS, Logger: c.Logger})
 	if err != nil {
 		return nil, err
 	}
-	k := &Core{cfg: c, client: client, M: NewMetrics(c.Metrics),
+	name := *c.Endpoint
+	name.RawQuery, name.ForceQuery, name.User = "", false, nil
+	k := &Core{cfg: c, name: c.Scheme + "+" + name.String(), endpoint: c.Endpoint.String(), client: client, M: NewMetrics(c.Metrics),
 		rejLog: httpout.NewLimiter(time.Second), blockLog: httpout.NewLimiter(time.Second),
 		retryLog: httpout.NewLimiter(time.Second)}
 	if c.DeadLetter != "" {
@@ -117,10 +137,10 @@ func NewCore(c Config) (*Core, error) {
 }
 
 // String names the destination (no query, no credentials).
-func (k *Core) String() string { return k.cfg.Name }
+func (k *Core) String() string { return k.name }
 
 // Endpoint returns the URL the sink posts to, query included.
-func (k *Core) Endpoint() string { return k.cfg.Endpoint }
+func (k *Core) Endpoint() string { return k.endpoint }
 
 // Close closes the dead-letter file and idle connections.
 func (k *Core) Close() error {
@@ -140,7 +160,7 @@ func (k *Core) Health() error {
 	}
 	k.lastMu.Lock()
 	defer k.lastMu.Unlock()
-	return fmt.Errorf("%s: %d requests in a row failed, last: %s", k.cfg.Name, n, k.lastErr)
+	return fmt.Errorf("%s: %d requests in a row failed, last: %s", k.name, n, k.lastErr)
 }
 
 func (k *Core) noteFailure(reason string) {

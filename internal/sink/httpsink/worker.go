@@ -66,10 +66,10 @@ type BatchWorker interface {
 	DeliverBatch(ctx context.Context, b *relay.Batch) (relay.Outcome, error)
 }
 
-// Run delivers batches with Policy.Concurrency workers made by newWorker
-// (whose hooks name the batch being delivered), each taking a batch,
-// driving it to its outcome and settling it; see relay.Sink.
-func (k *Core) Run(ctx context.Context, f *relay.Feed, newWorker func(*FeedHooks) BatchWorker) error {
+// RunWorkers delivers batches with Policy.Concurrency workers made by
+// newWorker (whose hooks name the batch being delivered), each taking a
+// batch, driving it to its outcome and settling it; see relay.Sink.
+func (k *Core) RunWorkers(ctx context.Context, f *relay.Feed, newWorker func(*FeedHooks) BatchWorker) error {
 	var g errgroup.Group
 	for range max(f.Policy().Concurrency, 1) {
 		fh := &FeedHooks{F: f}
@@ -92,6 +92,16 @@ func (k *Core) Run(ctx context.Context, f *relay.Feed, newWorker func(*FeedHooks
 	g.Wait()
 	k.client.CloseIdleConnections()
 	return ctx.Err()
+}
+
+// Run delivers batches with workers over engines made by
+// Config.NewEngine, each with its own copy of the relay's Policy; see
+// relay.Sink.
+func (k *Core) Run(ctx context.Context, f *relay.Feed) error {
+	return k.RunWorkers(ctx, f, func(fh *FeedHooks) BatchWorker {
+		p := f.Policy()
+		return k.NewWorker(k.cfg.NewEngine(k), fh, f.Clock(), f.Logger(), &p)
+	})
 }
 
 // Worker is one request in flight at a time. All its buffers are reused
@@ -248,7 +258,7 @@ func (w *Worker) send(ctx context.Context, p part) error {
 				" destination refuses every request (auth, index, URL?); holding the documents and retrying"
 		}
 		if ok, suppressed := lim.Allow(w.clock.Now()); ok {
-			w.log.Log(ctx, level, k.cfg.API+msg, "sink", k.cfg.Name, "status", v.Status, "reason", v.Reason,
+			w.log.Log(ctx, level, k.cfg.API+msg, "sink", k.name, "status", v.Status, "reason", v.Reason,
 				"documents", len(idx), "failures", p.failures, "suppressed", suppressed)
 		}
 		w.later = append(w.later, p)
@@ -317,7 +327,7 @@ func (w *Worker) fileItems(p part, idx []int32, v Verdict) {
 		}
 		w.later = append(w.later, part{lo: start, hi: len(w.arena), failures: failures})
 		if ok, suppressed := k.retryLog.Allow(w.clock.Now()); ok {
-			w.log.Warn(k.cfg.API+" documents refused for now (429, 5xx, a missing index); resending them alone after the backoff", "sink", k.cfg.Name,
+			w.log.Warn(k.cfg.API+" documents refused for now (429, 5xx, a missing index); resending them alone after the backoff", "sink", k.name,
 				"documents", len(w.arena)-start, "of", len(idx), "reason", retryReason, "suppressed", suppressed)
 		}
 	}
@@ -330,7 +340,7 @@ func (w *Worker) reject(i, status int, reason string) {
 	w.rej = append(w.rej, i)
 	k.M.rejected(status)
 	if ok, suppressed := k.rejLog.Allow(w.clock.Now()); ok {
-		w.log.Warn(k.cfg.API+" document rejected", "sink", k.cfg.Name, "status", status, "reason", reason,
+		w.log.Warn(k.cfg.API+" document rejected", "sink", k.name, "status", status, "reason", reason,
 			"batch", w.bh.Seq, "position", i, "dead_letter", k.cfg.DeadLetter, "suppressed", suppressed)
 	}
 	if k.dead != nil {
@@ -359,7 +369,7 @@ func (w *Worker) post(ctx context.Context, idx []int32) (Verdict, error) {
 
 	actx, cancel := context.WithTimeout(ctx, w.policy.SendTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, k.cfg.Endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, k.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return Verdict{}, fmt.Errorf("build %s request: %w", k.cfg.API, err) // cannot happen: the URL was checked
 	}

@@ -37,97 +37,19 @@
 package loki
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
-	"github.com/logrelay/logrelay/internal/relay"
-	"github.com/logrelay/logrelay/internal/sink/httpout"
 	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // ErrConfig means a sink option is invalid.
 var ErrConfig = errors.New("invalid Loki sink configuration")
-
-// DefaultLabels are the stream labels when none are configured.
-const DefaultLabels = "job=logrelay"
-
-// Config configures a Sink. The delivery policy comes from the relay's
-// Feed.
-type Config struct {
-	// URL is the push endpoint, http or https (its query is sent as it
-	// is: VictoriaLogs' _msg_field, _stream_fields).
-	URL *url.URL
-	// Labels are the stream's labels (wire.ParseLokiLabels); at least one.
-	Labels []wire.LokiLabel
-	// Headers are added to every request (see httpsink.ParseHeader); a
-	// multi-tenant Loki needs X-Scope-OrgID.
-	Headers http.Header
-	// Gzip compresses request bodies.
-	Gzip bool
-	// MaxBody is the largest uncompressed body sent; 0 means no limit
-	// (a 413 still splits).
-	MaxBody int
-	// TLS applies to https URLs.
-	TLS httpout.TLSConfig
-	// Credentials authenticate every request.
-	Credentials httpout.Credentials
-	// DeadLetter is the file rejected entries are appended to; "" = none.
-	DeadLetter string
-	// Concurrency sizes the idle connection pool (--sink-concurrency).
-	Concurrency int
-	// Logger receives construction warnings; nil discards them.
-	Logger *slog.Logger
-}
-
-// Sink delivers relay batches to a Loki push endpoint. It is a
-// relay.Sink, a prometheus.Collector and a relay.HealthReporter.
-type Sink struct {
-	*httpsink.Core
-	cfg Config
-}
-
-// New checks c and returns a sink. It opens the dead-letter file.
-func New(c Config) (*Sink, error) {
-	if err := httpsink.CheckURL(c.URL); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if len(c.Labels) == 0 {
-		return nil, fmt.Errorf("%w: at least one stream label is needed", ErrConfig)
-	}
-	if err := httpsink.CheckHeaders(c.Headers); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	name := *c.URL
-	name.RawQuery, name.User = "", nil
-	core, err := httpsink.NewCore(httpsink.Config{
-		Name: "loki+" + name.String(), Endpoint: c.URL.String(), API: "Loki push",
-		ContentType: wire.LokiContentType, Headers: c.Headers, Gzip: c.Gzip, MaxBody: c.MaxBody,
-		// a 400 names each refused entry in a line of about 200 bytes
-		ResponseLimit: func(n, _ int) int64 { return int64(4096 + 1024*n) },
-		TLS:           c.TLS, Credentials: c.Credentials, DeadLetter: c.DeadLetter, Concurrency: c.Concurrency,
-		Metrics: httpsink.MetricsConfig{Prefix: "logrelay_loki", API: "Loki push", Unattributed: true},
-		Logger:  c.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return &Sink{Core: core, cfg: c}, nil
-}
-
-// Run delivers batches; see relay.Sink.
-func (s *Sink) Run(ctx context.Context, f *relay.Feed) error {
-	return s.Core.Run(ctx, f, func(fh *httpsink.FeedHooks) httpsink.BatchWorker {
-		p := f.Policy()
-		return s.NewWorker(s.newEngine(), fh, f.Clock(), f.Logger(), &p)
-	})
-}
 
 // engine is one worker's encoder and answer reader.
 type engine struct {
@@ -137,6 +59,52 @@ type engine struct {
 	order []int32
 	msgs  [][]byte
 	items []httpsink.Item
+}
+
+// DefaultLabels are the stream labels when none are configured.
+const DefaultLabels = "job=logrelay"
+
+// Config configures a Sink. The delivery policy comes from the relay's
+// Feed.
+type Config struct {
+	// Client holds the headers, gzip, TLS, credentials, dead-letter
+	// file, connections and logger.
+	httpsink.Client
+	// URL is the push endpoint, http or https (its query is sent as it
+	// is: VictoriaLogs' _msg_field, _stream_fields).
+	URL *url.URL
+	// Labels are the stream's labels (wire.ParseLokiLabels); at least one.
+	Labels []wire.LokiLabel
+	// MaxBody is the largest uncompressed body sent; 0 means no limit
+	// (a 413 still splits).
+	MaxBody int
+}
+
+// Sink delivers relay batches to a Loki push endpoint: the httpsink
+// driver (a relay.Sink, a prometheus.Collector and a
+// relay.HealthReporter) over this package's engine.
+type Sink struct {
+	cfg Config
+	*httpsink.Core
+}
+
+// New checks c and returns a sink. It opens the dead-letter file.
+func New(c Config) (*Sink, error) {
+	if len(c.Labels) == 0 {
+		return nil, fmt.Errorf("%w: at least one stream label is needed", ErrConfig)
+	}
+	s := &Sink{cfg: c}
+	var err error
+	s.Core, err = httpsink.NewCore(httpsink.Config{
+		NewEngine: func(*httpsink.Core) httpsink.Engine { return s.newEngine() },
+		Client:    c.Client, Scheme: "loki", Endpoint: c.URL, API: "Loki push",
+		ContentType: wire.LokiContentType, MaxBody: c.MaxBody,
+		Metrics: httpsink.MetricsConfig{Prefix: "logrelay_loki", API: "Loki push", Unattributed: true},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return s, nil
 }
 
 // Batch assigns the batch's entry timestamps.

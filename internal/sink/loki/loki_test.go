@@ -139,7 +139,7 @@ func newSink(t *testing.T, rawURL string, mod func(*Config)) *Sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Config{URL: u, Labels: labels, Concurrency: 4}
+	c := Config{URL: u, Labels: labels, Client: httpsink.Client{Concurrency: 4}}
 	if mod != nil {
 		mod(&c)
 	}
@@ -318,7 +318,7 @@ func TestLokiClassify(t *testing.T) {
 func TestLokiConfig(t *testing.T) {
 	u, _ := url.Parse("http://127.0.0.1:3100/loki/api/v1/push")
 	for _, c := range []Config{{URL: u}, {Labels: []wire.LokiLabel{{Name: "job", Value: "x"}}},
-		{URL: u, Labels: []wire.LokiLabel{{Name: "job", Value: "x"}}, Headers: http.Header{"Content-Encoding": {"br"}}}} {
+		{URL: u, Labels: []wire.LokiLabel{{Name: "job", Value: "x"}}, Client: httpsink.Client{Headers: http.Header{"Content-Encoding": {"br"}}}}} {
 		if _, err := New(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", c, err)
 		}

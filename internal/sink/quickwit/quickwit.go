@@ -29,17 +29,13 @@
 package quickwit
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/logrelay/logrelay/internal/relay"
-	"github.com/logrelay/logrelay/internal/sink/httpout"
 	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
@@ -50,6 +46,9 @@ var ErrConfig = errors.New("invalid Quickwit sink configuration")
 // Config configures a Sink. The delivery policy comes from the relay's
 // Feed.
 type Config struct {
+	// Client holds the headers, gzip, TLS, credentials, dead-letter
+	// file, connections and logger.
+	httpsink.Client
 	// URL is Quickwit's base URL, http or https, without the /api/v1 part
 	// (a path before it is kept, for a proxy).
 	URL *url.URL
@@ -61,24 +60,9 @@ type Config struct {
 	// Format names the documents' time and message fields (its Index is
 	// not used).
 	Format wire.BulkFormat
-	// Headers are added to every request (see httpsink.ParseHeader).
-	Headers http.Header
-	// Gzip compresses request bodies.
-	Gzip bool
 	// MaxBody is the largest uncompressed body sent; 0 means
 	// wire.DefaultQuickwitMaxBody.
 	MaxBody int
-	// TLS applies to https URLs.
-	TLS httpout.TLSConfig
-	// Credentials authenticate every request (for a proxy in front of
-	// Quickwit, which has no authentication of its own).
-	Credentials httpout.Credentials
-	// DeadLetter is the file rejected documents are appended to; "" = none.
-	DeadLetter string
-	// Concurrency sizes the idle connection pool (--sink-concurrency).
-	Concurrency int
-	// Logger receives construction warnings; nil discards them.
-	Logger *slog.Logger
 }
 
 // Sink delivers relay batches to Quickwit's ingest API. It is a
@@ -107,36 +91,24 @@ func New(c Config) (*Sink, error) {
 	if c.MaxBody <= 0 {
 		c.MaxBody = wire.DefaultQuickwitMaxBody
 	}
-	if err := httpsink.CheckHeaders(c.Headers); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
 	u := *c.URL
 	u.Path = strings.TrimSuffix(u.Path, "/") + wire.QuickwitIngestPath(c.Index)
 	u.RawPath, u.User = "", nil
 	u.RawQuery = url.Values{"commit": {c.Commit}, "detailed_response": {"true"}}.Encode()
-	name := u
-	name.RawQuery = ""
-	core, err := httpsink.NewCore(httpsink.Config{
-		Name: "quickwit+" + name.String(), Endpoint: u.String(), API: "Quickwit ingest",
-		ContentType: wire.BulkContentType, Headers: c.Headers, Gzip: c.Gzip, MaxBody: c.MaxBody,
+	s := &Sink{cfg: c}
+	var err error
+	s.Core, err = httpsink.NewCore(httpsink.Config{
+		NewEngine: func(*httpsink.Core) httpsink.Engine { return s.newEngine() },
+		Client:    c.Client, Scheme: "quickwit", Endpoint: &u, API: "Quickwit ingest",
+		ContentType: wire.BulkContentType, MaxBody: c.MaxBody,
 		// parse failures quote the documents, JSON-escaped and indented
 		ResponseLimit: func(n, bodyLen int) int64 { return int64(4096 + 1024*n + 2*bodyLen) },
-		TLS:           c.TLS, Credentials: c.Credentials, DeadLetter: c.DeadLetter, Concurrency: c.Concurrency,
-		Metrics: httpsink.MetricsConfig{Prefix: "logrelay_quickwit", API: "Quickwit ingest", Unattributed: true},
-		Logger:  c.Logger,
+		Metrics:       httpsink.MetricsConfig{Prefix: "logrelay_quickwit", API: "Quickwit ingest", Unattributed: true},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &Sink{Core: core, cfg: c}, nil
-}
-
-// Run delivers batches; see relay.Sink.
-func (s *Sink) Run(ctx context.Context, f *relay.Feed) error {
-	return s.Core.Run(ctx, f, func(fh *httpsink.FeedHooks) httpsink.BatchWorker {
-		p := f.Policy()
-		return s.NewWorker(s.newEngine(), fh, f.Clock(), f.Logger(), &p)
-	})
+	return s, nil
 }
 
 // engine is one worker's encoder and answer reader.
@@ -146,7 +118,6 @@ type engine struct {
 	body  []byte // the last body encoded (the driver's buffer)
 	ends  []int  // ends[j]: end of document j's line in body, '\n' excluded
 	items []httpsink.Item
-	used  []bool
 }
 
 func (s *Sink) newEngine() *engine { return &engine{s: s, enc: wire.NewBulkEncoder(s.cfg.Format)} }
@@ -209,10 +180,8 @@ func (e *engine) Classify(a httpsink.Answer, idx []int32) httpsink.Verdict {
 // match files the parse failures of r against the n documents sent.
 func (e *engine) match(r wire.QuickwitIngestResponse, n int) []httpsink.Item {
 	e.items = e.items[:0]
-	e.used = e.used[:0]
 	for range n {
 		e.items = append(e.items, httpsink.Item{Outcome: httpsink.Delivered, Status: http.StatusOK})
-		e.used = append(e.used, false)
 	}
 	byDoc := make(map[string][]int, len(r.ParseFailures))
 	for _, f := range r.ParseFailures {

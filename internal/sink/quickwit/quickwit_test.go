@@ -22,7 +22,7 @@ import (
 func newSink(t *testing.T, addr string, mod func(*Config)) *Sink {
 	t.Helper()
 	u, _ := url.Parse("http://" + addr)
-	c := Config{URL: u, Index: "logs", Concurrency: 4}
+	c := Config{URL: u, Index: "logs", Client: httpsink.Client{Concurrency: 4}}
 	if mod != nil {
 		mod(&c)
 	}
@@ -278,7 +278,7 @@ func TestQuickwitConfig(t *testing.T) {
 		t.Errorf("name %q", got)
 	}
 	for _, c := range []Config{{URL: u, Index: "1bad"}, {URL: u, Index: "ok-index", Commit: "now"}, {Index: "logs"},
-		{URL: u, Index: "logs", Headers: http.Header{"Content-Type": {"x"}}}} {
+		{URL: u, Index: "logs", Client: httpsink.Client{Headers: http.Header{"Content-Type": {"x"}}}}} {
 		if _, err := New(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: error %v, want ErrConfig", c, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,26 +38,32 @@ func StartRelay(t testing.TB, s relay.Sink, mod func(*relay.Config)) (*relay.Rel
 	if err != nil {
 		t.Fatal(err)
 	}
+	stop := serve(t, r.Serve, r.Ready())
+	t.Cleanup(func() { stop() })
+	return r, stop
+}
+
+// serve runs fn on a listener at 127.0.0.1:0, waits for ready and returns
+// a function that stops it and returns fn's error (the same at each call).
+func serve(t testing.TB, fn func(context.Context, net.Listener) error, ready <-chan struct{}) func() error {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	<-r.Ready()
-	stopped := false
+	go func() { done <- fn(ctx, ln) }()
+	<-ready
+	var once sync.Once
 	var serveErr error
-	stop := func() error {
-		if !stopped {
-			stopped = true
+	return func() error {
+		once.Do(func() {
 			cancel()
 			serveErr = <-done
-		}
+		})
 		return serveErr
 	}
-	t.Cleanup(func() { stop() })
-	return r, stop
 }
 
 // StartMockdest runs mockdest in bulk mode with b on 127.0.0.1:0 until
@@ -67,17 +74,9 @@ func StartMockdest(t testing.TB, b mockdest.BulkConfig) *mockdest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	<-s.Ready()
+	stop := serve(t, s.Serve, s.Ready())
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("mockdest: %v", err)
 		}
 	})

@@ -351,3 +351,21 @@ func TestLokiTimestamps(t *testing.T) {
 		t.Errorf("subset %q: want the same timestamps, in order", sub)
 	}
 }
+
+// TestEncodeAllocs: a batch's timestamps and a request's body allocate
+// nothing once the buffers have grown.
+func TestEncodeAllocs(t *testing.T) {
+	s := newSink(t, "http://127.0.0.1:1/loki/api/v1/push", nil)
+	e := s.newEngine()
+	msgs := [][]byte{[]byte("a"), []byte("b"), []byte("c")}
+	recvs := []int64{3, 1, 1}
+	idx := []int32{0, 1, 2}
+	e.Batch(wire.Header{}, msgs, recvs)
+	buf := e.Encode(nil, wire.Header{}, msgs, recvs, idx)
+	if n := testing.AllocsPerRun(100, func() {
+		e.Batch(wire.Header{}, msgs, recvs)
+		buf = e.Encode(buf[:0], wire.Header{}, msgs, recvs, idx)
+	}); n != 0 {
+		t.Errorf("%v allocations per batch of 3", n)
+	}
+}

@@ -284,3 +284,47 @@ func TestQuickwitConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickwitLostAnswers: answers cut off or truncated after Quickwit
+// stored the documents make the sink resend them, and Quickwit, which
+// has no document ids, stores them again: every line arrives at least
+// once or is dead-lettered, the duplicates are at most what the sink
+// counts as possible duplicates, and a dead-lettered line may have been
+// stored by an earlier, broken attempt.
+func TestQuickwitLostAnswers(t *testing.T) {
+	t.Parallel()
+	md := sinktest.StartMockdest(t, mockdest.BulkConfig{Flavour: mockdest.FlavourQuickwit, ParseFailureRate: 0.02,
+		BreakRate: 0.1, TruncateRate: 0.05})
+	dead := filepath.Join(t.TempDir(), "dead.ndjson")
+	s := newSink(t, md.Addr().String(), func(c *Config) { c.DeadLetter = dead })
+	r, stop := sinktest.StartRelay(t, s, nil)
+	sinktest.SendLines(t, r.Addr(), sinktest.StampedLines("lost", 3000))
+	sinktest.WaitFor(t, "every line settled", func() bool { st := r.Stats(); return st.Delivered+st.SinkRejected == 3000 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st, snap := r.Stats(), md.Snapshot()
+	possible := s.M.PossibleDups[httpsink.CauseNoAnswer].Load() + s.M.PossibleDups[httpsink.CauseMalformed].Load()
+	if snap.Streams.Missing > st.SinkRejected || snap.Streams.Distinct+st.SinkRejected < 3000 {
+		t.Errorf("missing %d, distinct %d, rejected %d: a line neither stored nor dead-lettered", snap.Streams.Missing, snap.Streams.Distinct, st.SinkRejected)
+	}
+	if snap.Bulk.DuplicatesAfterBreak == 0 || possible == 0 || snap.Bulk.DuplicatesAfterBreak > possible {
+		t.Errorf("mockdest saw %d duplicates after breaks, the sink counted %d possible; want 0 < dups <= possible", snap.Bulk.DuplicatesAfterBreak, possible)
+	}
+	if n := uint64(len(deadLetters(t, dead))); n != st.SinkRejected {
+		t.Errorf("%d dead letters, %d rejected", n, st.SinkRejected)
+	}
+}
+
+// TestEncodeAllocs: encoding a document allocates nothing.
+func TestEncodeAllocs(t *testing.T) {
+	s := newSink(t, "127.0.0.1:1", nil)
+	e := s.newEngine()
+	msgs := [][]byte{[]byte(`{"msg":"a"}`), []byte("plain text")}
+	recvs := []int64{1, 2}
+	idx := []int32{0, 1}
+	buf := e.Encode(nil, wire.Header{}, msgs, recvs, idx)
+	if n := testing.AllocsPerRun(100, func() { buf = e.Encode(buf[:0], wire.Header{}, msgs, recvs, idx) }); n != 0 {
+		t.Errorf("%v allocations per request of 2", n)
+	}
+}

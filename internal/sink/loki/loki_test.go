@@ -132,7 +132,7 @@ func (f *fakeLoki) answer(r *http.Request) (int, string) {
 	return 204, ""
 }
 
-func newSink(t *testing.T, rawURL string, mod func(*Config)) *Sink {
+func newSink(t testing.TB, rawURL string, mod func(*Config)) *Sink {
 	t.Helper()
 	u, _ := url.Parse(rawURL)
 	labels, err := wire.ParseLokiLabels("job=relay,host=test")

@@ -19,7 +19,7 @@ import (
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
-func newSink(t *testing.T, addr string, mod func(*Config)) *Sink {
+func newSink(t testing.TB, addr string, mod func(*Config)) *Sink {
 	t.Helper()
 	u, _ := url.Parse("http://" + addr)
 	c := Config{URL: u, Index: "logs", Client: httpsink.Client{Concurrency: 4}}

@@ -126,3 +126,55 @@ func Get(h http.Handler, path string) (int, string) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec.Code, rec.Body.String()
 }
+
+// Clock is the real clock as a relay.Clock, for driving a worker without
+// a relay.
+type Clock struct{}
+
+// Now returns time.Now().
+func (Clock) Now() time.Time { return time.Now() }
+
+// NewTimer returns a running timer of d.
+func (Clock) NewTimer(d time.Duration) relay.Timer { return timer{time.NewTimer(d)} }
+
+type timer struct{ t *time.Timer }
+
+func (t timer) C() <-chan time.Time        { return t.t.C }
+func (t timer) Stop() bool                 { return t.t.Stop() }
+func (t timer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+
+// Hooks are httpsink.Hooks that count nothing and back off 1 ms.
+type Hooks struct{}
+
+func (Hooks) Attempt()                  {}
+func (Hooks) Failed()                   {}
+func (Hooks) Backoff(int) time.Duration { return time.Millisecond }
+
+// JSONLine is a 200-byte line shaped like loadgen's JSON format, stamped
+// stream 1, seq.
+func JSONLine(seq uint64) []byte {
+	st := wire.AppendStamp(nil, wire.Stamp{Stream: 1, Seq: seq, SentNs: 1})
+	line := fmt.Sprintf(`{"ts":"2026-12-01T19:00:00.000Z","level":"info","service":"checkout","host":"web-0%d","trace":"%016x","stamp":"%s","msg":"`,
+		seq%6, 1<<32|seq, st)
+	line += strings.Repeat("request completed ", 10)[:199-len(line)-2] + `"}`
+	return []byte(line)
+}
+
+// BenchDeliver100 delivers a batch of 100 JSONLines through w to answer,
+// b.N times; ns/msg is reported.
+func BenchDeliver100(b *testing.B, deliver func(ctx context.Context, bh wire.Header, msgs [][]byte, recvs []int64) error) {
+	var msgs [][]byte
+	var recvs []int64
+	for i := range 100 {
+		msgs = append(msgs, JSONLine(uint64(i+1)))
+		recvs = append(recvs, 1_764_620_000_000_000_000+int64(i/10))
+	}
+	h := wire.Header{Seq: 1, Count: 100}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := deliver(context.Background(), h, msgs, recvs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/msg")
+}

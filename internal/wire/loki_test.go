@@ -104,6 +104,13 @@ func TestParseLokiRejections(t *testing.T) {
 			t.Errorf("entry %d: %+v, want %+v", i, g, w)
 		}
 	}
+	// the newer ingester's form, a server in another time zone
+	cest := time.Date(2026, 12, 1, 22, 0, 0, 7, time.FixedZone("CEST", 2*3600))
+	r = ParseLokiRejections([]byte("entry with timestamp " + cest.String() + " ignored, reason: 'entry out of order' for stream: {job=\"relay\"},\n" +
+		"user 'fake', total ignored: 1 out of 3 for stream: {job=\"relay\"}"))
+	if r.Total != 1 || len(r.Entries) != 1 || r.Entries[0].Ns != cest.UnixNano() || r.Entries[0].Second {
+		t.Errorf("newer form: %+v", r)
+	}
 	if r := ParseLokiRejections([]byte("error at least one label pair is required per stream")); r.Total != -1 || len(r.Entries) != 0 {
 		t.Errorf("whole-request 400: %+v", r)
 	}

@@ -23,7 +23,8 @@
 //     one of the request's by its timestamp (to the ns, or to the second
 //     when the answer prints no fraction) or its line length, and rejected
 //     for good (counted, logged, dead-lettered). Rejections the answer
-//     counts ("total ignored: N") but that match no entry are counted in
+//     counts ("total ignored: N") but that match no entry (Loki names at
+//     most max_returned_stream_errors, 10 by default) are counted in
 //     logrelay_loki_unattributed_rejections_total.
 //   - 400 naming none (a malformed request, bad labels): split in halves,
 //     down to one entry, which is rejected.

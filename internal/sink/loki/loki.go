@@ -28,6 +28,9 @@
 //     logrelay_loki_unattributed_rejections_total.
 //   - 400 naming none (a malformed request, bad labels): split in halves,
 //     down to one entry, which is rejected.
+//   - 429 naming every entry it refused (Loki's per-stream rate limit,
+//     which keeps the others): those entries are resent alone after the
+//     backoff. Any other 429 is resent whole.
 //   - 413: split; 429, 408 and 5xx: resent after the backoff (at least
 //     Retry-After, capped by --retry-max); 401, 403, 404 and others: the
 //     destination's refusal, logged at error and retried for as long as it
@@ -166,29 +169,46 @@ func (e *engine) Classify(a httpsink.Answer, idx []int32) httpsink.Verdict {
 		return httpsink.Verdict{Act: httpsink.ActItems, Status: a.Status, AllOK: true, StoredBefore: -1}
 	case a.Status == http.StatusBadRequest:
 		if a.ReadErr == nil {
-			if items, ok := e.match(wire.ParseLokiRejections(a.Body), idx); ok {
+			r := wire.ParseLokiRejections(a.Body)
+			if items, matched, ok := e.match(r, idx, httpsink.Rejected, a.Status); ok {
+				if n := max(r.Total, len(r.Entries)); n > matched {
+					e.s.M.Unattributed.Add(uint64(n - matched))
+				}
 				return httpsink.Verdict{Act: httpsink.ActItems, Status: a.Status, Items: items, StoredBefore: -1}
 			}
 		}
 		return httpsink.Verdict{Act: httpsink.ActSplit, Status: a.Status, Reason: reason(a), MaybeStored: true, StoredBefore: -1}
+	case a.Status == http.StatusTooManyRequests && a.ReadErr == nil:
+		// A per-stream rate limit names the entries it refused and keeps
+		// the others: resend those alone. When it names fewer than it
+		// counts, resend the whole request rather than lose the rest.
+		if r := wire.ParseLokiRejections(a.Body); len(r.Entries) > 0 {
+			if items, matched, _ := e.match(r, idx, httpsink.Retry, a.Status); matched == max(r.Total, len(r.Entries)) {
+				return httpsink.Verdict{Act: httpsink.ActItems, Status: a.Status, Items: items, StoredBefore: -1}
+			}
+			v := httpsink.ClassifyStatus(a, reason(a))
+			v.MaybeStored = true
+			return v
+		}
 	}
 	return httpsink.ClassifyStatus(a, reason(a))
 }
 
-// match files the entries r names against the request's entries idx. It
-// reports false when r names none, so the 400 is about the whole request.
-func (e *engine) match(r wire.LokiRejections, idx []int32) ([]httpsink.Item, bool) {
+// match files the entries r names against the request's entries idx as
+// out (Rejected for a 400, Retry for a 429), the others as delivered, and
+// returns how many it matched. It reports false when r names none, so the
+// answer is about the whole request.
+func (e *engine) match(r wire.LokiRejections, idx []int32, out httpsink.Outcome, status int) (items []httpsink.Item, matched int, ok bool) {
 	if len(r.Entries) == 0 && r.Total <= 0 {
-		return nil, false
+		return nil, 0, false
 	}
 	e.items = e.items[:0]
 	for range idx {
-		e.items = append(e.items, httpsink.Item{Outcome: httpsink.Delivered, Status: http.StatusBadRequest})
+		e.items = append(e.items, httpsink.Item{Outcome: httpsink.Delivered, Status: status})
 	}
-	matched := 0
 	for _, rj := range r.Entries {
 		for j, i := range idx {
-			if e.items[j].Outcome == httpsink.Rejected {
+			if e.items[j].Outcome != httpsink.Delivered {
 				continue
 			}
 			ns := e.ts[i]
@@ -202,19 +222,13 @@ func (e *engine) match(r wire.LokiRejections, idx []int32) ([]httpsink.Item, boo
 				ok = len(e.msgs[i]) == rj.Len
 			}
 			if ok {
-				e.items[j] = httpsink.Item{Outcome: httpsink.Rejected, Status: http.StatusBadRequest,
-					Reason: "Loki: " + httpsink.ExcerptString(rj.Reason)}
+				e.items[j] = httpsink.Item{Outcome: out, Status: status, Reason: "Loki: " + httpsink.ExcerptString(rj.Reason)}
 				matched++
 				break
 			}
 		}
 	}
-	if r.Total > matched {
-		e.s.M.Unattributed.Add(uint64(r.Total - matched))
-	} else if r.Total < 0 && len(r.Entries) > matched {
-		e.s.M.Unattributed.Add(uint64(len(r.Entries) - matched))
-	}
-	return e.items, true
+	return e.items, matched, true
 }
 
 func floorSec(ns int64) int64 {

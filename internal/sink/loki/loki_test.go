@@ -286,6 +286,21 @@ func TestLokiClassify(t *testing.T) {
 	if n := s.M.Unattributed.Load(); n != 1 {
 		t.Errorf("unattributed %d, want 1 (4 ignored, 3 named)", n)
 	}
+	// a per-stream rate limit naming every refused entry: those alone are resent
+	rl := "entry with timestamp " + time.Unix(0, base+1).UTC().String() + " ignored, reason: 'Per stream rate limit exceeded (limit: 3MB/sec) while attempting to ingest for stream' for stream: {job=\"relay\"},\n" +
+		"user 'fake', total ignored: 1 out of 5 for stream: {job=\"relay\"}"
+	v = e.Classify(httpsink.Answer{Status: 429, Body: []byte(rl)}, idx)
+	if v.Act != httpsink.ActItems || len(v.Items) != 5 || v.Items[1].Outcome != httpsink.Retry || v.Items[0].Outcome != httpsink.Delivered {
+		t.Errorf("429 naming its entry: %+v", v)
+	}
+	// naming fewer than it counts: resent whole
+	rl = strings.Replace(rl, "total ignored: 1", "total ignored: 2", 1)
+	if v := e.Classify(httpsink.Answer{Status: 429, Body: []byte(rl)}, idx); v.Act != httpsink.ActRetry || !v.MaybeStored {
+		t.Errorf("429 naming too few: %+v", v)
+	}
+	if n := s.M.Unattributed.Load(); n != 1 {
+		t.Errorf("unattributed %d after the 429s, want still 1", n)
+	}
 	ra := http.Header{"Retry-After": {"3"}}
 	for _, tc := range []struct {
 		status int

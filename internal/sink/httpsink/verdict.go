@@ -62,7 +62,8 @@ type Verdict struct {
 	// AllOK (ActItems): every message was stored; Items is not read.
 	AllOK bool
 	// Items (ActItems, !AllOK): one per message of the request, in the
-	// order of the request's indexes.
+	// order of the request's indexes. The ones to Retry are resent after
+	// the backoff, and at least RetryAfter.
 	Items []Item
 	// MaybeStored: the engine may have stored some messages of a request
 	// that is resent whole (no answer, a malformed one, a 400 after

@@ -325,7 +325,7 @@ func (w *Worker) fileItems(p part, idx []int32, v Verdict) {
 		if len(w.arena)-start == len(idx) { // no progress
 			failures = p.failures + 1
 		}
-		w.later = append(w.later, part{lo: start, hi: len(w.arena), failures: failures})
+		w.later = append(w.later, part{lo: start, hi: len(w.arena), failures: failures, retryAfter: v.RetryAfter})
 		if ok, suppressed := k.retryLog.Allow(w.clock.Now()); ok {
 			w.log.Warn(k.cfg.API+" documents refused for now (429, 5xx, a missing index); resending them alone after the backoff", "sink", k.name,
 				"documents", len(w.arena)-start, "of", len(idx), "reason", retryReason, "suppressed", suppressed)

@@ -184,7 +184,9 @@ func (e *engine) Classify(a httpsink.Answer, idx []int32) httpsink.Verdict {
 		// counts, resend the whole request rather than lose the rest.
 		if r := wire.ParseLokiRejections(a.Body); len(r.Entries) > 0 {
 			if items, matched, _ := e.match(r, idx, httpsink.Retry, a.Status); matched == max(r.Total, len(r.Entries)) {
-				return httpsink.Verdict{Act: httpsink.ActItems, Status: a.Status, Items: items, StoredBefore: -1}
+				v := httpsink.ClassifyStatus(a, reason(a)) // for Retry-After
+				v.Act, v.Items = httpsink.ActItems, items
+				return v
 			}
 			v := httpsink.ClassifyStatus(a, reason(a))
 			v.MaybeStored = true

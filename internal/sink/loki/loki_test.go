@@ -289,8 +289,8 @@ func TestLokiClassify(t *testing.T) {
 	// a per-stream rate limit naming every refused entry: those alone are resent
 	rl := "entry with timestamp " + time.Unix(0, base+1).UTC().String() + " ignored, reason: 'Per stream rate limit exceeded (limit: 3MB/sec) while attempting to ingest for stream' for stream: {job=\"relay\"},\n" +
 		"user 'fake', total ignored: 1 out of 5 for stream: {job=\"relay\"}"
-	v = e.Classify(httpsink.Answer{Status: 429, Body: []byte(rl)}, idx)
-	if v.Act != httpsink.ActItems || len(v.Items) != 5 || v.Items[1].Outcome != httpsink.Retry || v.Items[0].Outcome != httpsink.Delivered {
+	v = e.Classify(httpsink.Answer{Status: 429, Header: http.Header{"Retry-After": {"2"}}, Body: []byte(rl), Now: time.Unix(0, 0)}, idx)
+	if v.Act != httpsink.ActItems || len(v.Items) != 5 || v.Items[1].Outcome != httpsink.Retry || v.Items[0].Outcome != httpsink.Delivered || v.RetryAfter != 2*time.Second {
 		t.Errorf("429 naming its entry: %+v", v)
 	}
 	// naming fewer than it counts: resent whole

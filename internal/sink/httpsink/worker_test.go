@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/sink/sinktest"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -65,17 +66,6 @@ func (h *hooks) Attempt()                  { h.attempts++ }
 func (h *hooks) Failed()                   { h.failures++ }
 func (h *hooks) Backoff(int) time.Duration { return time.Millisecond }
 
-type clock struct{}
-
-func (clock) Now() time.Time                       { return time.Now() }
-func (clock) NewTimer(d time.Duration) relay.Timer { return timer{time.NewTimer(d)} }
-
-type timer struct{ t *time.Timer }
-
-func (t timer) C() <-chan time.Time        { return t.t.C }
-func (t timer) Stop() bool                 { return t.t.Stop() }
-func (t timer) Reset(d time.Duration) bool { return t.t.Reset(d) }
-
 // server answers each request with script(lines of the body).
 type server struct {
 	mu     sync.Mutex
@@ -119,7 +109,7 @@ func newTestWorker(t *testing.T, srvURL string, mod func(*Config)) (*Core, *Work
 	h, e := &hooks{}, &lineEngine{}
 	logs := &bytes.Buffer{}
 	p := relay.Policy{Concurrency: 1, SendTimeout: 5 * time.Second, RetryBase: time.Millisecond, RetryMax: 20 * time.Millisecond}
-	return k, k.NewWorker(e, h, clock{}, slogTo(logs), &p), h, e, logs
+	return k, k.NewWorker(e, h, sinktest.Clock{}, slogTo(logs), &p), h, e, logs
 }
 
 func msgs(ss ...string) ([][]byte, []int64) {

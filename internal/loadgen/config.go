@@ -92,6 +92,19 @@ type Config struct {
 	// sooner.
 	SendBuffer int
 
+	// RELP makes every stream a RELP session (librelp's protocol) instead
+	// of plain lines: each message is a syslog command answered by the
+	// server; unanswered messages are resent, with the same stamps, after
+	// a reconnect. See the package's RELP mode.
+	RELP bool
+	// RELPWindow is the most messages a RELP stream has unanswered at once
+	// (default 128, as rsyslog's omrelp).
+	RELPWindow int
+	// RELPFinalWait bounds how long a RELP stream waits for its last
+	// answers at the end of the run (default 10s); what is still unanswered
+	// then is reported at risk.
+	RELPFinalWait time.Duration
+
 	// Report, when set, is the path the JSON report is written to (its
 	// directory is created when missing).
 	Report string
@@ -119,6 +132,8 @@ const (
 	DefaultReconnectMax   = 5 * time.Second
 	DefaultConnectTimeout = 5 * time.Second
 	DefaultGiveUp         = 30 * time.Second
+	DefaultRELPWindow     = 128
+	DefaultRELPFinalWait  = 10 * time.Second
 )
 
 // withDefaults returns cfg with zero fields defaulted, or an error wrapping
@@ -166,6 +181,18 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.GiveUp == 0 {
 		cfg.GiveUp = DefaultGiveUp
 	}
+	if cfg.RELPWindow == 0 {
+		cfg.RELPWindow = DefaultRELPWindow
+	}
+	if cfg.RELPWindow < 0 || cfg.RELPWindow > 1<<20 {
+		return bad("relp-window %d: want 1 to %d", cfg.RELPWindow, 1<<20)
+	}
+	if cfg.RELPFinalWait == 0 {
+		cfg.RELPFinalWait = DefaultRELPFinalWait
+	}
+	if cfg.RELP && cfg.Size < 2 {
+		return bad("size %d: a RELP message needs at least one byte besides the newline", cfg.Size)
+	}
 	for name, v := range map[string]float64{"rate": cfg.Rate, "ramp-to": cfg.RampTo,
 		"sine-amplitude": cfg.SineAmplitude, "connect-rate": cfg.ConnectRate, "chaos-prob": cfg.ChaosProb,
 		"chaos-abortive": cfg.ChaosAbortive} {
@@ -175,7 +202,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	for name, d := range map[string]time.Duration{"duration": cfg.Duration, "ramp-up": cfg.RampUp,
 		"step-duration": cfg.StepDuration, "sine-period": cfg.SinePeriod, "chaos-every": cfg.ChaosEvery,
-		"reconnect-base": cfg.ReconnectBase, "reconnect-max": cfg.ReconnectMax, "connect-timeout": cfg.ConnectTimeout} {
+		"reconnect-base": cfg.ReconnectBase, "reconnect-max": cfg.ReconnectMax, "connect-timeout": cfg.ConnectTimeout, "relp-final-wait": cfg.RELPFinalWait} {
 		if d < 0 {
 			return bad("%s %v: must be ≥ 0", name, d)
 		}

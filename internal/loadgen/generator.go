@@ -82,6 +82,8 @@ type counters struct {
 	up, writeErrors                    atomic.Int64
 	everUp                             atomic.Bool      // a connection was made
 	disconnects                        [4]atomic.Uint64 // by index in causes
+	relpAcked, relpRefused, relpResent atomic.Uint64    // RELP answers 200, answers 500, resends
+	relpUnacked                        atomic.Uint64    // RELP messages unanswered at the end
 }
 
 // stream is one connection slot. Apart from up and kick, only its own
@@ -115,6 +117,9 @@ type stream struct {
 	kick chan struct{} // a ChaosEvery close request
 
 	failed, atRisk seqrange.Set
+
+	relp        *relpState // RELP mode's session state
+	relpUnacked uint64     // RELP messages unanswered at the end
 }
 
 type batchBuf struct {
@@ -205,6 +210,10 @@ func (g *Generator) due(s *stream, j uint64) (time.Duration, bool) {
 // runStream is stream s's goroutine: connect, send what is due, sleep,
 // handle chaos and failures, until its share is sent or ctx ends.
 func (g *Generator) runStream(ctx context.Context, s *stream) {
+	if g.cfg.RELP {
+		g.runRELPStream(ctx, s)
+		return
+	}
 	defer g.closeConn(s, "")
 	for ctx.Err() == nil && s.next < s.quota {
 		if s.conn == nil {
@@ -404,7 +413,7 @@ func (g *Generator) closeConn(s *stream, cause string) {
 	if s.conn == nil {
 		return
 	}
-	if cause == "" && peerGone(s.conn) {
+	if cause == "" && s.relp == nil && peerGone(s.conn) {
 		// The peer closed or reset the connection before our final close:
 		// what it did not acknowledge will never arrive.
 		g.markAtRisk(s)

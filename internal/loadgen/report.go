@@ -35,10 +35,23 @@ type Report struct {
 	Size   int
 	Format string
 
+	// RELP mode only (Config.RELP):
+	RELP *RELPReport
+
 	Streams []StreamReport
 
 	ScheduleLag    *hdrhistogram.Histogram // µs, actual − intended send time of every sent message (nil counts when unpaced)
 	ConnectLatency *hdrhistogram.Histogram // µs, successful connects
+}
+
+// RELPReport is what the RELP server answered. Acked + Refused + Unacked
+// = Sent: a message is answered once, however often it was resent.
+type RELPReport struct {
+	Acked   uint64 `json:"acked"`   // messages answered 200
+	Refused uint64 `json:"refused"` // messages answered 500 (not resent)
+	Resent  uint64 `json:"resent"`  // resends after reconnects (a message may count several times)
+	Unacked uint64 `json:"unacked"` // unanswered at the end, after the final wait (also in AtRisk)
+	Window  int    `json:"window"`  // the per-stream window
 }
 
 // StreamReport is the accounting of one stream (connection slot).
@@ -53,7 +66,8 @@ type StreamReport struct {
 	Connects    uint64            `json:"connects"`      // successful connections
 	Attempts    uint64            `json:"connect_attempts"`
 	ConnFails   uint64            `json:"connect_failures"`
-	Disconnects map[string]uint64 `json:"disconnects,omitempty"` // by cause, only causes that occurred
+	Disconnects map[string]uint64 `json:"disconnects,omitempty"`  // by cause, only causes that occurred
+	RELPUnacked uint64            `json:"relp_unacked,omitempty"` // RELP mode: unanswered at the end
 }
 
 func (g *Generator) report(start, end time.Time, lag, conn *hdrhistogram.Histogram) *Report {
@@ -77,11 +91,15 @@ func (g *Generator) report(start, end time.Time, lag, conn *hdrhistogram.Histogr
 	for i, c := range causes {
 		r.Disconnects[c] = g.c.disconnects[i].Load()
 	}
+	if g.cfg.RELP {
+		r.RELP = &RELPReport{Acked: g.c.relpAcked.Load(), Refused: g.c.relpRefused.Load(),
+			Resent: g.c.relpResent.Load(), Unacked: g.c.relpUnacked.Load(), Window: g.cfg.RELPWindow}
+	}
 	for i := range g.streams {
 		s := &g.streams[i]
 		sr := StreamReport{ID: s.id, LastSeq: s.next, Failed: s.failed, AtRisk: s.atRisk, Sent: s.written,
 			WriteFailed: s.failedN, AtRiskCount: s.atRiskN, Connects: s.connects, Attempts: s.attempts,
-			ConnFails: s.connFails}
+			ConnFails: s.connFails, RELPUnacked: s.relpUnacked}
 		for j, n := range s.disc {
 			if n > 0 {
 				if sr.Disconnects == nil {
@@ -167,13 +185,14 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		Conns           int               `json:"conns"`
 		Size            int               `json:"size"`
 		Format          string            `json:"format"`
+		RELP            *RELPReport       `json:"relp,omitempty"`
 		ScheduleLag     *histSummary      `json:"schedule_lag"`
 		ConnectLatency  *histSummary      `json:"connect_latency"`
 		Streams         []StreamReport    `json:"streams"`
 	}
 	return json.Marshal(plain{r.Start, r.End, r.End.Sub(r.Start).Seconds(), r.TargetRate, r.AchievedRate,
 		r.Scheduled, r.Sent, r.WriteFailed, r.AtRisk, r.Bytes, r.ConnectAttempts, r.ConnectFailures,
-		r.Reconnects, r.Disconnects, r.Conns, r.Size, r.Format, summarize(r.ScheduleLag),
+		r.Reconnects, r.Disconnects, r.Conns, r.Size, r.Format, r.RELP, summarize(r.ScheduleLag),
 		summarize(r.ConnectLatency), r.Streams})
 }
 
@@ -205,6 +224,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("  write failed  %d (not sent)\n", r.WriteFailed)
 	p("  at risk       %d (written, unacknowledged at a reset)\n", r.AtRisk)
 	p("  connects      %d attempts, %d failed, %d reconnects\n", r.ConnectAttempts, r.ConnectFailures, r.Reconnects)
+	if x := r.RELP; x != nil {
+		p("  relp          %d acked, %d refused, %d resent, %d unacked at the end (window %d)\n",
+			x.Acked, x.Refused, x.Resent, x.Unacked, x.Window)
+	}
 	p("  disconnects  ")
 	for _, c := range causes {
 		p(" %s %d", c, r.Disconnects[c])

@@ -21,9 +21,11 @@ import (
 // must not keep its bytes.
 type Batch struct {
 	hdr      wire.Header
-	buf      []byte // header space, then payload
-	runs     []run  // the messages' receive times, one entry per run from one read
-	runs0    [4]run // runs' first backing array: most batches come from one to four reads
+	buf      []byte     // header space, then payload
+	runs     []run      // the messages' receive times, one entry per run from one read
+	runs0    [4]run     // runs' first backing array: most batches come from one to four reads
+	relp     []relpRun  // the RELP sessions' runs of messages, one per run from one session's read
+	relp0    [2]relpRun // relp's first backing array
 	sentAt   time.Time
 	attempts int // times sent
 }
@@ -104,6 +106,7 @@ func newBatchPool(cfg *Config) *batchPool {
 	bp.p.New = func() any {
 		b := &Batch{buf: make([]byte, wire.HeaderSize, initialCap)}
 		b.runs = b.runs0[:0]
+		b.relp = b.relp0[:0]
 		return b
 	}
 	return bp
@@ -120,6 +123,8 @@ func (bp *batchPool) put(b *Batch) {
 		return // let an outsized buffer go
 	}
 	b.hdr, b.sentAt, b.attempts, b.runs = wire.Header{}, time.Time{}, 0, b.runs[:0]
+	clear(b.relp) // drop the sessions' trackers
+	b.relp = b.relp[:0]
 	bp.p.Put(b)
 }
 

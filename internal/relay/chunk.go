@@ -22,6 +22,11 @@ type chunk struct {
 	data   []byte                // buf[:n]: the messages, each ending in '\n'
 	ends   []uint32              // ends[i]: offset in data just past message i's '\n'
 	recvNs int64                 // when the read completed (Unix ns): every message's receive time
+
+	// A chunk from a RELP session: its messages are the session's
+	// consecutive seqs from relpFirst. nil for a plain connection.
+	relp      *relpTrack
+	relpFirst uint64
 }
 
 // chunkPool recycles chunks of one size.
@@ -56,7 +61,7 @@ func (cp *chunkPool) put(c *chunk) {
 	if len(c.buf) != cp.size {
 		return // a long line's own chunk
 	}
-	c.data, c.ends, c.recvNs = nil, c.ends[:0], 0
+	c.data, c.ends, c.recvNs, c.relp = nil, c.ends[:0], 0, nil
 	c.next.Store(nil)
 	cp.p.Put(c)
 }
@@ -73,6 +78,7 @@ func (cp *chunkPool) splitAfter(c *chunk, n int) *chunk {
 		rest.ends = append(rest.ends, e-from)
 	}
 	rest.recvNs = c.recvNs
+	rest.relp, rest.relpFirst = c.relp, c.relpFirst+uint64(n)
 	c.data, c.ends = c.data[:from], c.ends[:n]
 	return rest
 }

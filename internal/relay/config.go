@@ -16,6 +16,15 @@ import (
 type Config struct {
 	// Listen is the TCP address clients send newline-delimited lines to.
 	Listen string
+	// RELPListen is the TCP address RELP clients (rsyslog's omrelp, loadgen
+	// --relp) send to; "" means no RELP listener. A RELP message is
+	// answered "200 OK" only once its batch was settled by the sink, so
+	// RELP senders get at-least-once delivery end to end.
+	RELPListen string
+	// RELPWindow is the most messages of one RELP session the relay holds
+	// unanswered; at that many it stops reading the session until answers
+	// go out. 0 means DefaultRELPWindow.
+	RELPWindow int
 	// Admin is the address of the HTTP admin listener (/metrics,
 	// /debug/pprof/, /healthz); "" means none. It must be on loopback
 	// (localhost, 127.0.0.0/8, ::1) unless AdminPublic is set: pprof must
@@ -94,11 +103,15 @@ type Config struct {
 	Clock Clock
 }
 
+// DefaultRELPWindow is the default of Config.RELPWindow.
+const DefaultRELPWindow = 1024
+
 // DefaultConfig returns the relay's defaults. Sink has no default: set it.
 func DefaultConfig() Config {
 	return Config{
 		Listen:          "127.0.0.1:8080",
 		Admin:           "127.0.0.1:6060",
+		RELPWindow:      DefaultRELPWindow,
 		BatchSize:       100,
 		FlushInterval:   10 * time.Second,
 		MaxLineBytes:    64 << 10,
@@ -164,6 +177,8 @@ func (c *Config) validate() error {
 	case c.Admin != "" && !c.AdminPublic && !isLoopback(c.Admin):
 		return bad("admin address %q is not on loopback: it would serve pprof and metrics to the network "+
 			"(use a loopback address, or allow it explicitly with --admin-public)", c.Admin)
+	case c.RELPWindow < 0 || c.RELPWindow > 1<<16:
+		return bad("relp window %d: want 0 (the default, %d) to %d", c.RELPWindow, DefaultRELPWindow, 1<<16)
 	case c.BatchSize < 1:
 		return bad("batch size %d: want at least 1", c.BatchSize)
 	case c.FlushInterval <= 0:

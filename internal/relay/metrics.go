@@ -20,6 +20,8 @@ type collector struct {
 	duplicates, sinkRejected                      *prometheus.Desc
 	unreadConns, unreadBytes                      *prometheus.Desc
 	batches, retries, sinkErrors                  *prometheus.Desc
+	relpOpen, relpTotal, relpAnswers, relpWrites  *prometheus.Desc
+	relpWindowFull, relpProtocolErrors            *prometheus.Desc
 }
 
 func newCollector(r *Relay) *collector {
@@ -27,25 +29,31 @@ func newCollector(r *Relay) *collector {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &collector{
-		r:             r,
-		connsOpen:     d("logrelay_connections_open", "Client connections open now."),
-		connsTotal:    d("logrelay_connections_total", "Client connections accepted."),
-		connsRejected: d("logrelay_connections_rejected_total", "Client connections closed at once because --max-conns was reached."),
-		received:      d("logrelay_messages_received_total", "Messages read from clients and handed to the batcher."),
-		delivered:     d("logrelay_messages_delivered_total", "Messages acknowledged by the destination."),
-		duplicates:    d("logrelay_messages_duplicate_total", "Delivered messages the destination reported it already had (counted in delivered too)."),
-		sinkRejected:  d("logrelay_messages_sink_rejected_total", "Messages the destination refused for good; the sink dead-lettered or dropped them."),
-		rejected:      d("logrelay_messages_rejected_total", "Lines dropped, by reason.", "reason"),
-		bytes:         d("logrelay_bytes_received_total", "Bytes read from clients."),
-		pending:       d("logrelay_pending_messages", "Messages held: batched or in flight, not yet acknowledged."),
-		pendingBytes:  d("logrelay_pending_bytes", "Bytes of the messages held, newlines included."),
-		readsHeld:     d("logrelay_reads_held", "Reads waiting, with their data, for room under --max-pending and --max-pending-bytes."),
-		lineTimeouts:  d("logrelay_line_timeouts_total", "Client connections closed because a line did not end within --line-timeout."),
-		unreadConns:   d("logrelay_shutdown_unread_connections_total", "Client connections closed at shutdown with bytes still unread in their socket."),
-		unreadBytes:   d("logrelay_shutdown_unread_bytes_total", "Bytes clients sent that were still unread in their sockets at shutdown (never counted as received)."),
-		batches:       d("logrelay_batches_flushed_total", "Batches flushed, by reason.", "reason"),
-		retries:       d("logrelay_sink_retries_total", "Batch sends after the first (resends after a sink failure)."),
-		sinkErrors:    d("logrelay_sink_errors_total", "Sink failures: connects, writes, nacks, timeouts, protocol errors."),
+		r:                  r,
+		connsOpen:          d("logrelay_connections_open", "Client connections open now."),
+		connsTotal:         d("logrelay_connections_total", "Client connections accepted."),
+		connsRejected:      d("logrelay_connections_rejected_total", "Client connections closed at once because --max-conns was reached."),
+		received:           d("logrelay_messages_received_total", "Messages read from clients and handed to the batcher."),
+		delivered:          d("logrelay_messages_delivered_total", "Messages acknowledged by the destination."),
+		duplicates:         d("logrelay_messages_duplicate_total", "Delivered messages the destination reported it already had (counted in delivered too)."),
+		sinkRejected:       d("logrelay_messages_sink_rejected_total", "Messages the destination refused for good; the sink dead-lettered or dropped them."),
+		rejected:           d("logrelay_messages_rejected_total", "Lines dropped, by reason.", "reason"),
+		bytes:              d("logrelay_bytes_received_total", "Bytes read from clients."),
+		pending:            d("logrelay_pending_messages", "Messages held: batched or in flight, not yet acknowledged."),
+		pendingBytes:       d("logrelay_pending_bytes", "Bytes of the messages held, newlines included."),
+		readsHeld:          d("logrelay_reads_held", "Reads waiting, with their data, for room under --max-pending and --max-pending-bytes."),
+		lineTimeouts:       d("logrelay_line_timeouts_total", "Client connections closed because a line did not end within --line-timeout."),
+		unreadConns:        d("logrelay_shutdown_unread_connections_total", "Client connections closed at shutdown with bytes still unread in their socket."),
+		unreadBytes:        d("logrelay_shutdown_unread_bytes_total", "Bytes clients sent that were still unread in their sockets at shutdown (never counted as received)."),
+		batches:            d("logrelay_batches_flushed_total", "Batches flushed, by reason.", "reason"),
+		retries:            d("logrelay_sink_retries_total", "Batch sends after the first (resends after a sink failure)."),
+		sinkErrors:         d("logrelay_sink_errors_total", "Sink failures: connects, writes, nacks, timeouts, protocol errors."),
+		relpOpen:           d("logrelay_relp_sessions_open", "RELP sessions open now."),
+		relpTotal:          d("logrelay_relp_sessions_total", "RELP sessions accepted."),
+		relpAnswers:        d("logrelay_relp_answers_total", "RELP commands answered, by code: 200 (delivered) or 500 (refused).", "code"),
+		relpWrites:         d("logrelay_relp_answer_writes_total", "Writes of RELP answers; each carries every answer ready for its session."),
+		relpWindowFull:     d("logrelay_relp_window_full_total", "Times a RELP session's reading paused because --relp-window answers were outstanding."),
+		relpProtocolErrors: d("logrelay_relp_protocol_errors_total", "RELP sessions ended by a malformed frame or a misplaced command, and unknown commands answered 500."),
 	}
 }
 
@@ -79,6 +87,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.retries, st.retries.Load())
 	counter(c.sinkErrors, st.sinkErrors.Load())
+	ch <- prometheus.MustNewConstMetric(c.relpOpen, prometheus.GaugeValue, float64(st.relpOpen.Load()))
+	counter(c.relpTotal, st.relpTotal.Load())
+	counter(c.relpAnswers, st.relpOK.Load(), "200")
+	counter(c.relpAnswers, st.relpRefused.Load(), "500")
+	counter(c.relpWrites, st.relpWrites.Load())
+	counter(c.relpWindowFull, st.relpWindowFull.Load())
+	counter(c.relpProtocolErrors, st.relpProtocolErrors.Load())
 }
 
 // newRegistry returns a private registry with the relay's metrics, the

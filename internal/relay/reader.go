@@ -438,13 +438,16 @@ func (cr *connReader) parse(c *chunk, end int) {
 
 // handoff reserves room for c's messages and pushes c to the batcher. When
 // the pending limits admit only some of them, it pushes those, waits for
-// its next turn and goes on with the rest; at shutdown it admits
+// its next turn (t) and goes on with the rest; at shutdown it admits
 // everything. A message's receive time is when it is admitted (counted as
 // received), so the rest is stamped again after the wait: the age rule
 // times how long the relay holds a message, not how long backpressure kept
 // it out.
-func (cr *connReader) handoff(c *chunk) {
-	env := cr.env
+func (cr *connReader) handoff(c *chunk) { cr.env.handoff(&cr.turn, c) }
+
+// handoff is connReader.handoff for every kind of reader (line
+// connections and RELP sessions), each waiting with its own turn t.
+func (env *readerEnv) handoff(t *turn, c *chunk) {
 	for {
 		k := int64(len(c.ends))
 		if k == 0 {
@@ -464,7 +467,7 @@ func (cr *connReader) handoff(c *chunk) {
 			c = rest
 		}
 		env.st.readsHeld.Add(1)
-		env.pending.wait(&cr.turn)
+		env.pending.wait(t)
 		env.st.readsHeld.Add(-1)
 		c.recvNs = env.stamps.now()
 	}

@@ -42,6 +42,10 @@ type Relay struct {
 
 	mu    sync.Mutex
 	conns map[*connReader]struct{}
+	relp  map[*relpSession]struct{}
+
+	relpAddr  net.Addr
+	relpFinal chan struct{} // closed once the sink has drained: RELP writers send serverclose
 
 	tooLongWarn, connWarn rateLimit
 }
@@ -65,6 +69,9 @@ func New(cfg Config) (*Relay, error) {
 		quit:    make(chan struct{}),
 		ready:   make(chan struct{}),
 		conns:   make(map[*connReader]struct{}),
+		relp:    make(map[*relpSession]struct{}),
+
+		relpFinal: make(chan struct{}),
 	}
 	if r.clock == nil {
 		r.clock = realClock{}
@@ -112,19 +119,41 @@ func (r *Relay) Stats() Stats {
 	return r.st.snapshot(r.pending.counts())
 }
 
-// Run listens on cfg.Listen and, unless cfg.Admin is empty, serves the
-// admin handler on cfg.Admin, then calls Serve.
+// RELPAddr returns the RELP listener's address once Ready is closed, or
+// nil when there is none.
+func (r *Relay) RELPAddr() net.Addr {
+	select {
+	case <-r.ready:
+		return r.relpAddr
+	default:
+		return nil
+	}
+}
+
+// Run listens on cfg.Listen (and cfg.RELPListen unless it is empty) and,
+// unless cfg.Admin is empty, serves the admin handler on cfg.Admin, then
+// calls ServeRELP.
 func (r *Relay) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", r.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", r.cfg.Listen, err)
 	}
+	var rln net.Listener
+	if r.cfg.RELPListen != "" {
+		if rln, err = net.Listen("tcp", r.cfg.RELPListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("RELP listen on %s: %w", r.cfg.RELPListen, err)
+		}
+	}
 	if r.cfg.Admin == "" {
-		return r.Serve(ctx, ln)
+		return r.ServeRELP(ctx, ln, rln)
 	}
 	aln, err := net.Listen("tcp", r.cfg.Admin)
 	if err != nil {
 		ln.Close()
+		if rln != nil {
+			rln.Close()
+		}
 		return fmt.Errorf("admin listen on %s: %w", r.cfg.Admin, err)
 	}
 	if !isLoopback(r.cfg.Admin) {
@@ -132,7 +161,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			"admin", aln.Addr().String())
 	}
 	stop := r.serveAdmin(aln)
-	err = r.Serve(ctx, ln)
+	err = r.ServeRELP(ctx, ln, rln)
 	return errors.Join(err, stop())
 }
 
@@ -176,11 +205,21 @@ func (r *Relay) serveAdmin(ln net.Listener) (stop func() error) {
 // acknowledge everything. It returns nil when every message read was
 // delivered, and an error wrapping ErrUndelivered otherwise. It logs the
 // totals as its last line.
-func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
+func (r *Relay) Serve(ctx context.Context, ln net.Listener) error { return r.ServeRELP(ctx, ln, nil) }
+
+// ServeRELP is Serve with RELP sessions accepted on rln too (none when rln
+// is nil). Shutdown stops reading the RELP sessions with the connections;
+// after the sink has drained (or the shutdown timeout), each session is
+// answered for what was settled, then sent serverclose and closed: a
+// message not delivered by then gets no answer, and its sender resends it.
+func (r *Relay) ServeRELP(ctx context.Context, ln, rln net.Listener) error {
 	if !r.serving.CompareAndSwap(false, true) {
 		return ErrServing
 	}
 	r.addr = ln.Addr()
+	if rln != nil {
+		r.relpAddr = rln.Addr()
+	}
 
 	batches := newBatchQueue()
 	b := newBatcher(&r.cfg, r.stamps, r.queue, r.chunks, r.batches, batches, r.st)
@@ -203,10 +242,16 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 
-	var readers sync.WaitGroup
-	acceptErr := make(chan error, 1)
+	var readers, relpWriters sync.WaitGroup
+	acceptErr := make(chan error, 2)
 	go func() { acceptErr <- r.accept(ln, &readers) }()
+	if rln != nil {
+		go func() { acceptErr <- r.acceptRELP(rln, &readers, &relpWriters) }()
+	}
 	close(r.ready)
+	if rln != nil {
+		r.log.Info("relay listening for RELP", "addr", r.relpAddr.String(), "relp_window", r.cfg.RELPWindow)
+	}
 	r.log.Info("relay listening", "addr", r.addr.String(), "sink", r.sink.String(),
 		"batch_size", r.cfg.BatchSize, "flush_interval", r.cfg.FlushInterval)
 
@@ -234,7 +279,15 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	r.stopping.Store(true)
 	close(r.quit)
 	ln.Close()
-	if err == nil {
+	accepting := 1
+	if rln != nil {
+		rln.Close()
+		accepting++
+	}
+	if err != nil {
+		accepting--
+	}
+	for range accepting {
 		<-acceptErr
 	}
 	// 2. stop reading.
@@ -243,12 +296,24 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 	for cr := range r.conns {
 		cr.nc.SetReadDeadline(aLongTimeAgo)
 	}
+	for s := range r.relp {
+		s.nc.SetReadDeadline(aLongTimeAgo)
+	}
 	r.mu.Unlock()
 	readers.Wait()
 	// 3. flush the batcher; 4. drain the sink (until the timeout).
 	close(readersDone)
 	workers.Wait()
 	close(sinkDone)
+	// 5. answer the RELP sessions what was settled; serverclose. A writer
+	// blocked on a client that does not read gets a second.
+	r.mu.Lock()
+	for s := range r.relp {
+		s.nc.SetWriteDeadline(time.Now().Add(relpFinalWrite))
+	}
+	r.mu.Unlock()
+	close(r.relpFinal)
+	relpWriters.Wait()
 	err = errors.Join(err, sinkErr)
 
 	st := r.Stats()
@@ -270,9 +335,78 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener) error {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
+// relpFinalWrite bounds a RELP session's last writes at shutdown: its
+// answers and serverclose.
+const relpFinalWrite = time.Second
+
 // accept runs the accept loop until ln is closed (it returns nil) or fails
 // for good.
 func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
+	return r.acceptLoop(ln, func(nc net.Conn) bool {
+		cr := newConnReader(r.readers, nc)
+		r.mu.Lock()
+		if r.stopping.Load() {
+			r.mu.Unlock()
+			nc.Close()
+			return false
+		}
+		r.conns[cr] = struct{}{}
+		r.mu.Unlock()
+		r.st.connsOpen.Add(1)
+		r.st.connsTotal.Add(1)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			cr.serve()
+			nc.Close()
+			r.mu.Lock()
+			delete(r.conns, cr)
+			r.mu.Unlock()
+			r.st.connsOpen.Add(-1)
+		}()
+		return true
+	})
+}
+
+// acceptRELP runs the RELP listener's accept loop: each session's reader
+// counts among the readers, its writer among writers (they end at
+// different steps of shutdown).
+func (r *Relay) acceptRELP(ln net.Listener, readers, writers *sync.WaitGroup) error {
+	return r.acceptLoop(ln, func(nc net.Conn) bool {
+		s := newRelpSession(r, nc)
+		r.mu.Lock()
+		if r.stopping.Load() {
+			r.mu.Unlock()
+			nc.Close()
+			return false
+		}
+		r.relp[s] = struct{}{}
+		r.mu.Unlock()
+		r.st.relpOpen.Add(1)
+		r.st.relpTotal.Add(1)
+		readers.Add(1)
+		writers.Add(1)
+		go func() {
+			defer readers.Done()
+			s.endErr = s.read()
+			close(s.done)
+		}()
+		go func() {
+			defer writers.Done()
+			s.write(r.relpFinal)
+			r.mu.Lock()
+			delete(r.relp, s)
+			r.mu.Unlock()
+			r.st.relpOpen.Add(-1)
+		}()
+		return true
+	})
+}
+
+// acceptLoop accepts on ln until it is closed (it returns nil) or fails
+// for good, passing each connection within MaxConns to start; start
+// reports false when shutdown has begun.
+func (r *Relay) acceptLoop(ln net.Listener, start func(net.Conn) bool) error {
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -293,34 +427,16 @@ func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 			return err
 		}
 		delay = 0
-		if r.cfg.MaxConns > 0 && r.st.connsOpen.Load() >= int64(r.cfg.MaxConns) {
+		if r.cfg.MaxConns > 0 && r.st.connsOpen.Load()+r.st.relpOpen.Load() >= int64(r.cfg.MaxConns) {
 			r.st.connsRejected.Add(1)
 			r.connWarn.warn(r.log, r.clock, "connection limit reached; closing new connection",
 				"max_conns", r.cfg.MaxConns, "remote", nc.RemoteAddr().String())
 			nc.Close()
 			continue
 		}
-		cr := newConnReader(r.readers, nc)
-		r.mu.Lock()
-		if r.stopping.Load() {
-			r.mu.Unlock()
-			nc.Close()
+		if !start(nc) {
 			return nil
 		}
-		r.conns[cr] = struct{}{}
-		r.mu.Unlock()
-		r.st.connsOpen.Add(1)
-		r.st.connsTotal.Add(1)
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			cr.serve()
-			nc.Close()
-			r.mu.Lock()
-			delete(r.conns, cr)
-			r.mu.Unlock()
-			r.st.connsOpen.Add(-1)
-		}()
 	}
 }
 

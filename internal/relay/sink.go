@@ -130,7 +130,8 @@ func (f *Feed) Attempt(b *Batch) {
 // connect, write or request, a refusal, a timeout or a protocol error.
 func (f *Feed) Failed() { f.st.sinkErrors.Add(1) }
 
-// Settle reports b's outcome. It releases b's room under the pending
+// Settle reports b's outcome. It answers the RELP senders of b's messages
+// (through their sessions' writers, without blocking), releases b's room under the pending
 // limit, counts its messages as delivered (duplicates among them) or
 // rejected at the sink, and recycles b: the sink must not touch b after
 // Settle. Call it exactly once per batch taken. It panics if o claims
@@ -153,6 +154,9 @@ func (f *Feed) Settle(b *Batch, o Outcome) {
 		f.st.sinkRejected.Add(uint64(rej))
 	}
 	f.pending.release(int64(n), int64(b.hdr.PayloadLen))
+	if len(b.relp) > 0 {
+		settleRuns(b.relp, o.Rejected) // answer the RELP senders
+	}
 	f.batches.put(b)
 }
 

@@ -20,14 +20,18 @@ const (
 	// RejectCarryBudget: an unfinished line that would have taken the
 	// partial lines held over MaxCarryBytes; the rest of it is skipped.
 	RejectCarryBudget = "carry_budget"
+	// RejectNewline: a RELP message with a line feed inside it (a
+	// message is one line at the sink); it is answered "500".
+	RejectNewline = "newline"
 )
 
-var rejectReasons = [...]string{RejectTooLong, RejectTruncated, RejectCarryBudget}
+var rejectReasons = [...]string{RejectTooLong, RejectTruncated, RejectCarryBudget, RejectNewline}
 
 const (
 	rejTooLong = iota
 	rejTruncated
 	rejCarryBudget
+	rejNewline
 )
 
 // Stats is a snapshot of the relay's counters.
@@ -50,6 +54,18 @@ type Stats struct {
 	Batches       map[wire.Reason]uint64 // batches flushed, by reason
 	Retries       uint64                 // batch sends after the first
 	SinkErrors    uint64                 // failed connects, writes, nacks, timeouts and protocol errors
+	RELP          RELPStats              // the RELP listener's sessions and answers
+}
+
+// RELPStats are the RELP listener's counters.
+type RELPStats struct {
+	SessionsOpen    int64  // RELP sessions open now
+	SessionsTotal   uint64 // RELP sessions accepted
+	AnsweredOK      uint64 // syslog commands answered "200 OK" (delivered, or empty)
+	AnsweredRefused uint64 // commands answered "500" (refused at ingest or by the sink, unknown commands)
+	Writes          uint64 // writes of answers (each carries every answer ready)
+	WindowFull      uint64 // times a session's reading paused because its window was full
+	ProtocolErrors  uint64 // sessions ended by a malformed frame or a misplaced command, and unknown commands
 }
 
 // RejectedTotal returns the sum of s.Rejected.
@@ -81,6 +97,12 @@ type counters struct {
 	batches       [int(wire.ReasonBytes) + 1]atomic.Uint64
 	retries       atomic.Uint64
 	sinkErrors    atomic.Uint64
+
+	relpOpen                   atomic.Int64
+	relpTotal                  atomic.Uint64
+	relpOK, relpRefused        atomic.Uint64
+	relpWrites, relpWindowFull atomic.Uint64
+	relpProtocolErrors         atomic.Uint64
 
 	batchSize   prometheus.Histogram
 	sendSeconds prometheus.Histogram
@@ -135,8 +157,14 @@ func (c *counters) snapshot(pending, pendingBytes int64) Stats {
 		UnreadBytes:   c.unreadBytes.Load(),
 		Retries:       c.retries.Load(),
 		SinkErrors:    c.sinkErrors.Load(),
-		Rejected:      make(map[string]uint64, len(rejectReasons)),
-		Batches:       make(map[wire.Reason]uint64, len(wire.Reasons)),
+		RELP: RELPStats{
+			SessionsOpen: c.relpOpen.Load(), SessionsTotal: c.relpTotal.Load(),
+			AnsweredOK: c.relpOK.Load(), AnsweredRefused: c.relpRefused.Load(),
+			Writes: c.relpWrites.Load(), WindowFull: c.relpWindowFull.Load(),
+			ProtocolErrors: c.relpProtocolErrors.Load(),
+		},
+		Rejected: make(map[string]uint64, len(rejectReasons)),
+		Batches:  make(map[wire.Reason]uint64, len(wire.Reasons)),
 	}
 	for i, r := range rejectReasons {
 		s.Rejected[r] = c.rejected[i].Load()

@@ -117,7 +117,12 @@ func (e *BulkEncoder) Append(dst, msg []byte, recvNs int64, id []byte) []byte {
 		dst = append(dst, '"')
 	}
 	dst = append(dst, "}}\n"...)
+	return e.AppendDocument(dst, msg, recvNs)
+}
 
+// AppendDocument appends msg's document line alone, ended by '\n': the
+// NDJSON document of APIs without action lines (Quickwit's ingest API).
+func (e *BulkEncoder) AppendDocument(dst, msg []byte, recvNs int64) []byte {
 	obj := trimJSONSpace(msg)
 	if v := scanObject(obj, e.timeRaw); v.ok {
 		e.objects++

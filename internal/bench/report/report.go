@@ -129,6 +129,15 @@ type Load struct {
 	Disconnects     map[string]uint64 `json:"disconnects,omitempty"`
 	ScheduleLagP99  time.Duration     `json:"schedule_lag_p99_ns"`
 	ScheduleLagMax  time.Duration     `json:"schedule_lag_max_ns"`
+	RELP            *RELPLoad         `json:"relp,omitempty"` // loadgen --relp only
+}
+
+// RELPLoad is what the relay answered a RELP load.
+type RELPLoad struct {
+	Acked   uint64 `json:"acked"`   // messages answered 200
+	Refused uint64 `json:"refused"` // messages answered 500
+	Resent  uint64 `json:"resent"`  // resends after reconnects
+	Unacked uint64 `json:"unacked"` // unanswered at the end
 }
 
 // Gap is a range of a stream's sequence numbers.

@@ -240,6 +240,28 @@ var CheckNoDuplicates = newCheck("no duplicates", func(r report.Rule, w Want, o 
 	return verdict(r, dups == 0, "%s", m)
 })
 
+// CheckRELPAcked: over RELP every message is answered 200 and none is left
+// unanswered (so nothing is excused from the loss check: missing = 0 is a
+// hard rule); duplicates at mockdest are reported and may only come from
+// resends.
+var CheckRELPAcked = newCheck("RELP: every message acknowledged", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "acked = sent, 0 unacked, 0 refused, 0 failed writes; duplicates ≤ resent"
+	l := o.Load
+	if l == nil || l.RELP == nil {
+		return missing(r, "no RELP load report")
+	}
+	x := l.RELP
+	m := fmt.Sprintf("%d of %d acked, %d unacked, %d refused, %d resent", x.Acked, l.Sent, x.Unacked, x.Refused, x.Resent)
+	dups := uint64(0)
+	if d := o.Dest; d != nil {
+		dups = d.Streams.Duplicates
+		m += fmt.Sprintf("; %d duplicates at mockdest", dups)
+	}
+	ok := l.Sent > 0 && x.Acked == l.Sent && x.Unacked == 0 && x.Refused == 0 && l.WriteFailed == 0 && l.AtRisk == 0 &&
+		dups <= x.Resent
+	return verdict(r, ok, "%s", m)
+})
+
 // CheckOrder: per-stream order holds. Into mockdest's _bulk receiver, the
 // late arrivals of documents resent after a failure it injected (items
 // answered 429 resent alone, a failed request resent whole) are expected

@@ -81,7 +81,8 @@ func good() (rules.Want, *report.Observation) {
 		BatchSize: 100, FlushInterval: 10 * time.Second, AgeTolerance: 100 * time.Millisecond,
 		Dest: snap,
 		Load: &report.Load{Conns: 2, Sent: sent, Seconds: 1, AchievedRate: 120_000, ConnectAttempts: 10,
-			Disconnects: map[string]uint64{"chaos_graceful": 3, "chaos_abortive": 4}},
+			Disconnects: map[string]uint64{"chaos_graceful": 3, "chaos_abortive": 4},
+			RELP:        &report.RELPLoad{Acked: sent, Resent: 5}},
 		Delivery: &report.Delivery{Streams: 2, MustArrive: sent},
 		Relay: &report.Relay{Received: sent, Delivered: sent, Retries: 4, ConnsPeak: 2, PendingPeak: 500,
 			MaxPending: 1000, Samples: 10},
@@ -155,6 +156,10 @@ func TestChecks(t *testing.T) {
 		}, func(p *rules.Want, o *report.Observation) { o.Delivery = nil }},
 		{rules.CheckExactCount, func(p *rules.Want, o *report.Observation) { o.Load.Sent++ },
 			func(p *rules.Want, o *report.Observation) { o.Load = nil }},
+		{rules.CheckRELPAcked, func(p *rules.Want, o *report.Observation) {
+			o.Load.RELP.Acked--
+			o.Load.RELP.Unacked++
+		}, func(p *rules.Want, o *report.Observation) { o.Load.RELP = nil }},
 		{rules.CheckNoDuplicates, func(p *rules.Want, o *report.Observation) {
 			rc := newRecording()
 			rc.seqs("size", 0, 1, 2, 3)

@@ -35,8 +35,11 @@ const sampleEvery = 200 * time.Millisecond
 
 func (e *Env) loadCfg(p Params, addr string) loadgen.Config {
 	return loadgen.Config{
-		Addr: addr, Conns: p.Conns, Rate: p.Rate, Duration: p.Duration, Size: p.Size, Seed: 1,
-		ChaosProb: p.ChaosProb, ChaosAbortive: p.ChaosAbortive,
+		// A RELP stream's last messages are answered once their batch is
+		// delivered: after the age flush at the latest, plus any outage.
+		RELPFinalWait: e.cfg.FlushInterval + p.DownFor + 5*time.Second,
+		Addr:          addr, Conns: p.Conns, Rate: p.Rate, Duration: p.Duration, Size: p.Size, Seed: 1,
+		ChaosProb: p.ChaosProb, ChaosAbortive: p.ChaosAbortive, RELP: p.RELP,
 		ReconnectBase: 20 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		Logger: e.cfg.Logger.With("component", "loadgen"),
 	}
@@ -283,6 +286,9 @@ func loadObs(r *loadgen.Report, conns int) *report.Load {
 	l := &report.Load{TargetRate: r.TargetRate, AchievedRate: r.AchievedRate, Seconds: r.End.Sub(r.Start).Seconds(),
 		Conns: conns, Sent: r.Sent, WriteFailed: r.WriteFailed, AtRisk: r.AtRisk,
 		ConnectAttempts: r.ConnectAttempts, ConnectFailures: r.ConnectFailures, Disconnects: r.Disconnects}
+	if x := r.RELP; x != nil {
+		l.RELP = &report.RELPLoad{Acked: x.Acked, Refused: x.Refused, Resent: x.Resent, Unacked: x.Unacked}
+	}
 	if h := r.ScheduleLag; h != nil && h.TotalCount() > 0 {
 		l.ScheduleLagP99 = time.Duration(h.ValueAtQuantile(99)) * time.Microsecond
 		l.ScheduleLagMax = time.Duration(h.Max()) * time.Microsecond

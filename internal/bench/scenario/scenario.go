@@ -90,6 +90,7 @@ type Params struct {
 	Rate     float64       // aggregate messages/s; 0 = as fast as possible
 	Conns    int           // client connections
 	Size     int           // bytes per message
+	RELP     bool          // loadgen --relp to the relay's RELP listener
 
 	MinRate       float64 // CheckRate threshold, messages/s
 	MinAgeFlushes int     // CheckAgeFlushes threshold

@@ -112,7 +112,7 @@ func TestSuiteDefinitions(t *testing.T) {
 		}
 		seen[s.Name] = true
 	}
-	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "acks", "shutdown", "overload", "throughput", "victorialogs"}
+	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "relp-chaos", "relp-outage", "acks", "shutdown", "overload", "throughput", "victorialogs"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names: got %v want %v", got, want)
 	}

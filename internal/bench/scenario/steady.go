@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/logrelay/logrelay/internal/loadgen"
 )
@@ -15,7 +16,13 @@ func runSteady(ctx context.Context, t *Trial) error {
 	if err != nil {
 		return err
 	}
-	lc := t.loadCfg(t.P, r.h.Addr())
+	addr := r.h.Addr()
+	if t.P.RELP {
+		if addr = r.h.RELPAddr(); addr == "" {
+			return fmt.Errorf("%w: the relay's RELP address is not known (an external relay)", ErrNotApplicable)
+		}
+	}
+	lc := t.loadCfg(t.P, addr)
 	if t.P.Conns > 500 {
 		lc.ConnectRate = 5000
 	}

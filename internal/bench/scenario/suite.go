@@ -88,6 +88,25 @@ func Suite() []*Scenario {
 			Run:    runSteady,
 		},
 		{
+			Name:        "relp-chaos",
+			Description: "RELP clients with chaos disconnects: loadgen --relp over 100 connections (or 200) closed at random, gracefully and abortively, resending everything unanswered after each reconnect. Every message is acknowledged, missing = 0 with nothing excused, duplicates (from resends only) are reported; the batch rules hold.",
+			// The last answers wait for the age flush: Expected covers it.
+			Quick:  Params{Expected: 18 * time.Second, Duration: 7 * time.Second, Rate: 20_000, Conns: 100, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5, RELP: true},
+			Full:   Params{Expected: 31 * time.Second, Duration: 20 * time.Second, Rate: 30_000, Conns: 200, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5, RELP: true},
+			Checks: []rules.Check{rules.CheckChaos, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckMaxBatch, rules.CheckAgeBound},
+			Run:    runSteady,
+		},
+		{
+			Name:        "relp-outage",
+			Description: "Destination outage with RELP clients: mockdest goes down and comes back several times while loadgen --relp sends. Answers wait for delivery, backpressure holds pending within max-pending, every message is acknowledged, missing = 0, duplicates are reported; the batch rules hold.",
+			Quick: Params{Expected: 12 * time.Second, Duration: 10 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
+				DownFor: time.Second, DownEvery: 3 * time.Second, MaxPending: 20_000, RELP: true},
+			Full: Params{Expected: 25 * time.Second, Duration: 22 * time.Second, Rate: 30_000, Conns: 20, Size: 200,
+				DownFor: 2 * time.Second, DownEvery: 5 * time.Second, MaxPending: 20_000, RELP: true},
+			Checks: []rules.Check{rules.CheckOutage, rules.CheckPendingBound, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckMaxBatch, rules.CheckAgeBound},
+			Run:    runSteady,
+		},
+		{
 			Name:        "acks",
 			Description: "Destination outage, second half: mockdest delays acknowledgements, negatively acknowledges some batches and never acknowledges others. The relay resends (duplicate batches are expected and reported); nothing is lost; per-stream order holds through the resends; batches never exceed batch-size.",
 			Quick: Params{Expected: 8 * time.Second, Duration: 6 * time.Second, Rate: 20_000, Conns: 20, Size: 200,

@@ -14,10 +14,11 @@ type external struct {
 	maxPending  int
 }
 
-func (h *external) Kind() Kind      { return External }
-func (h *external) Addr() string    { return h.addr }
-func (h *external) PID() int        { return h.pid }
-func (h *external) MaxPending() int { return h.maxPending }
+func (h *external) Kind() Kind       { return External }
+func (h *external) Addr() string     { return h.addr }
+func (h *external) RELPAddr() string { return "" }
+func (h *external) PID() int         { return h.pid }
+func (h *external) MaxPending() int  { return h.maxPending }
 
 // Stats scrapes the relay's /metrics at its admin address.
 func (h *external) Stats() (Stats, error) {

@@ -40,12 +40,27 @@ func (s *Starter) startInProcess(ctx context.Context, c Config, rc relay.Config)
 	if err != nil {
 		return nil, err
 	}
-	run, err := inproc.Serve(ctx, r, ln)
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	run, err := inproc.Serve(ctx, relpServer{r, rln}, ln)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	h := &inProcess{r: r, run: run, addr: ln.Addr().String(), maxPending: rc.MaxPending}
+	h := &inProcess{r: r, run: run, addr: ln.Addr().String(), relpAddr: rln.Addr().String(), maxPending: rc.MaxPending}
 	return h, nil
+}
+
+// relpServer serves a relay with its RELP listener too.
+type relpServer struct {
+	*relay.Relay
+	rln net.Listener
+}
+
+func (s relpServer) Serve(ctx context.Context, ln net.Listener) error {
+	return s.ServeRELP(ctx, ln, s.rln)
 }
 
 // inProcess is a relay in the bench's process.
@@ -53,15 +68,17 @@ type inProcess struct {
 	r          *relay.Relay
 	run        *inproc.Running
 	addr       string
+	relpAddr   string
 	maxPending int
 	once       sync.Once
 	res        Shutdown
 }
 
-func (h *inProcess) Kind() Kind      { return InProcess }
-func (h *inProcess) Addr() string    { return h.addr }
-func (h *inProcess) PID() int        { return os.Getpid() }
-func (h *inProcess) MaxPending() int { return h.maxPending }
+func (h *inProcess) Kind() Kind       { return InProcess }
+func (h *inProcess) Addr() string     { return h.addr }
+func (h *inProcess) RELPAddr() string { return h.relpAddr }
+func (h *inProcess) PID() int         { return os.Getpid() }
+func (h *inProcess) MaxPending() int  { return h.maxPending }
 
 // Stats reads relay.Stats; goroutines and fds are the bench process's.
 func (h *inProcess) Stats() (Stats, error) {

@@ -26,6 +26,7 @@ type ProcessRelay struct {
 	cmd         *exec.Cmd
 	bin         string
 	addr, admin string
+	relpAddr    string
 	maxPending  int
 	stderr      *tailBuffer
 	waitDone    chan struct{}
@@ -35,10 +36,13 @@ type ProcessRelay struct {
 	client      *http.Client
 }
 
-func (h *ProcessRelay) Kind() Kind      { return Process }
-func (h *ProcessRelay) Addr() string    { return h.addr }
-func (h *ProcessRelay) PID() int        { return h.cmd.Process.Pid }
-func (h *ProcessRelay) MaxPending() int { return h.maxPending }
+func (h *ProcessRelay) Kind() Kind   { return Process }
+func (h *ProcessRelay) Addr() string { return h.addr }
+
+// RELPAddr is where the process listens for RELP.
+func (h *ProcessRelay) RELPAddr() string { return h.relpAddr }
+func (h *ProcessRelay) PID() int         { return h.cmd.Process.Pid }
+func (h *ProcessRelay) MaxPending() int  { return h.maxPending }
 
 // Stats scrapes the relay's /metrics.
 func (h *ProcessRelay) Stats() (Stats, error) { return scrape(h.client, h.admin) }
@@ -166,7 +170,11 @@ func tryProcess(bin string, c Config, rc relay.Config) (*ProcessRelay, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--listen", listen, "--admin", admin, "--sink", c.Sink,
+	relpAddr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--listen", listen, "--admin", admin, "--relp-listen", relpAddr, "--sink", c.Sink,
 		"--batch-size", strconv.Itoa(rc.BatchSize), "--flush-interval", rc.FlushInterval.String(),
 		"--max-pending", strconv.Itoa(rc.MaxPending), "--send-timeout", rc.SendTimeout.String(),
 		"--retry-base", rc.RetryBase.String(), "--retry-max", rc.RetryMax.String(),
@@ -185,7 +193,7 @@ func tryProcess(bin string, c Config, rc relay.Config) (*ProcessRelay, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start relay %s: %w", bin, err)
 	}
-	h := &ProcessRelay{cmd: cmd, bin: bin, addr: listen, admin: admin, maxPending: rc.MaxPending, stderr: tb, waitDone: make(chan struct{}),
+	h := &ProcessRelay{cmd: cmd, bin: bin, addr: listen, admin: admin, relpAddr: relpAddr, maxPending: rc.MaxPending, stderr: tb, waitDone: make(chan struct{}),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	go func() { h.waitErr = cmd.Wait(); close(h.waitDone) }()
 	deadline := time.Now().Add(10 * time.Second)

@@ -70,6 +70,9 @@ type Relay interface {
 	Kind() Kind
 	// Addr is where it listens for newline-delimited TCP.
 	Addr() string
+	// RELPAddr is where it listens for RELP; "" = not known (an external
+	// relay).
+	RELPAddr() string
 	// Stats reads its counters.
 	Stats() (Stats, error)
 	// PID is the process to sample for CPU and RSS: the bench's own for an

@@ -23,6 +23,7 @@ import (
 
 	"github.com/logrelay/logrelay/internal/relay"
 	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -408,7 +409,7 @@ func TestDeliverTimeout(t *testing.T) {
 	if n := len(e.requests()); n != 2 || o.Duplicate != 0 || len(o.Rejected) != 0 {
 		t.Errorf("got %d requests, outcome %+v; want 2 requests, all delivered", n, o)
 	}
-	if got := ts.s.m.possibleDups[causeNoAnswer].Load(); got != 2 {
+	if got := ts.s.m.PossibleDups[httpsink.CauseNoAnswer].Load(); got != 2 {
 		t.Errorf("possible duplicates (no answer) = %d, want 2", got)
 	}
 }
@@ -450,7 +451,7 @@ func TestDeliverHeaders(t *testing.T) {
 	if query.Get("_msg_field") != "message" || query.Get("filter_path") != "errors,items.*.status,items.*.error" {
 		t.Errorf("query %v", query)
 	}
-	if b, s := ts.s.m.bodyBytes.Load(), ts.s.m.sentBytes.Load(); b == 0 || s == 0 || s == b {
+	if b, s := ts.s.m.BodyBytes.Load(), ts.s.m.SentBytes.Load(); b == 0 || s == 0 || s == b {
 		t.Errorf("body bytes %d, sent bytes %d: want both counted, and different with gzip", b, s)
 	}
 }
@@ -556,7 +557,7 @@ func TestSplit400Duplicates(t *testing.T) {
 	if !slices.Equal(o.Rejected, []int{3}) || len(stored) != 9 {
 		t.Errorf("rejected %v, stored %d distinct; want [3] and 9", o.Rejected, len(stored))
 	}
-	if got := ts.s.m.possibleDups[causeSplit400].Load(); got != uint64(copies) || copies == 0 {
+	if got := ts.s.m.PossibleDups[httpsink.CauseSplit400].Load(); got != uint64(copies) || copies == 0 {
 		t.Errorf("counted %d possible duplicates, the engine holds %d extra copies", got, copies)
 	}
 }

@@ -127,8 +127,10 @@ func Rows(vlBin string) []Row {
 			return nil, err
 		}
 		return &Dest{Addr: c.Front.Addr(), Endpoint: c.Front.URL("/insert/elasticsearch/_bulk" + vlQuery),
-			Count: func(ctx context.Context) (uint64, uint64, error) { return vlCount(ctx, c.ForceFlush, c.Front.Stats) },
-			Stop:  c.Stop}, nil
+			Count: func(ctx context.Context) (uint64, uint64, error) {
+				return vlCount(ctx, c.ForceFlush, c.Front.Stats)
+			},
+			Stop: c.Stop}, nil
 	}
 	file := func(ctx context.Context, dir string) (*Dest, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -146,6 +148,13 @@ func Rows(vlBin string) []Row {
 		{Name: "_bulk → mockdest", Kind: Relay, Swept: true, Start: mock(dest.SinkElasticsearch, ""), Sink: bulkSink},
 		{Name: "file fsync=on", Kind: Relay, Swept: true, Start: file, Sink: fileSink, Args: []string{"--file-fsync=true"}},
 		{Name: "file fsync=off", Kind: Relay, Swept: true, Start: file, Sink: fileSink, Args: []string{"--file-fsync=false"}},
+		{Name: "quickwit → mockdest", Kind: Relay, Swept: true, Start: mock(dest.SinkQuickwit, ""),
+			Sink: func(d *Dest) string { return "quickwit+http://" + d.Addr + "/" + dest.BulkIndex }},
+		// Loki's push API carries each line as text; VictoriaLogs parses a
+		// JSON line into its fields (msg becomes _msg), so the stamp field
+		// is there to count.
+		{Name: "loki → VictoriaLogs", Kind: Relay, Swept: true, NeedsVictoriaLogs: true, Start: vlNode,
+			Sink: func(d *Dest) string { return "loki+http://" + d.Addr + "/insert" }, Args: []string{"--loki-labels", "job=logrelay,host=bench"}},
 		{Name: "ideal → VictoriaLogs", Kind: Ideal, Swept: true, NeedsVictoriaLogs: true, Start: vlNode},
 		{Name: "_bulk → VictoriaLogs", Kind: Relay, Swept: true, NeedsVictoriaLogs: true, Start: vlNode, Sink: bulkSink,
 			Ideal: "ideal → VictoriaLogs"},
@@ -197,11 +206,11 @@ func vlCount(ctx context.Context, flush func(context.Context) error, q func(ctx 
 	if err != nil {
 		return 0, 0, err
 	}
-	uniq, err := q(ctx, "*", "count_uniq(stamp)")
+	n, err := q(ctx, "*", "count_uniq(stamp)")
 	if err != nil {
 		return 0, 0, err
 	}
-	return uint64(rows), uint64(uniq), nil
+	return uint64(rows), uint64(n), nil
 }
 
 // Config is one comparison.

@@ -88,8 +88,8 @@ func TestRunMockdest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Rows) != 9 { // the pipe, and four rows at two batch sizes
-		t.Fatalf("got %d rows want 9", len(c.Rows))
+	if len(c.Rows) != 11 { // the pipe, and five rows at two batch sizes
+		t.Fatalf("got %d rows want 11", len(c.Rows))
 	}
 	for _, r := range c.Rows {
 		if len(r.Steps) != 2 || len(r.Failed()) > 0 || r.MsgsPerSec <= 0 || r.Lost != 0 || r.Duplicates != 0 {
@@ -131,7 +131,7 @@ func TestRunVictoriaLogs(t *testing.T) {
 	defer st.Close()
 	var rows []Row
 	for _, r := range Rows(bin) {
-		if r.Name == "ideal → VictoriaLogs" || r.Name == "_bulk → VictoriaLogs" {
+		if r.Name == "ideal → VictoriaLogs" || r.Name == "_bulk → VictoriaLogs" || r.Name == "loki → VictoriaLogs" {
 			rows = append(rows, r)
 		}
 	}
@@ -144,8 +144,8 @@ func TestRunVictoriaLogs(t *testing.T) {
 			t.Errorf("%s: errors %v, lost %d, dups %d, stored %d; want none, 0, 0, 20000", r.Label(), r.Failed(), r.Lost, r.Duplicates, r.Steps[0].Stored)
 		}
 	}
-	if c.Rows[1].Ratio <= 0 {
-		t.Errorf("relay row: no ratio to the ideal client")
+	if len(c.Rows) != 3 || c.Rows[2].Ratio <= 0 || c.Rows[0].Ratio != 0 {
+		t.Errorf("rows %d: the _bulk row wants a ratio to the ideal client, the loki row none", len(c.Rows))
 	}
 }
 

@@ -36,7 +36,14 @@ const (
 	SinkElasticsearch = "elasticsearch" // elasticsearch+http://: mockdest's _bulk receiver
 )
 
-// Sinks are the Config.Sink values, in the order the bench lists them.
+// SinkQuickwit is quickwit+http://ADDR/logs into mockdest's _bulk
+// receiver in the quickwit flavour, which serves Quickwit's ingest API
+// (index "logs"). It takes no failure mapping (NackRate and NoAckRate
+// must be 0); bench compare-sinks uses it, the suite does not.
+const SinkQuickwit = "quickwit"
+
+// Sinks are the Config.Sink values the whole suite runs with, in the
+// order the bench lists them.
 var Sinks = []string{SinkTCP, SinkElasticsearch}
 
 // BulkIndex is the index the elasticsearch sink writes to (the URL's path).
@@ -69,11 +76,12 @@ type Config struct {
 
 // Dest is a running mockdest.
 type Dest struct {
-	srv   *mockdest.Server
-	run   *inproc.Running
-	addr  string
-	mode  string
-	start time.Time
+	srv     *mockdest.Server
+	run     *inproc.Running
+	addr    string
+	mode    string
+	flavour string // bulk mode's
+	start   time.Time
 }
 
 // Start starts a mockdest for c and returns once it accepts connections.
@@ -91,8 +99,14 @@ func Start(ctx context.Context, c Config) (*Dest, error) {
 		mc.Mode = mockdest.ModeBulk
 		mc.Bulk = bulkFailures(c.NackRate, c.NoAckRate)
 		mc.NackRate, mc.NoAckRate = 0, 0
+	case SinkQuickwit:
+		if (c.Mode != "" && c.Mode != mockdest.ModeBulk) || c.NackRate > 0 || c.NoAckRate > 0 {
+			return nil, fmt.Errorf("mockdest: sink %s: mode %q, nack rate %v, no-ack rate %v: want bulk mode and no acknowledgement failures", c.Sink, c.Mode, c.NackRate, c.NoAckRate)
+		}
+		mc.Mode = mockdest.ModeBulk
+		mc.Bulk = mockdest.BulkConfig{Flavour: mockdest.FlavourQuickwit, Indexes: []string{BulkIndex}}
 	default:
-		return nil, fmt.Errorf("mockdest: sink %q: want %s or %s", c.Sink, SinkTCP, SinkElasticsearch)
+		return nil, fmt.Errorf("mockdest: sink %q: want %s, %s or %s", c.Sink, SinkTCP, SinkElasticsearch, SinkQuickwit)
 	}
 	mc.DownFor, mc.DownEvery = c.DownFor, c.DownEvery
 	mc.OutDir = c.OutDir
@@ -125,7 +139,7 @@ func Start(ctx context.Context, c Config) (*Dest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mockdest: %w", err)
 	}
-	d := &Dest{srv: srv, run: run, addr: ln.Addr().String(), mode: mc.Mode, start: time.Now()}
+	d := &Dest{srv: srv, run: run, addr: ln.Addr().String(), mode: mc.Mode, flavour: mc.Bulk.Flavour, start: time.Now()}
 	return d, nil
 }
 
@@ -146,8 +160,12 @@ func (d *Dest) Addr() string { return d.addr }
 
 // Sink is the relay sink URL that delivers to this mockdest: tcp://ADDR
 // for both the frames and the lines receiver (a relay's TCP sink),
-// elasticsearch+http://ADDR/logs/_bulk for the _bulk receiver.
+// elasticsearch+http://ADDR/logs/_bulk for the _bulk receiver,
+// quickwit+http://ADDR/logs for its quickwit flavour.
 func (d *Dest) Sink() string {
+	if d.mode == mockdest.ModeBulk && d.flavour == mockdest.FlavourQuickwit {
+		return "quickwit+http://" + d.addr + "/" + BulkIndex
+	}
 	if d.mode == mockdest.ModeBulk {
 		return "elasticsearch+http://" + d.addr + "/" + BulkIndex + "/_bulk"
 	}

@@ -110,6 +110,17 @@ func TestElasticsearch(t *testing.T) {
 	if _, err := Start(ctx, Config{Sink: SinkElasticsearch, Mode: "frames"}); err == nil {
 		t.Error("elasticsearch sink into frames mode: nil error")
 	}
+	q, err := Start(ctx, Config{Sink: SinkQuickwit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "quickwit+http://" + q.Addr() + "/logs"; q.Sink() != want {
+		t.Errorf("quickwit sink %q want %q", q.Sink(), want)
+	}
+	q.Stop()
+	if _, err := Start(ctx, Config{Sink: SinkQuickwit, NackRate: 0.1}); err == nil {
+		t.Error("quickwit sink with nacks: nil error")
+	}
 	if _, err := Start(ctx, Config{Sink: "carrier-pigeon"}); err == nil {
 		t.Error("unknown sink: nil error")
 	}

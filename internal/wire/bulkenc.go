@@ -306,24 +306,6 @@ type objectScan struct {
 	badUTF8 bool // it holds invalid UTF-8 (inside strings, the only place it can be)
 }
 
-// scanObject checks, without allocating, that b is exactly one JSON
-// object (RFC 8259 grammar, as encoding/json.Valid checks it, white space
-// around it already trimmed), and whether its top level has the key
-// timeKey (compared as the raw bytes between the key's quotes).
-func scanObject(b, timeKey []byte) objectScan {
-	var v objectScan
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
-		return v
-	}
-	s := scanner{b: b, timeKey: timeKey}
-	if !s.object(1) || s.skipSpace() != len(b) {
-		return v
-	}
-	v.ok, v.hasTime, v.badUTF8 = true, s.hasTime, s.badUTF8
-	v.empty = len(trimJSONSpace(b[1:len(b)-1])) == 0
-	return v
-}
-
 type scanner struct {
 	b       []byte
 	i       int

@@ -298,7 +298,8 @@ func appendValidUTF8(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
-// objectScan is what scanObject learned about a line.
+// objectScan is what scanObject learned about a line; the fields after ok
+// mean something only when ok is true.
 type objectScan struct {
 	ok      bool // the line is one JSON object, at most maxJSONDepth deep
 	empty   bool // it is {}

@@ -118,8 +118,7 @@ func (b *batcher) add(c *chunk) {
 			n = k
 		}
 		end := ends[i+n-1]
-		b.cur.buf = append(b.cur.buf, data[off:end]...)
-		b.cur.hdr.Count += uint32(n)
+		b.cur.appendMessages(data, ends, off, i, i+n)
 		b.cur.addRun(b.cur.hdr.Count, c.recvNs)
 		off, i = end, i+n
 		switch {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -33,9 +34,11 @@ const unhealthyAfter = 3
 // prometheus.Collector and a relay.HealthReporter.
 type Sink struct {
 	cfg      Config
-	endpoint string // URL with the query, filter_path added
-	name     string // for logs: the URL without its query
+	endpoint string   // URL with the query, filter_path added
+	url      *url.URL // endpoint, parsed
+	name     string   // for logs: the URL without its query
 	client   *http.Client
+	rt       http.RoundTripper // client's transport: requests go to it directly
 	dead     *httpout.DeadLetter
 	run      uint64 // this process's id for IDBatch
 	ids      bool
@@ -78,7 +81,7 @@ func New(c Config) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{
-		cfg: c, endpoint: u.String(), name: "elasticsearch+" + name.String(), client: client,
+		cfg: c, endpoint: u.String(), url: &u, name: "elasticsearch+" + name.String(), client: client, rt: client.Transport,
 		run: rand.Uint64(), ids: c.IDs == IDBatch, m: newMetrics(),
 		rejLog: httpout.NewLimiter(time.Second), blockLog: httpout.NewLimiter(time.Second),
 		retryLog: httpout.NewLimiter(time.Second),
@@ -181,13 +184,27 @@ type worker struct {
 	log    *slog.Logger
 	policy relay.Policy
 
-	enc   *wire.BulkEncoder
-	body  []byte
-	zbuf  bytes.Buffer
-	zw    *gzip.Writer
-	resp  []byte
-	id    []byte
-	timer relay.Timer
+	enc  *wire.BulkEncoder
+	body []byte
+	req  http.Request  // the request template: method, URL, headers set once
+	br   *bytes.Reader // reads the body being sent
+	rc   io.ReadCloser // br, as the request's body
+	sent []byte        // the body being sent
+	// wrote is set (through trace) when the transport has written the last
+	// request, body included, or given up writing it. Until then it may
+	// read the body and headers, even after RoundTrip returned (a server
+	// that answers early), so the next request gets new ones.
+	wrote atomic.Bool
+	trace *httptrace.ClientTrace
+	// getBody returns a fresh reader over sent, for the transport to send
+	// the request again on a new connection when the first one failed
+	// before anything was written.
+	getBody func() (io.ReadCloser, error)
+	zbuf    bytes.Buffer
+	zw      *gzip.Writer
+	resp    []byte
+	id      []byte
+	timer   relay.Timer
 
 	// the batch being delivered
 	bh    wire.Header
@@ -216,7 +233,29 @@ func (s *Sink) newWorker(h hooks, clock relay.Clock, log *slog.Logger, p relay.P
 	}
 	w.timer = clock.NewTimer(time.Hour)
 	w.timer.Stop()
+	w.newReader()
+	w.wrote.Store(true)
+	w.trace = &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { w.wrote.Store(true) }}
+	w.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(w.sent)), nil }
+	w.req = http.Request{Method: http.MethodPost, URL: s.url, Host: s.url.Host,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(s.cfg.Headers)+8)}
+	for k, vs := range s.cfg.Headers {
+		w.req.Header[k] = vs
+	}
+	w.req.Header.Set("Content-Type", wire.BulkContentType)
+	if w.zw != nil {
+		w.req.Header.Set("Content-Encoding", "gzip")
+	}
+	s.cfg.Credentials.Apply(w.req.Header)
 	return w
+}
+
+// newReader gives the worker a new body reader. The body is a
+// *bytes.Reader behind io.NopCloser, which the transport knows to be in
+// memory: it writes the headers and the body in one system call.
+func (w *worker) newReader() {
+	w.br = &bytes.Reader{}
+	w.rc = io.NopCloser(w.br)
 }
 
 // deliverBatch delivers b and returns its outcome, or ctx's error.
@@ -406,6 +445,13 @@ func (w *worker) reject(i, status int, reason string) {
 // the answer. It returns an error only when ctx is done.
 func (w *worker) post(ctx context.Context, idx []int32) (verdict, error) {
 	s := w.s
+	if !w.wrote.Load() {
+		// The transport may still read the last request's body and
+		// headers: use new ones.
+		w.body, w.zbuf = nil, bytes.Buffer{}
+		w.newReader()
+		w.req.Header = w.req.Header.Clone()
+	}
 	w.body = w.body[:0]
 	before := w.enc.Replaced()
 	for _, i := range idx {
@@ -429,23 +475,18 @@ func (w *worker) post(ctx context.Context, idx []int32) (verdict, error) {
 
 	actx, cancel := context.WithTimeout(ctx, w.policy.SendTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, s.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return verdict{}, fmt.Errorf("build _bulk request: %w", err) // cannot happen: the URL was checked
-	}
-	for k, vs := range s.cfg.Headers {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Content-Type", wire.BulkContentType)
-	if w.zw != nil {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	s.cfg.Credentials.Apply(req.Header)
-	wire.SetBatchHeaders(req.Header, w.bh, len(idx))
+	wire.SetBatchHeaders(w.req.Header, w.bh, len(idx))
+	w.sent = body
+	w.br.Reset(body)
+	w.req.Body, w.req.ContentLength, w.req.GetBody = w.rc, int64(len(body)), w.getBody
+	w.wrote.Store(false)
+	req := w.req.WithContext(httptrace.WithClientTrace(actx, w.trace))
 
 	w.h.attempt()
 	start := w.clock.Now()
-	resp, err := s.client.Do(req)
+	// Straight to the transport: the client would only copy the headers
+	// for redirects, which the sink does not follow.
+	resp, err := s.rt.RoundTrip(req)
 	s.m.sentBytes.Add(uint64(len(body)))
 	if err != nil {
 		if ctx.Err() != nil {

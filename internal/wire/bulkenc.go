@@ -643,7 +643,15 @@ func (s *scanner) countArray() (int, bool) {
 	}
 	n := 0
 	for {
-		if !s.value(2) {
+		if c, _ := s.peek(); c == '{' {
+			// the common case, an item: the fast scanner, at the depth
+			// value(2) would scan it (3)
+			v, end := scanObjectAt(s.b, s.i, maxJSONDepth-2, nil)
+			if !v.ok {
+				return 0, false
+			}
+			s.i = end
+		} else if !s.value(2) {
 			return 0, false
 		}
 		n++

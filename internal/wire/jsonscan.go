@@ -16,14 +16,26 @@ import (
 // kinds of the open containers are the bits of one word (maxJSONDepth is
 // 64), and strings are skipped eight bytes at a time.
 func scanObject(b, timeKey []byte) objectScan {
-	var v objectScan
 	n := len(b)
 	if n < 2 || b[0] != '{' || b[n-1] != '}' {
-		return v
+		return objectScan{}
 	}
+	v, end := scanObjectAt(b, 0, maxJSONDepth, timeKey)
+	if !v.ok || end != n { // b ends with '}' and is trimmed: this is something after the object
+		return objectScan{}
+	}
+	v.empty = n == 2 || len(trimJSONSpace(b[1:n-1])) == 0
+	return v
+}
+
+// scanObjectAt scans the JSON object that starts at b[start] (a '{'),
+// nested at most limit deep, and returns what scanObject learns about it
+// (but empty) and the index just after it.
+func scanObjectAt(b []byte, start, limit int, timeKey []byte) (v objectScan, end int) {
+	n := len(b)
 	var arrays uint64 // bit d-1: the container at depth d is an array
 	depth := 1
-	i := 1
+	i := start + 1
 	var c byte
 	var inArray, inKey bool
 	keyStart := 0
@@ -33,7 +45,7 @@ objectStart: // after '{': a key or '}'
 		i++
 	}
 	if i >= n {
-		return v
+		return v, i
 	}
 	if b[i] == '}' {
 		i++
@@ -42,7 +54,7 @@ objectStart: // after '{': a key or '}'
 
 key: // at a key's opening quote
 	if i >= n || b[i] != '"' {
-		return v
+		return v, i
 	}
 	keyStart = i + 1
 	i++
@@ -56,7 +68,7 @@ afterKey:
 		i++
 	}
 	if i >= n || b[i] != ':' {
-		return v
+		return v, i
 	}
 	i++
 
@@ -65,7 +77,7 @@ value: // a value, white space before it allowed
 		i++
 	}
 	if i >= n {
-		return v
+		return v, i
 	}
 	switch c = b[i]; c {
 	case '"':
@@ -73,15 +85,15 @@ value: // a value, white space before it allowed
 		inKey = false
 		goto str
 	case '{':
-		if depth++; depth > maxJSONDepth {
-			return v
+		if depth++; depth > limit {
+			return v, i
 		}
 		arrays &^= 1 << (depth - 1)
 		i++
 		goto objectStart
 	case '[':
-		if depth++; depth > maxJSONDepth {
-			return v
+		if depth++; depth > limit {
+			return v, i
 		}
 		arrays |= 1 << (depth - 1)
 		i++
@@ -95,23 +107,23 @@ value: // a value, white space before it allowed
 		goto value
 	case 't':
 		if n-i < 4 || string(b[i:i+4]) != "true" {
-			return v
+			return v, i
 		}
 		i += 4
 	case 'f':
 		if n-i < 5 || string(b[i:i+5]) != "false" {
-			return v
+			return v, i
 		}
 		i += 5
 	case 'n':
 		if n-i < 4 || string(b[i:i+4]) != "null" {
-			return v
+			return v, i
 		}
 		i += 4
 	default:
 		var ok bool
 		if i, ok = scanNumber(b, i); !ok {
-			return v
+			return v, i
 		}
 	}
 
@@ -120,7 +132,7 @@ afterValue: // after a value: ',' or the container's end
 		i++
 	}
 	if i >= n {
-		return v
+		return v, i
 	}
 	c = b[i]
 	i++
@@ -136,7 +148,7 @@ afterValue: // after a value: ',' or the container's end
 	case c == ']' && inArray, c == '}' && !inArray:
 		goto closed
 	}
-	return v
+	return v, i
 
 str: // inside a string (key if inKey), just after its opening quote or a piece of it
 	for n-i >= 8 {
@@ -151,7 +163,7 @@ str: // inside a string (key if inKey), just after its opening quote or a piece 
 	}
 strByte: // at a byte of a string that plain ASCII is not, or the end
 	if i >= n {
-		return v
+		return v, i
 	}
 	switch c = b[i]; {
 	case c == '"':
@@ -162,21 +174,21 @@ strByte: // at a byte of a string that plain ASCII is not, or the end
 		goto afterValue
 	case c == '\\':
 		if i+1 >= n {
-			return v
+			return v, i
 		}
 		switch b[i+1] {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			i += 2
 		case 'u':
 			if n-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-				return v
+				return v, i
 			}
 			i += 6
 		default:
-			return v
+			return v, i
 		}
 	case c < 0x20:
-		return v
+		return v, i
 	case c < utf8.RuneSelf:
 		i++ // not reached: every other ASCII byte is plain
 	default:
@@ -192,12 +204,8 @@ closed: // just after a container's end
 	if depth--; depth > 0 {
 		goto afterValue
 	}
-	if i != n { // b ends with '}' and is trimmed, so this is something after the object
-		return v
-	}
 	v.ok = true
-	v.empty = n == 2 || len(trimJSONSpace(b[1:n-1])) == 0
-	return v
+	return v, i
 }
 
 // jsonSpace[c] is true for JSON white space.

@@ -66,9 +66,14 @@ type BulkEncoder struct {
 	msgKey     []byte // ,"MESSAGE_FIELD":"
 
 	// the formatted date and time of second lastSec: 2006-01-02T15:04:05
-	lastSec  int64
-	secText  [19]byte
-	haveSec  bool
+	lastSec int64
+	secText [19]byte
+	haveSec bool
+	// the whole formatted time of lastNs (valid when haveNs): the messages
+	// of one read share their receive time
+	lastNs   int64
+	nsText   [30]byte
+	haveNs   bool
 	replaced uint64
 	objects  uint64
 }
@@ -163,6 +168,19 @@ func (e *BulkEncoder) Append(dst, msg []byte, recvNs int64, id []byte) []byte {
 
 // appendTime appends ns as RFC 3339 UTC with nine fraction digits.
 func (e *BulkEncoder) appendTime(dst []byte, ns int64) []byte {
+	if e.haveNs && ns == e.lastNs {
+		return append(dst, e.nsText[:]...)
+	}
+	start := len(dst)
+	dst = e.formatTime(dst, ns)
+	if len(dst)-start == len(e.nsText) {
+		copy(e.nsText[:], dst[start:])
+		e.lastNs, e.haveNs = ns, true
+	}
+	return dst
+}
+
+func (e *BulkEncoder) formatTime(dst []byte, ns int64) []byte {
 	sec, frac := ns/1e9, ns%1e9
 	if frac < 0 {
 		sec, frac = sec-1, frac+1e9

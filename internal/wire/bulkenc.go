@@ -66,9 +66,14 @@ type BulkEncoder struct {
 	msgKey     []byte // ,"MESSAGE_FIELD":"
 
 	// the formatted date and time of second lastSec: 2006-01-02T15:04:05
-	lastSec  int64
-	secText  [19]byte
-	haveSec  bool
+	lastSec int64
+	secText [19]byte
+	haveSec bool
+	// the whole formatted time of lastNs (valid when haveNs): the messages
+	// of one read share their receive time
+	lastNs   int64
+	nsText   [30]byte
+	haveNs   bool
 	replaced uint64
 	objects  uint64
 }
@@ -168,6 +173,19 @@ func (e *BulkEncoder) AppendDocument(dst, msg []byte, recvNs int64) []byte {
 
 // appendTime appends ns as RFC 3339 UTC with nine fraction digits.
 func (e *BulkEncoder) appendTime(dst []byte, ns int64) []byte {
+	if e.haveNs && ns == e.lastNs {
+		return append(dst, e.nsText[:]...)
+	}
+	start := len(dst)
+	dst = e.formatTime(dst, ns)
+	if len(dst)-start == len(e.nsText) {
+		copy(e.nsText[:], dst[start:])
+		e.lastNs, e.haveNs = ns, true
+	}
+	return dst
+}
+
+func (e *BulkEncoder) formatTime(dst []byte, ns int64) []byte {
 	sec, frac := ns/1e9, ns%1e9
 	if frac < 0 {
 		sec, frac = sec-1, frac+1e9
@@ -303,30 +321,13 @@ func appendValidUTF8(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
-// objectScan is what scanObject learned about a line.
+// objectScan is what scanObject learned about a line; the fields after ok
+// mean something only when ok is true.
 type objectScan struct {
 	ok      bool // the line is one JSON object, at most maxJSONDepth deep
 	empty   bool // it is {}
 	hasTime bool // it has the time key at its top level
 	badUTF8 bool // it holds invalid UTF-8 (inside strings, the only place it can be)
-}
-
-// scanObject checks, without allocating, that b is exactly one JSON
-// object (RFC 8259 grammar, as encoding/json.Valid checks it, white space
-// around it already trimmed), and whether its top level has the key
-// timeKey (compared as the raw bytes between the key's quotes).
-func scanObject(b, timeKey []byte) objectScan {
-	var v objectScan
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
-		return v
-	}
-	s := scanner{b: b, timeKey: timeKey}
-	if !s.object(1) || s.skipSpace() != len(b) {
-		return v
-	}
-	v.ok, v.hasTime, v.badUTF8 = true, s.hasTime, s.badUTF8
-	v.empty = len(trimJSONSpace(b[1:len(b)-1])) == 0
-	return v
 }
 
 type scanner struct {
@@ -665,7 +666,15 @@ func (s *scanner) countArray() (int, bool) {
 	}
 	n := 0
 	for {
-		if !s.value(2) {
+		if c, _ := s.peek(); c == '{' {
+			// the common case, an item: the fast scanner, at the depth
+			// value(2) would scan it (3)
+			v, end := scanObjectAt(s.b, s.i, maxJSONDepth-2, nil)
+			if !v.ok {
+				return 0, false
+			}
+			s.i = end
+		} else if !s.value(2) {
 			return 0, false
 		}
 		n++

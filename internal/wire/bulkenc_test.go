@@ -90,7 +90,13 @@ func TestBulkEncoderCounts(t *testing.T) {
 func TestBulkEncoderTimes(t *testing.T) {
 	t.Parallel()
 	e := NewBulkEncoder(BulkFormat{})
-	for _, ns := range []int64{0, 1, 999_999_999, 1e9, -1, -1e9 - 5, testRecvNs, testRecvNs + 1e9, testRecvNs + 7} {
+	times := []int64{0, 1, 999_999_999, 1e9, -1, -1e9 - 5, testRecvNs, testRecvNs + 1e9, testRecvNs + 7}
+	// each twice in a row (the cached text), then all again (a new time each)
+	var seq []int64
+	for _, ns := range times {
+		seq = append(seq, ns, ns)
+	}
+	for _, ns := range append(seq, times...) {
 		got := string(e.appendTime(nil, ns))
 		want := time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000000000Z")
 		if got != want {

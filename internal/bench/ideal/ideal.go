@@ -84,8 +84,16 @@ func Feed(ctx context.Context, addr string, lines [][]byte) error {
 
 // Bodies returns _bulk bodies of perBody documents each (the last may
 // hold fewer), encoded with format as the relay's _bulk sink encodes
-// them, holding lines in order, with receive times from now.
+// them, holding lines in order, with receive times from now, 1 µs apart.
 func Bodies(lines [][]byte, perBody int, format wire.BulkFormat) [][]byte {
+	return BodiesStep(lines, perBody, format, 1000)
+}
+
+// BodiesStep is Bodies with document n's receive time now + n×stepNs; with
+// stepNs 0 every document of a body has the body's time (body k: now +
+// k×100 µs), as the relay gives every message of one read the read's
+// receive time.
+func BodiesStep(lines [][]byte, perBody int, format wire.BulkFormat, stepNs int64) [][]byte {
 	enc := wire.NewBulkEncoder(format)
 	now := time.Now().UnixNano()
 	var out [][]byte
@@ -97,7 +105,11 @@ func Bodies(lines [][]byte, perBody int, format wire.BulkFormat) [][]byte {
 			if i < 0 {
 				i = len(buf)
 			}
-			b = enc.Append(b, buf[:i], now+int64(n)*1000, nil)
+			t := now + int64(n)*stepNs
+			if stepNs == 0 {
+				t = now + int64(n/perBody)*100_000
+			}
+			b = enc.Append(b, buf[:i], t, nil)
 			buf = buf[min(i+1, len(buf)):]
 			if n++; n%perBody == 0 {
 				out, b = append(out, b), nil
@@ -123,6 +135,13 @@ type Config struct {
 	Concurrency int
 	// Timeout bounds each request; 0 = 30 s.
 	Timeout time.Duration
+	// BatchHeaders adds the relay's X-Logrelay-* batch headers
+	// (wire.SetBatchHeaders) to every request: request k is batch k+1,
+	// flushed by size now, so the engine sees what a relay's requests carry.
+	BatchHeaders bool
+	// Gap is a pause each sender takes after each answer, so the engine is
+	// fed below its capacity; 0 = none.
+	Gap time.Duration
 }
 
 // Result is what a run of the ideal client measured.
@@ -198,7 +217,12 @@ func Post(ctx context.Context, c Config) (Result, error) {
 				i := k % len(c.Bodies)
 				t0 := time.Now()
 				var err error
-				buf, err = post(ctx, client, c.Endpoint, c.Bodies[i], buf)
+				var h *wire.Header
+				if c.BatchHeaders {
+					now := time.Now().UnixNano()
+					h = &wire.Header{Seq: uint64(k + 1), Count: uint32(docs[i]), OldestNs: now, FlushNs: now, Reason: wire.ReasonSize}
+				}
+				buf, err = post(ctx, client, c.Endpoint, c.Bodies[i], h, buf)
 				if err != nil {
 					fail(err)
 					return
@@ -210,6 +234,12 @@ func Post(ctx context.Context, c Config) (Result, error) {
 				res.Bytes += int64(len(c.Bodies[i]))
 				res.Latency.RecordValue(max(lat.Microseconds(), 1))
 				mu.Unlock()
+				if c.Gap > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(c.Gap):
+					}
+				}
 			}
 		}()
 	}
@@ -221,13 +251,17 @@ func Post(ctx context.Context, c Config) (Result, error) {
 	return res, firstErr
 }
 
-// post sends one body and checks the answer: 200 with "errors":false.
-func post(ctx context.Context, client *http.Client, endpoint string, body, buf []byte) ([]byte, error) {
+// post sends one body, with batch headers h unless nil, and checks the
+// answer: 200 with "errors":false.
+func post(ctx context.Context, client *http.Client, endpoint string, body []byte, h *wire.Header, buf []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return buf, fmt.Errorf("ideal client: %w", err)
 	}
 	req.Header.Set("Content-Type", wire.BulkContentType)
+	if h != nil {
+		wire.SetBatchHeaders(req.Header, *h, int(h.Count))
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return buf, fmt.Errorf("ideal client: %w", err)

@@ -53,6 +53,29 @@ func TestBodies(t *testing.T) {
 	}
 }
 
+// TestBodiesStep: step 0 gives every document of a body the body's time;
+// a step gives each document its own.
+func TestBodiesStep(t *testing.T) {
+	t.Parallel()
+	times := func(b []byte) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range bytes.Split(b, []byte{'\n'}) {
+			if i := bytes.Index(l, []byte(`"@timestamp":"`)); i >= 0 {
+				m[string(l[i:i+40])] = true
+			}
+		}
+		return m
+	}
+	lines := Lines(200, 2)
+	shared := BodiesStep(lines, 100, wire.BulkFormat{}, 0)
+	if len(shared) != 2 || len(times(shared[0])) != 1 || len(times(shared[1])) != 1 {
+		t.Errorf("step 0: %d bodies with %d and %d distinct times, want 2 bodies of 1", len(shared), len(times(shared[0])), len(times(shared[1])))
+	}
+	if each := Bodies(lines, 100, wire.BulkFormat{}); len(times(each[0])) != 100 {
+		t.Errorf("1 µs apart: %d distinct times in a body of 100", len(times(each[0])))
+	}
+}
+
 // startBulk runs a mockdest _bulk receiver of flavour with bc's failures.
 func startBulk(t *testing.T, bc mockdest.BulkConfig) (*mockdest.Server, string) {
 	t.Helper()
@@ -94,10 +117,28 @@ func TestPost(t *testing.T) {
 		t.Errorf("engine holds %d distinct (%d duplicates) from %d requests; want 1000, 0, 10", snap.Streams.Distinct, snap.Streams.Duplicates, snap.Bulk.Requests)
 	}
 
+	if snap.Bulk.NoBatchHeaders != 10 {
+		t.Errorf("without BatchHeaders: %d requests without batch headers want 10", snap.Bulk.NoBatchHeaders)
+	}
+
 	// Cycling: more requests than bodies resend them.
 	res, err = Post(context.Background(), Config{Endpoint: "http://" + addr + "/_bulk", Bodies: bodies[:2], Requests: 5})
 	if err != nil || res.Docs != 500 {
 		t.Errorf("cycling: %d docs, %v want 500, nil", res.Docs, err)
+	}
+
+	// Batch headers and a gap: mockdest joins each request into its own
+	// size batch; the gap slows the senders down.
+	srv2, addr2 := startBulk(t, mockdest.BulkConfig{})
+	res, err = Post(context.Background(), Config{Endpoint: "http://" + addr2 + "/logs/_bulk", Bodies: bodies[:4],
+		BatchHeaders: true, Gap: 20 * time.Millisecond})
+	if err != nil || res.Elapsed < 60*time.Millisecond {
+		t.Errorf("gap: %v, elapsed %v want ≥ 60 ms for 4 requests", err, res.Elapsed)
+	}
+	snap = srv2.Snapshot()
+	if snap.Bulk.NoBatchHeaders != 0 || snap.Bulk.BadBatchHeaders != 0 || snap.BatchSizes["size"][100] != 4 {
+		t.Errorf("batch headers: %d without, %d bad, size batches of 100: %d; want 0, 0, 4",
+			snap.Bulk.NoBatchHeaders, snap.Bulk.BadBatchHeaders, snap.BatchSizes["size"][100])
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,6 +110,84 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 	}
 }
 
+// TestLongVictoriaLogsRequestVariants sends the ideal client's bodies to
+// one VictoriaLogs node with one difference to the relay's requests at a
+// time, in rounds that rotate the order, and reports VictoriaLogs' CPU per
+// document for each (medians): the experiment that finds which of the
+// relay's request traits costs the engine. Variants: ideal (as
+// TestLongVictoriaLogsVsIdeal's ideal client: no filter_path, no batch
+// headers, distinct times 1 µs apart); filter_path (the sink's default
+// query parameter); batch headers (the X-Logrelay-* headers); shared times
+// (every document of a body has one time, as the relay's messages of one
+// read share its receive time); relay-like (all three); paced (the ideal
+// requests, each sender pausing 400 µs after each answer, which feeds the
+// engine at about the relay's rate).
+// LOGRELAY_BENCH_DOCS sets the documents per variant and round (default
+// 100,000; VictoriaLogs' CPU time comes in 10 ms ticks, 100 ns a document
+// at the default).
+//
+//	go test -tags long -run LongVictoriaLogsRequestVariants -v -count 1 ./internal/sink/elasticsearch/
+func TestLongVictoriaLogsRequestVariants(t *testing.T) {
+	bin := vlBinary(t)
+	conc := envInt("LOGRELAY_BENCH_CONC", 2)
+	rounds := envInt("LOGRELAY_BENCH_ROUNDS", 5)
+	perRound := envInt("LOGRELAY_BENCH_DOCS", 100_000) / 100 * 100
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	vl := startVL(t, ctx, bin)
+	base := "http://" + vl.Addr() + "/insert/elasticsearch/_bulk?_msg_field=msg&_time_field=@timestamp&_stream_fields=host"
+	withFP := base + "&filter_path=" + url.QueryEscape("errors,items.*.status,items.*.error")
+	lines := ideal.Lines(perRound, 4)
+	type variant struct {
+		name     string
+		endpoint string
+		shared   bool
+		headers  bool
+		gap      time.Duration
+	}
+	variants := []variant{
+		{"ideal", base, false, false, 0}, {"filter_path", withFP, false, false, 0}, {"batch headers", base, false, true, 0},
+		{"shared times", base, true, false, 0}, {"relay-like", withFP, true, true, 0}, {"paced", base, false, false, 400 * time.Microsecond},
+	}
+	vlNs := make([][]float64, len(variants))
+	rates := make([][]float64, len(variants))
+	for r := range rounds {
+		for k := range variants {
+			j := (k + r) % len(variants)
+			v := variants[j]
+			step := int64(1000)
+			if v.shared {
+				step = 0
+			}
+			bodies := ideal.BodiesStep(lines, 100, wire.BulkFormat{}, step)
+			v0, _ := procstat.Read(vl.PID())
+			rate := postRate(t, ctx, ideal.Config{Endpoint: v.endpoint, Bodies: bodies, Concurrency: conc,
+				Requests: perRound / 100, BatchHeaders: v.headers, Gap: v.gap})
+			rates[j] = append(rates[j], rate)
+			v1, _ := procstat.Read(vl.PID())
+			vlNs[j] = append(vlNs[j], (v1.CPUSeconds-v0.CPUSeconds)*1e9/float64(perRound))
+		}
+	}
+	for j, v := range variants {
+		var each []string
+		for _, ns := range vlNs[j] {
+			each = append(each, fmt.Sprintf("%.0f", ns))
+		}
+		t.Logf("%-14s %6.0f docs/s; VictoriaLogs CPU per document: median %.0f ns (rounds %s)",
+			v.name, median(rates[j]), median(vlNs[j]), strings.Join(each, " "))
+	}
+}
+
+// postRate sends with the ideal client and returns documents per second.
+func postRate(t *testing.T, ctx context.Context, c ideal.Config) float64 {
+	t.Helper()
+	res, err := ideal.Post(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Rate()
+}
+
 func fmtRatios(r []float64) string {
 	var s []string
 	for _, v := range r {
@@ -172,6 +251,12 @@ func relayRate(t *testing.T, ctx context.Context, addr string, conc int, lines [
 // the documents and answers as Elasticsearch does with filter_path, each
 // item's status). It reports the medians and their ratio.
 // LOGRELAY_BENCH_BATCH sets the batch size (default 100).
+// LOGRELAY_BENCH_BASE_RELAY names another relay binary (e.g. one built from
+// main) whose _bulk sink is measured in the same rounds, interleaved, for a
+// before/after comparison. LOGRELAY_BENCH_PROFILE names a directory: each
+// _bulk round of the binary under test then also writes a 2-second CPU
+// profile of the relay (from its /debug/pprof/profile) there, and the
+// rounds send 4 times as many lines so the profile covers the sending.
 //
 //	go test -tags long -run LongRelayCPUBulkVsTCP -v -count 1 ./internal/sink/elasticsearch/
 func TestLongRelayCPUBulkVsTCP(t *testing.T) {
@@ -181,31 +266,64 @@ func TestLongRelayCPUBulkVsTCP(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/logrelay/logrelay/relay").CombinedOutput(); err != nil {
 		t.Fatalf("build the relay: %v\n%s", err, out)
 	}
-	lines := ideal.Lines(total, 4)
-	var tcpNs, bulkNs []float64
+	profDir := os.Getenv("LOGRELAY_BENCH_PROFILE")
+	n := total
+	if profDir != "" {
+		n = 4 * total
+	}
+	lines := ideal.Lines(n, 4)
+	base := os.Getenv("LOGRELAY_BENCH_BASE_RELAY")
+	kinds := []string{"tcp", "bulk"}
+	if base != "" {
+		kinds = append(kinds, "base")
+	}
+	var tcpNs, bulkNs, baseNs []float64
 	for i := range rounds {
-		for _, kind := range [][2]string{{"tcp", "bulk"}, {"bulk", "tcp"}}[i%2] {
-			ns := relayCPUPerMessage(t, bin, kind, lines, total)
-			if kind == "tcp" {
-				tcpNs = append(tcpNs, ns)
-			} else {
-				bulkNs = append(bulkNs, ns)
+		order := slices.Clone(kinds)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, kind := range order {
+			switch kind {
+			case "tcp":
+				tcpNs = append(tcpNs, relayCPUPerMessage(t, bin, "tcp", lines, n, ""))
+			case "bulk":
+				prof := ""
+				if profDir != "" {
+					prof = filepath.Join(profDir, fmt.Sprintf("bulk-%d.pprof", i+1))
+				}
+				bulkNs = append(bulkNs, relayCPUPerMessage(t, bin, "bulk", lines, n, prof))
+			case "base":
+				baseNs = append(baseNs, relayCPUPerMessage(t, base, "bulk", lines, n, ""))
 			}
 		}
 		t.Logf("round %d: relay CPU per message: tcp %.0f ns, bulk %.0f ns (%.2fx)", i+1, tcpNs[i], bulkNs[i], bulkNs[i]/tcpNs[i])
+		if base != "" {
+			t.Logf("round %d: base relay's bulk %.0f ns (%.2fx tcp)", i+1, baseNs[i], baseNs[i]/tcpNs[i])
+		}
 	}
-	ratios := make([]float64, rounds)
-	for i := range ratios {
-		ratios[i] = bulkNs[i] / tcpNs[i]
+	ratio := func(a []float64) []float64 {
+		r := make([]float64, rounds)
+		for i := range r {
+			r[i] = a[i] / tcpNs[i]
+		}
+		return r
 	}
+	ratios := ratio(bulkNs)
 	t.Logf("medians over %d rounds of %d messages: relay CPU per message tcp %.0f ns, bulk %.0f ns; bulk/tcp ratio median %.2f (per round %s)",
-		rounds, total, median(tcpNs), median(bulkNs), median(ratios), fmtRatios(ratios))
+		rounds, n, median(tcpNs), median(bulkNs), median(ratios), fmtRatios(ratios))
+	if base != "" {
+		br := ratio(baseNs)
+		t.Logf("base relay %s: bulk %.0f ns; bulk/tcp ratio median %.2f (per round %s)", base, median(baseNs), median(br), fmtRatios(br))
+	}
 }
 
 // relayCPUPerMessage runs the relay binary with a sink of kind ("tcp" or
 // "bulk") into a receiver in this process, writes lines, waits for total
 // messages at the receiver, and returns the relay's CPU ns per message.
-func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total int) float64 {
+// With prof set, it also writes a 2-second CPU profile of the relay there,
+// taken from the start of the writing.
+func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total int, prof string) float64 {
 	t.Helper()
 	var got atomic.Int64
 	done := make(chan struct{})
@@ -271,7 +389,15 @@ func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total in
 		t.Fatal(err)
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "--listen", listen, "--admin", "", "--sink", sinkURL, "--batch-size", strconv.Itoa(envInt("LOGRELAY_BENCH_BATCH", 100)),
+	admin := ""
+	if prof != "" {
+		ap, err := freeTCPPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin = "127.0.0.1:" + strconv.Itoa(ap)
+	}
+	cmd := exec.Command(bin, "--listen", listen, "--admin", admin, "--sink", sinkURL, "--batch-size", strconv.Itoa(envInt("LOGRELAY_BENCH_BATCH", 100)),
 		"--flush-interval", "1s", "--sink-concurrency", "2", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -297,6 +423,25 @@ func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total in
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	if prof != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get("http://" + admin + "/debug/pprof/profile?seconds=2")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(prof)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			io.Copy(f, resp.Body)
+		}()
+	}
 	for _, buf := range lines {
 		wg.Add(1)
 		go func() {

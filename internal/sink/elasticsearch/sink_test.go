@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -559,5 +561,99 @@ func TestSplit400Duplicates(t *testing.T) {
 	}
 	if got := ts.s.m.PossibleDups[httpsink.CauseSplit400].Load(); got != uint64(copies) || copies == 0 {
 		t.Errorf("counted %d possible duplicates, the engine holds %d extra copies", got, copies)
+	}
+}
+
+// TestDeliverReusesConnection: one worker's requests share one keep-alive
+// connection and carry Content-Length (no chunked body), also after a
+// failed request, and each request's body is its own batch.
+func TestDeliverReusesConnection(t *testing.T) {
+	var conns atomic.Int64
+	var mu sync.Mutex
+	var bodies []string
+	fail := atomic.Bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.ContentLength != int64(len(b)) || len(r.TransferEncoding) != 0 {
+			t.Errorf("Content-Length %d, transfer encoding %v, body %d bytes", r.ContentLength, r.TransferEncoding, len(b))
+		}
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if fail.Swap(false) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, `{"errors":false}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	ts := newTestSink(t, &engine{t: t, srv: srv}, nil)
+	for k := range 20 {
+		fail.Store(k == 5)
+		ts.w.msgs, ts.w.recvs = ts.w.msgs[:0], ts.w.recvs[:0]
+		ts.w.msgs = append(ts.w.msgs, []byte(fmt.Sprintf("batch %d", k)))
+		ts.w.recvs = append(ts.w.recvs, 1)
+		if _, err := ts.w.deliver(context.Background(), wire.Header{Seq: uint64(k + 1), Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for one worker's 21 requests, want 1", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 21 {
+		t.Fatalf("%d requests, want 21", len(bodies))
+	}
+	for i, b := range bodies {
+		k := i
+		if i > 5 {
+			k = i - 1 // batch 5 was sent twice
+		}
+		if !strings.Contains(b, fmt.Sprintf(`"message":"batch %d"`, k)) {
+			t.Errorf("request %d: body %q, want batch %d", i, b, k)
+		}
+	}
+}
+
+// TestDeliverEarlyAnswer: a server that answers before reading a large
+// body (the transport may still be writing it when the answer arrives);
+// the resend carries the same documents intact, and nothing races (-race).
+func TestDeliverEarlyAnswer(t *testing.T) {
+	var calls atomic.Int64
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // before reading anything
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+		io.WriteString(w, `{"errors":false}`)
+	}))
+	defer srv.Close()
+	ts := newTestSink(t, &engine{t: t, srv: srv}, nil)
+	ts.w.msgs, ts.w.recvs = ts.w.msgs[:0], ts.w.recvs[:0]
+	for k := range 40 {
+		ts.w.msgs = append(ts.w.msgs, []byte(fmt.Sprintf("%d %s", k, strings.Repeat("x", 60<<10))))
+		ts.w.recvs = append(ts.w.recvs, 1)
+	}
+	if _, err := ts.w.deliver(context.Background(), wire.Header{Seq: 1, Count: 40}); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := got.Load().(string)
+	for k := range 40 {
+		if !strings.Contains(body, fmt.Sprintf(`"message":"%d %s"`, k, strings.Repeat("x", 60<<10))) {
+			t.Fatalf("resent body (%d bytes) lacks document %d intact", len(body), k)
+		}
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
 	}
 }

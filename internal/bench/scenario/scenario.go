@@ -111,7 +111,8 @@ type Params struct {
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
 
-	Quiet int // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
+	Quiet  int           // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
+	Window time.Duration // overload: the window over which the flooders' shares are compared
 
 	Messages int // victorialogs: messages per step
 
@@ -182,6 +183,7 @@ func (p Params) describe() []report.Param {
 	add(p.SinkConcurrency > 0, "sink-concurrency", "%d", p.SinkConcurrency)
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
 	add(p.Quiet > 0, "quiet clients", "%d, one message per %s each", p.Quiet, quietEvery)
+	add(p.Window > 0, "fairness window", "%s", p.Window)
 	add(p.Replicates > 0 && p.StepDuration > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
 	add(p.Messages > 0, "steps", "%d replicates × %d messages", p.Replicates, p.Messages)
 	return ps

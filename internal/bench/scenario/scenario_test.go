@@ -180,5 +180,8 @@ func TestOverloadStreams(t *testing.T) {
 		if p.Quiet <= 0 || p.Conns >= quietBase || quietBase+p.Quiet > probeStream {
 			t.Errorf("params %+v: flooders 0..%d, quiet %d..%d, probe %d overlap", p, p.Conns-1, quietBase, quietBase+p.Quiet-1, probeStream)
 		}
+		if p.Window <= 0 || 3*p.Window > p.Duration {
+			t.Errorf("params %+v: fairness window %v: want two windows after the first within the %v load", p, p.Window, p.Duration)
+		}
 	}
 }

@@ -98,8 +98,13 @@ type Core struct {
 	cfg      Config
 	name     string // for logs
 	endpoint string
+	url      *url.URL // Endpoint, for the workers' request templates
 	client   *http.Client
-	dead     *httpout.DeadLetter
+	// rt is the client's transport: workers send their requests to it
+	// directly, as the client would only copy each request's headers for
+	// redirects, which the sinks never follow.
+	rt   http.RoundTripper
+	dead *httpout.DeadLetter
 	// M are the sink's counters.
 	M *Metrics
 
@@ -125,7 +130,7 @@ func NewCore(c Config) (*Core, error) {
 	}
 	name := *c.Endpoint
 	name.RawQuery, name.ForceQuery, name.User = "", false, nil
-	k := &Core{cfg: c, name: c.Scheme + "+" + name.String(), endpoint: c.Endpoint.String(), client: client, M: NewMetrics(c.Metrics),
+	k := &Core{cfg: c, name: c.Scheme + "+" + name.String(), endpoint: c.Endpoint.String(), url: c.Endpoint, client: client, rt: client.Transport, M: NewMetrics(c.Metrics),
 		rejLog: httpout.NewLimiter(time.Second), blockLog: httpout.NewLimiter(time.Second),
 		retryLog: httpout.NewLimiter(time.Second)}
 	if c.DeadLetter != "" {

@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -26,7 +28,9 @@ import (
 type Engine interface {
 	// Encode appends to dst the body of a request of the messages idx
 	// (indexes into msgs and recvs, the receive times in Unix ns) of the
-	// batch bh.
+	// batch bh. The body is dst's memory, never the engine's own buffer:
+	// the transport may still be reading the last body (see Worker.wrote),
+	// and only the worker knows when it may be reused.
 	Encode(dst []byte, bh wire.Header, msgs [][]byte, recvs []int64, idx []int32) []byte
 	// Classify reads the answer to the request Encode built last, of the
 	// messages idx.
@@ -114,10 +118,28 @@ type Worker struct {
 	log    *slog.Logger
 	policy *relay.Policy
 
-	body  []byte
-	zbuf  bytes.Buffer
-	zw    *gzip.Writer
-	resp  []byte
+	body []byte
+	zbuf bytes.Buffer
+	zw   *gzip.Writer
+	resp []byte
+	// req is the request template: method, URL, the fixed headers and
+	// credentials set once; each request overwrites the batch headers,
+	// the body and the context.
+	req http.Request
+	br  *bytes.Reader // reads the body being sent
+	rc  io.ReadCloser // br, as the request's body
+	// sent is the body being sent; getBody returns a new reader over it,
+	// for the transport to send the request again on a new connection
+	// when a reused one failed before anything was written.
+	sent    []byte
+	getBody func() (io.ReadCloser, error)
+	// wrote is set (through trace) once the transport has written the
+	// last request, body included, or given up writing it. Until then it
+	// may still read the body and the headers, even after RoundTrip
+	// returned (a server that answers before reading the request), so the
+	// next request gets new buffers, reader and header map.
+	wrote atomic.Bool
+	trace *httptrace.ClientTrace
 	timer relay.Timer
 
 	// the batch being delivered
@@ -148,7 +170,46 @@ func (k *Core) NewWorker(eng Engine, h Hooks, clock relay.Clock, log *slog.Logge
 	}
 	w.timer = clock.NewTimer(time.Hour)
 	w.timer.Stop()
+	w.newReader()
+	w.wrote.Store(true)
+	w.trace = &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { w.wrote.Store(true) }}
+	w.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(w.sent)), nil }
+	w.req = http.Request{Method: http.MethodPost, URL: k.url, Host: k.url.Host,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(k.cfg.Headers)+8)}
+	for name, vs := range k.cfg.Headers {
+		w.req.Header[name] = vs
+	}
+	w.req.Header.Set("Content-Type", k.cfg.ContentType)
+	if w.zw != nil {
+		w.req.Header.Set("Content-Encoding", "gzip")
+	}
+	k.cfg.Credentials.Apply(w.req.Header)
+	if u := k.url.User; u != nil && w.req.Header.Get("Authorization") == "" {
+		// What http.Client does with credentials in the URL.
+		pw, _ := u.Password()
+		w.req.SetBasicAuth(u.Username(), pw)
+	}
 	return w
+}
+
+// newReader gives the worker a new body reader: a *bytes.Reader behind
+// io.NopCloser, which the transport knows to be in memory, so it sends
+// Content-Length and writes the headers and the body in one system call.
+func (w *Worker) newReader() {
+	w.br = &bytes.Reader{}
+	w.rc = io.NopCloser(w.br)
+}
+
+// fresh gives the next request new buffers, reader and header map when
+// the transport may still be reading the last request's.
+func (w *Worker) fresh() {
+	if w.wrote.Load() {
+		return
+	}
+	w.body, w.zbuf = nil, bytes.Buffer{} // post resets w.zw onto the new zbuf
+	w.newReader()
+	w.req.Header = w.req.Header.Clone()
+	w.wrote.Store(true)
 }
 
 // DeliverBatch delivers b; see Deliver.
@@ -221,6 +282,7 @@ func (w *Worker) split(p part) {
 func (w *Worker) send(ctx context.Context, p part) error {
 	k, m := w.k, w.k.M
 	idx := w.arena[p.lo:p.hi]
+	w.fresh()
 	w.body = w.eng.Encode(w.body[:0], w.bh, w.msgs, w.recvs, idx)
 	if max := k.cfg.MaxBody; max > 0 && len(w.body) > max {
 		if len(idx) > 1 {
@@ -369,23 +431,16 @@ func (w *Worker) post(ctx context.Context, idx []int32) (Verdict, error) {
 
 	actx, cancel := context.WithTimeout(ctx, w.policy.SendTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, k.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return Verdict{}, fmt.Errorf("build %s request: %w", k.cfg.API, err) // cannot happen: the URL was checked
-	}
-	for name, vs := range k.cfg.Headers {
-		req.Header[name] = vs
-	}
-	req.Header.Set("Content-Type", k.cfg.ContentType)
-	if w.zw != nil {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	k.cfg.Credentials.Apply(req.Header)
-	wire.SetBatchHeaders(req.Header, w.bh, len(idx))
+	wire.SetBatchHeaders(w.req.Header, w.bh, len(idx))
+	w.sent = body
+	w.br.Reset(body)
+	w.req.Body, w.req.ContentLength, w.req.GetBody = w.rc, int64(len(body)), w.getBody
+	w.wrote.Store(false)
+	req := w.req.WithContext(httptrace.WithClientTrace(actx, w.trace))
 
 	w.h.Attempt()
 	start := w.clock.Now()
-	resp, err := k.client.Do(req)
+	resp, err := k.rt.RoundTrip(req)
 	k.M.SentBytes.Add(uint64(len(body)))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -393,7 +448,7 @@ func (w *Worker) post(ctx context.Context, idx []int32) (Verdict, error) {
 		}
 		k.M.Requests[0].Add(1)
 		k.M.Latency.Observe(w.clock.Now().Sub(start).Seconds())
-		return w.eng.Classify(Answer{TransportErr: redact(err), Now: w.clock.Now()}, idx), nil
+		return w.eng.Classify(Answer{TransportErr: redact(&url.Error{Op: "Post", URL: k.endpoint, Err: err}), Now: w.clock.Now()}, idx), nil
 	}
 	limit := int64(4096 + 1024*len(idx))
 	if k.cfg.ResponseLimit != nil {
@@ -412,7 +467,7 @@ func (w *Worker) post(ctx context.Context, idx []int32) (Verdict, error) {
 	return w.eng.Classify(Answer{Status: resp.StatusCode, Header: resp.Header, Body: w.resp, ReadErr: err, Now: w.clock.Now()}, idx), nil
 }
 
-// redact drops the URL (and its query) from a client error: the reason is
+// redact drops the URL (and its query) from a transport error: the reason is
 // logged and shown by /healthz.
 func redact(err error) error {
 	var ue *url.Error

@@ -2,15 +2,19 @@ package httpsink
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,3 +237,121 @@ func TestHardStop(t *testing.T) {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestRequestTemplate: a worker's requests, with and without gzip, share
+// one keep-alive connection, carry Content-Length (no chunked body), the
+// fixed headers and each its own batch headers and body, also after a
+// failed request and after a server answered before reading a large body
+// (the transport may still be writing it then: the next request must not
+// reuse its buffers or header map; -race).
+func TestRequestTemplate(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "gzip"}[gz], func(t *testing.T) {
+			type got struct {
+				seq, count, custom, ctype, cenc string
+				lines                           []string
+			}
+			var (
+				mu    sync.Mutex
+				reqs  []got
+				conns atomic.Int64
+				early atomic.Int64 // the request number answered before reading
+			)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				n := len(reqs) + 1
+				reqs = append(reqs, got{})
+				mu.Unlock()
+				if int64(n) == early.Load() {
+					w.WriteHeader(http.StatusServiceUnavailable) // before reading anything
+					return
+				}
+				b, _ := io.ReadAll(r.Body)
+				if r.ContentLength != int64(len(b)) || len(r.TransferEncoding) != 0 {
+					t.Errorf("request %d: Content-Length %d, transfer encoding %v, body %d bytes", n, r.ContentLength, r.TransferEncoding, len(b))
+				}
+				if r.Header.Get("Content-Encoding") == "gzip" {
+					zr, err := gzip.NewReader(bytes.NewReader(b))
+					if err != nil {
+						t.Errorf("request %d: %v", n, err)
+						return
+					}
+					if b, err = io.ReadAll(zr); err != nil {
+						t.Errorf("request %d: %v", n, err)
+					}
+				}
+				g := got{seq: r.Header.Get(wire.HeaderSeq), count: r.Header.Get(wire.HeaderCount), custom: r.Header.Get("X-Custom"),
+					ctype: r.Header.Get("Content-Type"), cenc: r.Header.Get("Content-Encoding"),
+					lines: strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")}
+				mu.Lock()
+				reqs[n-1] = g
+				mu.Unlock()
+				if n == 4 {
+					w.WriteHeader(http.StatusServiceUnavailable) // read, then refused: resent on the same connection
+				}
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+			_, w, _, _, _ := newTestWorker(t, srv.URL, func(c *Config) {
+				c.Gzip = gz
+				c.Headers = http.Header{"X-Custom": {"yes"}}
+			})
+			deliver := func(seq uint64, ms ...string) {
+				t.Helper()
+				m, r := msgs(ms...)
+				if _, err := w.Deliver(context.Background(), wire.Header{Seq: seq, Count: uint32(len(m))}, m, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Requests 1-6: batches 1-5, batch 4 sent twice (request 4
+			// refused after reading), all on one connection.
+			var want []got
+			for seq := uint64(1); seq <= 5; seq++ {
+				line := fmt.Sprintf("batch %d", seq)
+				deliver(seq, line, line+" again")
+				want = append(want, got{seq: fmt.Sprint(seq), count: "2", lines: []string{line, line + " again"}})
+				if seq == 4 {
+					want = append(want, want[len(want)-1])
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d connections for one worker's 6 requests, want 1", n)
+			}
+			// Request 7 (batch 6, 4 MiB) is answered before the server
+			// reads it; request 8 resends it; request 9 is batch 7.
+			early.Store(7)
+			var big []string
+			for k := range 64 {
+				big = append(big, fmt.Sprintf("%d %s", k, strings.Repeat(string(rune('a'+k%26)), 64<<10)))
+			}
+			deliver(6, big...)
+			deliver(7, "batch 7")
+			want = append(want, got{}, got{seq: "6", count: "64", lines: big}, got{seq: "7", count: "1", lines: []string{"batch 7"}})
+
+			mu.Lock()
+			defer mu.Unlock()
+			if len(reqs) != len(want) {
+				t.Fatalf("%d requests, want %d", len(reqs), len(want))
+			}
+			cenc := map[bool]string{false: "", true: "gzip"}[gz]
+			for i, g := range reqs {
+				if i == 6 {
+					continue // answered unread
+				}
+				wg := want[i]
+				if g.seq != wg.seq || g.count != wg.count || !slices.Equal(g.lines, wg.lines) {
+					t.Errorf("request %d: batch %s count %s, %d lines; want batch %s count %s, %d lines (or their content differs)",
+						i+1, g.seq, g.count, len(g.lines), wg.seq, wg.count, len(wg.lines))
+				}
+				if g.custom != "yes" || g.ctype != "text/plain" || g.cenc != cenc {
+					t.Errorf("request %d: X-Custom %q, Content-Type %q, Content-Encoding %q", i+1, g.custom, g.ctype, g.cenc)
+				}
+			}
+		})
+	}
+}

@@ -247,7 +247,17 @@ var safeASCII = func() (t [256]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a quoted JSON string.
+// AppendJSONString appends s to dst as a quoted JSON string, escaped as
+// the bulk and Loki encoders escape their strings: '"' and '\\' with a
+// backslash, \n \r \t as such, other bytes below 0x20 as \u00xx, every
+// other byte as it is except that each invalid UTF-8 byte becomes U+FFFD.
+func AppendJSONString(dst, s []byte) []byte {
+	dst, _ = appendJSONString(dst, s)
+	return dst
+}
+
+// appendJSONString appends s as a quoted JSON string, as AppendJSONString
+// does, and reports whether s held invalid UTF-8.
 func appendJSONString(dst, s []byte) ([]byte, bool) {
 	dst = append(dst, '"')
 	dst, bad := appendJSONStringBody(dst, s)

@@ -188,6 +188,25 @@ func (q *batchQueue) takeAll(dst []*Batch) ([]*Batch, bool) {
 	return dst, closed
 }
 
+// compactFront is the step after taking items[head-1] from the front of a
+// queue kept as a slice and the index of its first live item: when every
+// item is taken it returns items[:0] and 0; when the taken prefix is at
+// least 1024 items and half the slice it moves the live items to the front
+// (zeroing the vacated tail, so nothing taken stays reachable) and returns
+// them and 0; otherwise it returns items and head as they are. The backing
+// array is reused in every case.
+func compactFront[T any](items []T, head int) ([]T, int) {
+	if head == len(items) {
+		return items[:0], 0
+	}
+	if head >= 1024 && head*2 >= len(items) {
+		n := copy(items, items[head:])
+		clear(items[n:])
+		return items[:n], 0
+	}
+	return items, head
+}
+
 // next removes and returns the oldest queued batch, waiting for one until
 // done is closed. It returns false when the queue is closed and empty, or
 // done is closed. Several goroutines may call it at once: whoever takes a
@@ -198,14 +217,7 @@ func (q *batchQueue) next(done <-chan struct{}) (*Batch, bool) {
 		if q.head < len(q.items) {
 			b := q.items[q.head]
 			q.items[q.head] = nil
-			q.head++
-			if q.head == len(q.items) {
-				q.items, q.head = q.items[:0], 0
-			} else if q.head >= 1024 && q.head*2 >= len(q.items) {
-				n := copy(q.items, q.items[q.head:])
-				clear(q.items[n:])
-				q.items, q.head = q.items[:n], 0
-			}
+			q.items, q.head = compactFront(q.items, q.head+1)
 			more := q.head < len(q.items) || q.closed
 			q.mu.Unlock()
 			if more {

@@ -247,7 +247,17 @@ var safeASCII = func() (t [256]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a quoted JSON string.
+// AppendJSONString appends s to dst as a quoted JSON string, escaped as
+// the bulk and Loki encoders escape their strings: '"' and '\\' with a
+// backslash, \n \r \t as such, other bytes below 0x20 as \u00xx, every
+// other byte as it is except that each invalid UTF-8 byte becomes U+FFFD.
+func AppendJSONString(dst, s []byte) []byte {
+	dst, _ = appendJSONString(dst, s)
+	return dst
+}
+
+// appendJSONString appends s as a quoted JSON string, as AppendJSONString
+// does, and reports whether s held invalid UTF-8.
 func appendJSONString(dst, s []byte) ([]byte, bool) {
 	dst = append(dst, '"')
 	dst, bad := appendJSONStringBody(dst, s)
@@ -330,12 +340,12 @@ type objectScan struct {
 	badUTF8 bool // it holds invalid UTF-8 (inside strings, the only place it can be)
 }
 
+// scanner reads JSON at b[i:] one token at a time, for ScanBulkResponse;
+// the containers it skips are scanned by scanContainerAt.
 type scanner struct {
 	b       []byte
 	i       int
-	timeKey []byte
-	hasTime bool
-	badUTF8 bool
+	badUTF8 bool // a string str scanned held invalid UTF-8
 }
 
 func (s *scanner) skipSpace() int {
@@ -352,81 +362,6 @@ func (s *scanner) peek() (byte, bool) {
 	return s.b[s.i], true
 }
 
-// object scans an object at s.i, depth levels deep.
-func (s *scanner) object(depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	s.i++ // '{'
-	if c, ok := s.peek(); !ok {
-		return false
-	} else if c == '}' {
-		s.i++
-		return true
-	}
-	for {
-		if c, ok := s.peek(); !ok || c != '"' {
-			return false
-		}
-		start := s.i + 1
-		if !s.str() {
-			return false
-		}
-		if depth == 1 && string(s.b[start:s.i-1]) == string(s.timeKey) {
-			s.hasTime = true
-		}
-		if c, ok := s.peek(); !ok || c != ':' {
-			return false
-		}
-		s.i++
-		if !s.value(depth) {
-			return false
-		}
-		c, ok := s.peek()
-		if !ok {
-			return false
-		}
-		s.i++
-		switch c {
-		case ',':
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (s *scanner) array(depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	s.i++ // '['
-	if c, ok := s.peek(); !ok {
-		return false
-	} else if c == ']' {
-		s.i++
-		return true
-	}
-	for {
-		if !s.value(depth) {
-			return false
-		}
-		c, ok := s.peek()
-		if !ok {
-			return false
-		}
-		s.i++
-		switch c {
-		case ',':
-		case ']':
-			return true
-		default:
-			return false
-		}
-	}
-}
-
 // value scans one value inside a container depth levels deep.
 func (s *scanner) value(depth int) bool {
 	c, ok := s.peek()
@@ -434,10 +369,10 @@ func (s *scanner) value(depth int) bool {
 		return false
 	}
 	switch {
-	case c == '{':
-		return s.object(depth + 1)
-	case c == '[':
-		return s.array(depth + 1)
+	case c == '{' || c == '[':
+		v, end := scanContainerAt(s.b, s.i, maxJSONDepth-depth, nil)
+		s.i = end
+		return v.ok
 	case c == '"':
 		return s.str()
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -522,13 +457,7 @@ const (
 func plainASCII(b []byte) int {
 	n := 0
 	for len(b)-n >= 8 {
-		w := binary.LittleEndian.Uint64(b[n:])
-		q := w ^ (swarOnes * '"')
-		bs := w ^ (swarOnes * '\\')
-		special := ((w - swarOnes*0x20) | (q - swarOnes) | (bs - swarOnes) | w) & swarHigh
-		// A borrow can flag bytes above the first special one, never
-		// below it, so the lowest flag is exact.
-		if special != 0 {
+		if special := stringSpecial(binary.LittleEndian.Uint64(b[n:])); special != 0 {
 			return n + bits.TrailingZeros64(special)/8
 		}
 		n += 8
@@ -540,44 +469,11 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-// number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number scans the number at s.i (as scanNumber does).
 func (s *scanner) number() bool {
-	b := s.b
-	if b[s.i] == '-' {
-		s.i++
-	}
-	if s.i >= len(b) || !isDigit(b[s.i]) {
-		return false
-	}
-	if b[s.i] == '0' {
-		s.i++
-	} else {
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	if s.i < len(b) && b[s.i] == '.' {
-		s.i++
-		if s.i >= len(b) || !isDigit(b[s.i]) {
-			return false
-		}
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	if s.i < len(b) && (b[s.i] == 'e' || b[s.i] == 'E') {
-		s.i++
-		if s.i < len(b) && (b[s.i] == '+' || b[s.i] == '-') {
-			s.i++
-		}
-		if s.i >= len(b) || !isDigit(b[s.i]) {
-			return false
-		}
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	return true
+	var ok bool
+	s.i, ok = scanNumber(s.b, s.i)
+	return ok
 }
 
 // ScanBulkResponse reads the summary of a _bulk response body without
@@ -666,15 +562,7 @@ func (s *scanner) countArray() (int, bool) {
 	}
 	n := 0
 	for {
-		if c, _ := s.peek(); c == '{' {
-			// the common case, an item: the fast scanner, at the depth
-			// value(2) would scan it (3)
-			v, end := scanObjectAt(s.b, s.i, maxJSONDepth-2, nil)
-			if !v.ok {
-				return 0, false
-			}
-			s.i = end
-		} else if !s.value(2) {
+		if !s.value(2) {
 			return 0, false
 		}
 		n++

@@ -312,3 +312,19 @@ func TestPlainASCII(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendJSONString(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", `""`},
+		{"plain text", `"plain text"`},
+		{"q\"b\\s/", `"q\"b\\s/"`},
+		{"\n\r\t", `"\n\r\t"`},
+		{"\x00\x01\x08\x0c\x1f\x7f", `"\u0000\u0001\u0008\u000c\u001f` + "\x7f\""},
+		{"é€😀", `"é€😀"`},
+		{"a\xffb\xc3", "\"a\uFFFDb\uFFFD\""},
+	} {
+		if got := string(AppendJSONString([]byte("x"), []byte(c.in))); got != "x"+c.want {
+			t.Errorf("AppendJSONString(%q) = %q, want %q", c.in, got, "x"+c.want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func scanObject(b, timeKey []byte) objectScan {
 	if n < 2 || b[0] != '{' || b[n-1] != '}' {
 		return objectScan{}
 	}
-	v, end := scanObjectAt(b, 0, maxJSONDepth, timeKey)
+	v, end := scanContainerAt(b, 0, maxJSONDepth, timeKey)
 	if !v.ok || end != n { // b ends with '}' and is trimmed: this is something after the object
 		return objectScan{}
 	}
@@ -28,10 +28,12 @@ func scanObject(b, timeKey []byte) objectScan {
 	return v
 }
 
-// scanObjectAt scans the JSON object that starts at b[start] (a '{'),
-// nested at most limit deep, and returns what scanObject learns about it
-// (but empty) and the index just after it.
-func scanObjectAt(b []byte, start, limit int, timeKey []byte) (v objectScan, end int) {
+// scanContainerAt scans the JSON object or array that starts at b[start]
+// (a '{' or a '['), nested at most limit deep (limit >= 1; the container
+// itself is depth 1), and returns what scanObject learns about it (but
+// empty; hasTime is about an object's own keys) and the index just after
+// it. v.ok is false, and end where it stopped, when it is not valid JSON.
+func scanContainerAt(b []byte, start, limit int, timeKey []byte) (v objectScan, end int) {
 	n := len(b)
 	var arrays uint64 // bit d-1: the container at depth d is an array
 	depth := 1
@@ -39,6 +41,10 @@ func scanObjectAt(b []byte, start, limit int, timeKey []byte) (v objectScan, end
 	var c byte
 	var inArray, inKey bool
 	keyStart := 0
+	if b[start] == '[' {
+		arrays = 1
+		goto arrayStart
+	}
 
 objectStart: // after '{': a key or '}'
 	for i < n && jsonSpace[b[i]] {
@@ -97,14 +103,7 @@ value: // a value, white space before it allowed
 		}
 		arrays |= 1 << (depth - 1)
 		i++
-		for i < n && jsonSpace[b[i]] {
-			i++
-		}
-		if i < n && b[i] == ']' {
-			i++
-			goto closed
-		}
-		goto value
+		goto arrayStart
 	case 't':
 		if n-i < 4 || string(b[i:i+4]) != "true" {
 			return v, i
@@ -199,6 +198,16 @@ strByte: // at a byte of a string that plain ASCII is not, or the end
 		i += size
 	}
 	goto str
+
+arrayStart: // after '[': a value or ']'
+	for i < n && jsonSpace[b[i]] {
+		i++
+	}
+	if i < n && b[i] == ']' {
+		i++
+		goto closed
+	}
+	goto value
 
 closed: // just after a container's end
 	if depth--; depth > 0 {

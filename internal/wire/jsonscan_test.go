@@ -7,21 +7,114 @@ import (
 	"testing"
 )
 
-// scanObjectRef is scanObject written the plain way, with the recursive
-// scanner that ScanBulkResponse uses: the reference the fast one is
-// checked against.
+// scanObjectRef is scanObject written the plain way, a recursive descent
+// over the scanner's tokens: the reference the fast one is checked
+// against.
 func scanObjectRef(b, timeKey []byte) objectScan {
 	var v objectScan
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return v
 	}
-	s := scanner{b: b, timeKey: timeKey}
+	s := refScanner{scanner: scanner{b: b}, timeKey: timeKey}
 	if !s.object(1) || s.skipSpace() != len(b) {
 		return v
 	}
 	v.ok, v.hasTime, v.badUTF8 = true, s.hasTime, s.badUTF8
 	v.empty = len(trimJSONSpace(b[1:len(b)-1])) == 0
 	return v
+}
+
+// refScanner scans containers recursively, with the scanner's strings,
+// numbers and literals.
+type refScanner struct {
+	scanner
+	timeKey []byte
+	hasTime bool
+}
+
+// object scans an object at s.i, depth levels deep.
+func (s *refScanner) object(depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	s.i++ // '{'
+	if c, ok := s.peek(); !ok {
+		return false
+	} else if c == '}' {
+		s.i++
+		return true
+	}
+	for {
+		if c, ok := s.peek(); !ok || c != '"' {
+			return false
+		}
+		start := s.i + 1
+		if !s.str() {
+			return false
+		}
+		if depth == 1 && string(s.b[start:s.i-1]) == string(s.timeKey) {
+			s.hasTime = true
+		}
+		if c, ok := s.peek(); !ok || c != ':' {
+			return false
+		}
+		s.i++
+		if !s.value(depth) {
+			return false
+		}
+		if more, ok := s.next('}'); !ok || !more {
+			return ok
+		}
+	}
+}
+
+// array scans an array at s.i, depth levels deep.
+func (s *refScanner) array(depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	s.i++ // '['
+	if c, ok := s.peek(); !ok {
+		return false
+	} else if c == ']' {
+		s.i++
+		return true
+	}
+	for {
+		if !s.value(depth) {
+			return false
+		}
+		if more, ok := s.next(']'); !ok || !more {
+			return ok
+		}
+	}
+}
+
+// next reads what follows a container's element: ',' (more) or end.
+func (s *refScanner) next(end byte) (more, ok bool) {
+	c, ok := s.peek()
+	if !ok {
+		return false, false
+	}
+	s.i++
+	switch c {
+	case ',':
+		return true, true
+	case end:
+		return false, true
+	}
+	return false, false
+}
+
+// value scans one value inside a container depth levels deep.
+func (s *refScanner) value(depth int) bool {
+	switch c, _ := s.peek(); c {
+	case '{':
+		return s.object(depth + 1)
+	case '[':
+		return s.array(depth + 1)
+	}
+	return s.scanner.value(depth)
 }
 
 // jsonScanCases are lines that exercise every branch of scanObject.
@@ -94,5 +187,26 @@ func BenchmarkScanObject(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestScanContainerArrays checks scanContainerAt on arrays (as
+// ScanBulkResponse skips them) against the reference, with every case as
+// an element and every prefix of the result.
+func TestScanContainerArrays(t *testing.T) {
+	t.Parallel()
+	for _, c := range append(jsonScanCases, `[]`, `[[1,2],[]]`, `"x"`, `-1.5e3`, `null`, strings.Repeat("[", 64)+strings.Repeat("]", 64)) {
+		for _, a := range []string{"[" + c + "]", "[ " + c + " , 1 ]", "[1," + c + "]"} {
+			for k := len(a); k >= 1; k-- {
+				b := []byte(a[:k])
+				v, end := scanContainerAt(b, 0, maxJSONDepth, nil)
+				got := v.ok && end == len(b)
+				r := refScanner{scanner: scanner{b: b}}
+				want := r.array(1) && r.i == len(b)
+				if got != want {
+					t.Fatalf("%q: scanContainerAt %v (end %d), reference %v", b, got, end, want)
+				}
+			}
+		}
 	}
 }

@@ -18,10 +18,6 @@ const quietBase = 90_000_000
 // quietEvery is how often a quiet client sends a message (10 msgs/s).
 const quietEvery = 100 * time.Millisecond
 
-// quietTimeout is how long a quiet message may take to arrive: the quiet
-// rule's bound.
-const quietTimeout = 3 * time.Second
-
 // overloadDescription is the overload scenario's description.
 const overloadDescription = "Overload fairness: unpaced flooders and a few quiet clients (10 msgs/s each) into a destination slower than they are " +
 	"(every acknowledgement 5 ms late), so the pending limit is reached again and again. Every flooder gets a fair share of " +
@@ -39,7 +35,7 @@ func runOverload(ctx context.Context, t *Trial) error {
 	if err != nil {
 		return err
 	}
-	ov := &report.Overload{Window: p.Window, Flooders: p.Conns, QuietTimeout: quietTimeout}
+	ov := &report.Overload{Window: p.Window, Flooders: p.Conns, QuietTimeout: p.QuietTimeout}
 	rec.Obs.Overload = ov
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -68,7 +64,7 @@ func runOverload(ctx context.Context, t *Trial) error {
 				if err := w.burst(1); err != nil {
 					return
 				}
-				got := r.d.WaitStream(lctx, id, n, quietTimeout)
+				got := r.d.WaitStream(lctx, id, n, p.QuietTimeout)
 				if got < n && lctx.Err() != nil {
 					return // cut short by the end of the load: not counted
 				}

@@ -113,6 +113,9 @@ type Params struct {
 
 	Quiet  int           // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
 	Window time.Duration // overload: the window over which the flooders' shares are compared
+	// QuietTimeout is how long a quiet message may take from its write to
+	// its arrival (overload: the quiet rule's bound).
+	QuietTimeout time.Duration
 
 	Messages int // victorialogs: messages per step
 
@@ -184,6 +187,7 @@ func (p Params) describe() []report.Param {
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
 	add(p.Quiet > 0, "quiet clients", "%d, one message per %s each", p.Quiet, quietEvery)
 	add(p.Window > 0, "fairness window", "%s", p.Window)
+	add(p.QuietTimeout > 0, "quiet message bound", "%s", p.QuietTimeout)
 	add(p.Replicates > 0 && p.StepDuration > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
 	add(p.Messages > 0, "steps", "%d replicates × %d messages", p.Replicates, p.Messages)
 	return ps

@@ -180,6 +180,9 @@ func TestOverloadStreams(t *testing.T) {
 		if p.Quiet <= 0 || p.Conns >= quietBase || quietBase+p.Quiet > probeStream {
 			t.Errorf("params %+v: flooders 0..%d, quiet %d..%d, probe %d overlap", p, p.Conns-1, quietBase, quietBase+p.Quiet-1, probeStream)
 		}
+		if p.QuietTimeout <= 0 {
+			t.Errorf("params %+v: no quiet message bound", p)
+		}
 		if p.Window <= 0 || 3*p.Window > p.Duration {
 			t.Errorf("params %+v: fairness window %v: want two windows after the first within the %v load", p, p.Window, p.Duration)
 		}

@@ -147,11 +147,14 @@ func Suite() []*Scenario {
 			// destination's pace after the load (full: about 40 s of it).
 			// The fairness window is 5 s in full (three windows in the
 			// load), 2 s in quick, which has too short a load for two
-			// windows of 5 s after the first.
+			// windows of 5 s after the first. A quiet message waits for
+			// its turn (one read of every flooder with data) and then
+			// behind the pending backlog at the destination's pace: 200
+			// flooders hold it longer than 50.
 			Quick: Params{Expected: 16 * time.Second, Duration: 6 * time.Second, Conns: 50, Size: 200, Quiet: 5,
-				Window: 2 * time.Second, AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
+				Window: 2 * time.Second, QuietTimeout: 3 * time.Second, AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
 			Full: Params{Expected: 60 * time.Second, Duration: 15 * time.Second, Conns: 200, Size: 200, Quiet: 5,
-				Window: 5 * time.Second, AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
+				Window: 5 * time.Second, QuietTimeout: 5 * time.Second, AckDelay: 5 * time.Millisecond, MaxRSS: 512 << 20},
 			Relay:  OwnProcess,
 			Checks: checks([]rules.Check{rules.CheckFairShare, rules.CheckQuietLatency, rules.CheckRSS, rules.CheckOrder}, basic),
 			Adjust: func(p *Params, cfg *Config) {

@@ -34,6 +34,7 @@ var programs = []struct {
 	{"mockdest", nil, "mockdest.md"},
 	{"bench", nil, "bench.md"},
 	{"bench", []string{"pipe"}, "bench.md"},
+	{"bench", []string{"compare-sinks"}, "bench.md"},
 }
 
 // TestFlagsDocumented fails when a flag that a program's --help prints is not

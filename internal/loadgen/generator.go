@@ -117,6 +117,7 @@ type stream struct {
 	kick chan struct{} // a ChaosEvery close request
 
 	failed, atRisk seqrange.Set
+	resent         seqrange.Set // RELP mode: seqs resent after a reconnect
 
 	relp        *relpState // RELP mode's session state
 	relpUnacked uint64     // RELP messages unanswered at the end

@@ -183,6 +183,9 @@ func (g *Generator) relpOpen(s *stream) error {
 		b = g.appendRELPMessage(b, s, st.pend[i])
 	}
 	st.resent += uint64(n)
+	if n > 0 { // outstanding messages are consecutive seqs
+		s.resent = s.resent.Add(wire.SeqRange{From: st.pend[st.head].j + 1, To: st.pend[len(st.pend)-1].j + 1})
+	}
 	st.mu.Unlock()
 	if n > 0 {
 		g.c.relpResent.Add(uint64(n))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/seqrange"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -161,6 +162,22 @@ func TestRELPResendAfterBreaks(t *testing.T) {
 	}
 	if uint64(dups) > x.Resent || dups == 0 {
 		t.Errorf("%d duplicates at the server, %d resends: want 0 < duplicates ≤ resends", dups, x.Resent)
+	}
+	// Every seq that arrived twice is in its stream's Resent ranges, and
+	// the ranges hold no more seqs than the resends.
+	resent := map[uint32]seqrange.Set{}
+	var inRanges uint64
+	for _, s := range rep.Streams {
+		resent[s.ID] = seqrange.Of(s.Resent)
+		inRanges += resent[s.ID].Len()
+	}
+	for st, n := range srv.got {
+		if n > 1 && len(resent[st.Stream].Outside(wire.SeqRange{From: st.Seq, To: st.Seq})) > 0 {
+			t.Errorf("stream %d seq %d arrived %d times but is not in the stream's resent ranges %v", st.Stream, st.Seq, n, resent[st.Stream])
+		}
+	}
+	if inRanges == 0 || inRanges > x.Resent {
+		t.Errorf("%d seqs in the resent ranges, %d resends: want 0 < seqs ≤ resends", inRanges, x.Resent)
 	}
 	t.Logf("breaks %d, resent %d, duplicates %d", srv.breaks, x.Resent, dups)
 }

@@ -194,6 +194,7 @@ func (r *Recorder) checkStamps(arrivalNs int64, p *parsed, afterBreak, afterFaul
 		case arrivedDuplicate:
 			st.dups++
 			r.dups++
+			st.noteDup(s.Seq, &r.budget)
 			if afterBreak {
 				r.bulk.dupsAfterBreak++
 			}

@@ -17,11 +17,19 @@ import (
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
+// BulkIndex is the index the bulk receiver's sink URL names.
+const BulkIndex = "logrelay-bench"
+
 // Config is what a scenario asks of its destination.
 type Config struct {
-	// Mode is mockdest's receiver: "frames" (logrelay's framed protocol)
-	// or "lines" (another relay's newline-delimited output).
+	// Mode is mockdest's receiver: "frames" (logrelay's framed protocol),
+	// "lines" (another relay's newline-delimited output) or "bulk" (the
+	// Elasticsearch _bulk API, which the relay's elasticsearch+http sink
+	// posts to).
 	Mode string
+	// Bulk configures the "bulk" receiver (its failed items and rejected
+	// requests).
+	Bulk mockdest.BulkConfig
 	// Listen is the address to listen on; "" = 127.0.0.1:0. A fixed
 	// address still held by the previous scenario's mockdest is retried
 	// for 5 s.
@@ -53,6 +61,7 @@ type Dest struct {
 func Start(ctx context.Context, c Config) (*Dest, error) {
 	mc := mockdest.DefaultConfig()
 	mc.Mode = c.Mode
+	mc.Bulk = c.Bulk
 	mc.AckDelay, mc.AckJitter, mc.NackRate, mc.NoAckRate = c.AckDelay, c.AckJitter, c.NackRate, c.NoAckRate
 	mc.DownFor, mc.DownEvery = c.DownFor, c.DownEvery
 	mc.OutDir = c.OutDir
@@ -93,8 +102,15 @@ func Start(ctx context.Context, c Config) (*Dest, error) {
 func (d *Dest) Addr() string { return d.addr }
 
 // Sink is the relay sink URL that delivers to this mockdest: tcp://ADDR
-// for both the frames and the lines receiver (a relay's TCP sink).
-func (d *Dest) Sink() string { return "tcp://" + d.addr }
+// for both the frames and the lines receiver (a relay's TCP sink),
+// elasticsearch+http://ADDR/BulkIndex/_bulk for the bulk receiver (the
+// index in the path, as a _bulk client without its own index sends it).
+func (d *Dest) Sink() string {
+	if d.mode == mockdest.ModeBulk {
+		return "elasticsearch+http://" + d.addr + "/" + BulkIndex + "/_bulk"
+	}
+	return "tcp://" + d.addr
+}
 
 // Mode is mockdest's receiver (Config.Mode).
 func (d *Dest) Mode() string { return d.mode }

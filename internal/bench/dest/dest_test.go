@@ -45,3 +45,17 @@ func TestStartStop(t *testing.T) {
 		t.Error("unknown mode: nil error")
 	}
 }
+
+// The bulk receiver's sink URL is the relay's elasticsearch+http scheme,
+// with the index in the path.
+func TestBulkSink(t *testing.T) {
+	t.Parallel()
+	d, err := Start(context.Background(), Config{Mode: "bulk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	if want := "elasticsearch+http://" + d.Addr() + "/" + BulkIndex + "/_bulk"; d.Sink() != want || d.Mode() != "bulk" {
+		t.Errorf("sink %q mode %q, want %q bulk", d.Sink(), d.Mode(), want)
+	}
+}

@@ -106,6 +106,11 @@ type Params struct {
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
 
+	FaultEvery     time.Duration // relp-restart: a relay fault (SIGKILL, SIGKILL, SIGTERM) every FaultEvery
+	Bulk           bool          // relp-restart-bulk: the elasticsearch+http sink into mockdest's bulk receiver
+	ItemRejectRate float64       // bulk: fraction of documents answered 429
+	RejectRate     float64       // bulk: fraction of requests answered 429 as a whole
+
 	Quiet int // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
 
 	Replicates   int           // throughput: saturation replicates
@@ -136,7 +141,7 @@ func (s *Scenario) Params(cfg *Config) Params {
 		}
 	}
 	if f := cfg.DurationScale; f > 0 && f != 1 && !s.FlushTimed {
-		scale(f, &p.Duration, &p.Expected, &p.StepDuration, &p.ShutdownAfter, &p.DownFor, &p.DownEvery)
+		scale(f, &p.Duration, &p.Expected, &p.StepDuration, &p.ShutdownAfter, &p.DownFor, &p.DownEvery, &p.FaultEvery)
 	}
 	if k := float64(cfg.FlushInterval) / float64(10*time.Second); k > 0 && k != 1 && s.FlushTimed {
 		scale(k, &p.Duration, &p.Expected)
@@ -173,6 +178,10 @@ func (p Params) describe() []report.Param {
 	add(p.MaxPending > 0, "max-pending", "%d", p.MaxPending)
 	add(p.SendTimeout > 0, "send-timeout", "%s", p.SendTimeout)
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
+	add(p.FaultEvery > 0, "faults", "SIGKILL, SIGKILL, SIGTERM, one every %s, each followed by a restart on the same ports", p.FaultEvery)
+	add(p.Bulk, "sink", "elasticsearch+http into mockdest's _bulk receiver")
+	add(p.ItemRejectRate > 0, "item 429 rate", "%.3f", p.ItemRejectRate)
+	add(p.RejectRate > 0, "request 429 rate", "%.3f", p.RejectRate)
 	add(p.Quiet > 0, "quiet clients", "%d, one message per %s each", p.Quiet, quietEvery)
 	add(p.Replicates > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
 	return ps

@@ -106,6 +106,29 @@ func Suite() []*Scenario {
 			Run:    runSteady,
 		},
 		{
+			Name:        "relp-restart",
+			Description: "Relay restarts under RELP load: the relay process is SIGKILLed and restarted on the same ports twice, then SIGTERM-stopped and restarted, while loadgen --relp sends steadily. Every message is acknowledged, missing = 0 with nothing excused, every duplicate is a seq loadgen resent, duplicates stay within what was in flight at the faults, each fault's recovery time is reported; the batch rules hold.",
+			// The last answers wait for the age flush: Expected covers it.
+			Quick: Params{Expected: 18 * time.Second, Duration: 6 * time.Second, Rate: 5_000, Conns: 20, Size: 200,
+				FaultEvery: 1500 * time.Millisecond, RELP: true},
+			Full: Params{Expected: 31 * time.Second, Duration: 20 * time.Second, Rate: 20_000, Conns: 50, Size: 200,
+				FaultEvery: 5 * time.Second, RELP: true},
+			Relay:  OwnProcess,
+			Checks: restartChecks,
+			Run:    runRestart,
+		},
+		{
+			Name:        "relp-restart-bulk",
+			Description: "Relay restarts under RELP load over the _bulk sink: as relp-restart, with the relay's elasticsearch+http sink posting to mockdest's _bulk receiver, which answers some documents 429 (resent alone) and some whole requests 429. The same rules.",
+			Quick: Params{Expected: 18 * time.Second, Duration: 6 * time.Second, Rate: 5_000, Conns: 20, Size: 200,
+				FaultEvery: 1500 * time.Millisecond, RELP: true, Bulk: true, ItemRejectRate: 0.02, RejectRate: 0.02},
+			Full: Params{Expected: 31 * time.Second, Duration: 20 * time.Second, Rate: 20_000, Conns: 50, Size: 200,
+				FaultEvery: 5 * time.Second, RELP: true, Bulk: true, ItemRejectRate: 0.02, RejectRate: 0.02},
+			Relay:  OwnProcess,
+			Checks: restartChecks,
+			Run:    runRestart,
+		},
+		{
 			Name:        "acks",
 			Description: "Destination outage, second half: mockdest delays acknowledgements, negatively acknowledges some batches and never acknowledges others. The relay resends (duplicate batches are expected and reported); nothing is lost; per-stream order holds through the resends; batches never exceed batch-size.",
 			Quick: Params{Expected: 8 * time.Second, Duration: 6 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
@@ -163,6 +186,10 @@ func Suite() []*Scenario {
 		},
 	}
 }
+
+// restartChecks are the relay-restart scenarios' rules.
+var restartChecks = []rules.Check{rules.CheckRestarts, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckRestartDuplicates,
+	rules.CheckResendsExplained, rules.CheckMaxBatch, rules.CheckAgeBound}
 
 // Names returns the names of the suite's scenarios, in order.
 func Names() []string {

@@ -176,14 +176,24 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 
 	results := make([]*report.Scenario, len(scs))
 	var wg sync.WaitGroup
-	// Concurrent scenarios start first and run alongside the sequential
-	// ones, each with its own relay and mockdest. With an external relay
+	// Concurrent scenarios start first (or after their StartAfter) and
+	// run alongside the sequential ones, each with its own relay and
+	// mockdest. With an external relay
 	// everything is sequential (one relay, one destination address).
 	concurrent := cfg.RelayAddr == "" && cfg.DestAddr == ""
 	for i, sc := range scs {
 		if sc.Concurrent && concurrent {
 			wg.Add(1)
-			go func() { defer wg.Done(); results[i] = e.Run(ctx, sc) }()
+			go func() {
+				defer wg.Done()
+				if d := sc.Params(&cfg.Config).StartAfter; d > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(d):
+					}
+				}
+				results[i] = e.Run(ctx, sc)
+			}()
 		}
 	}
 	for i, sc := range scs {

@@ -31,8 +31,9 @@ type Scenario struct {
 	Description string
 	Quick, Full Params
 	// Concurrent scenarios are long and light (a trickle, bursts between
-	// silences); they run alongside the others, each with its own relay
-	// and mockdest.
+	// silences, RELP loads waiting for their last age flush); they run
+	// alongside the others, each with its own relay and mockdest, from
+	// Params.StartAfter on.
 	Concurrent bool
 	// FlushTimed scenarios are timed in flush intervals (the age and
 	// bursts scenarios): their durations follow Config.FlushInterval, and
@@ -82,11 +83,14 @@ func (u RelayUse) kind() sut.Kind {
 // and a full set; the scaling flags of Config override some fields.
 type Params struct {
 	Expected time.Duration // about how long the scenario takes
-	Duration time.Duration // load duration
-	Rate     float64       // aggregate messages/s; 0 = as fast as possible
-	Conns    int           // client connections
-	Size     int           // bytes per message
-	RELP     bool          // loadgen --relp to the relay's RELP listener
+	// StartAfter delays a concurrent scenario's start, past the first
+	// sequential scenarios (size: its rate rule wants the CPU).
+	StartAfter time.Duration
+	Duration   time.Duration // load duration
+	Rate       float64       // aggregate messages/s; 0 = as fast as possible
+	Conns      int           // client connections
+	Size       int           // bytes per message
+	RELP       bool          // loadgen --relp to the relay's RELP listener
 
 	MinRate       float64 // CheckRate threshold, messages/s
 	MinAgeFlushes int     // CheckAgeFlushes threshold
@@ -164,6 +168,7 @@ func (p Params) describe() []report.Param {
 			ps = append(ps, report.Param{Name: n, Value: fmt.Sprintf(format, a...)})
 		}
 	}
+	add(p.StartAfter > 0, "starts after", "%s (runs concurrently)", p.StartAfter)
 	add(p.Duration > 0, "duration", "%s", p.Duration)
 	add(p.Rate > 0, "rate", "%s msgs/s", report.Human(p.Rate))
 	add(p.Conns > 0, "conns", "%d", p.Conns)

@@ -112,9 +112,34 @@ func TestSuiteDefinitions(t *testing.T) {
 		}
 		seen[s.Name] = true
 	}
-	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "relp-chaos", "relp-outage", "acks", "shutdown", "overload", "throughput"}
+	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "relp-chaos", "relp-outage", "relp-restart", "relp-restart-bulk",
+		"acks", "shutdown", "overload", "throughput"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names: got %v want %v", got, want)
+	}
+}
+
+// TestQuickBudget: --quick stays under 90 s as the scenarios expect it:
+// the sequential ones in turn, each concurrent one from its StartAfter on.
+func TestQuickBudget(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Quick: true, FlushInterval: 10 * time.Second}
+	var seq time.Duration
+	for _, s := range Suite() {
+		p := s.Params(&cfg)
+		if !s.Concurrent {
+			seq += p.Expected
+			if p.StartAfter != 0 {
+				t.Errorf("%s: StartAfter %s on a sequential scenario", s.Name, p.StartAfter)
+			}
+			continue
+		}
+		if end := p.StartAfter + p.Expected; end > 90*time.Second {
+			t.Errorf("%s: ends after %s", s.Name, end)
+		}
+	}
+	if seq > 90*time.Second {
+		t.Errorf("the sequential quick scenarios take %s", seq)
 	}
 }
 

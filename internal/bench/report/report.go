@@ -130,7 +130,7 @@ type Fault struct {
 	// Up is when the new process accepted connections on the same ports.
 	Up time.Duration `json:"up_ns"`
 	// FirstDelivery is when the first batch the new process sent arrived
-	// at mockdest; Cleared when loadgen had every message sent before the
+	// at mockdest (seen as a sender restart: its seq 1 again); Cleared when loadgen had every message sent before the
 	// fault answered (its backlog resent and acknowledged). 0 = not seen
 	// before the next fault or the end of the load.
 	FirstDelivery time.Duration `json:"first_delivery_ns"`

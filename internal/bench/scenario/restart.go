@@ -96,7 +96,7 @@ func runRestart(ctx context.Context, t *Trial) error {
 	_, serr := r.finish(ctx, streams, sent)
 	t.Rec.Notes = append(t.Rec.Notes, fmt.Sprintf("The relay ran as %d processes in turn on the same ports; its counters are the last one's, "+
 		"its CPU and RSS the first one's. Recovery times count from the signal: up = the new process accepts connections, "+
-		"first delivery = the first batch recorded by mockdest after that, backlog cleared = loadgen's answered count "+
+		"first delivery = the new process's first batch at mockdest (its seq 1 again: a sender restart), backlog cleared = loadgen's answered count "+
 		"reaches what it had sent when the old process was gone.", len(rs.Faults)+1))
 	return errJoin(ferr, lr.err, serr)
 }
@@ -120,33 +120,40 @@ func restartOnce(ctx context.Context, r *run, g *loadgen.Generator, h *sut.Proce
 	f.Exit = time.Since(f.At)
 	live := g.Live()
 	f.SentAt, f.InFlight = live.Sent, live.Sent-min(live.Sent, live.RELPAcked)
+	// The recovery is watched from the old process's exit on, while the
+	// new one starts: loadgen may reconnect before Restart returns.
+	r0 := r.d.Progress().SenderRestarts
+	wctx, stopWatch := context.WithDeadline(ctx, next)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for wctx.Err() == nil && (f.FirstDelivery == 0 || f.Cleared == 0) {
+			// The new process's first batch reuses seq 1 with a later
+			// flush time: mockdest counts a sender restart.
+			if f.FirstDelivery == 0 && r.d.Progress().SenderRestarts > r0 {
+				f.FirstDelivery = time.Since(f.At)
+			}
+			if f.Cleared == 0 && g.Live().RELPAcked >= f.SentAt {
+				f.Cleared = time.Since(f.At)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
 	nh, err := h.Restart(ctx)
+	up := time.Since(f.At)
 	if err != nil {
+		stopWatch()
+		<-watched
 		f.Err = err.Error()
 		return h, f, errors.Join(stopErr, err)
 	}
-	f.Up = time.Since(f.At)
 	r.h = nh
 	r.w.setRelay(nh)
-	b0 := batchesSeen(r.d)
-	for time.Now().Before(next) && ctx.Err() == nil && (f.FirstDelivery == 0 || f.Cleared == 0) {
-		if f.FirstDelivery == 0 && batchesSeen(r.d) > b0 {
-			f.FirstDelivery = time.Since(f.At)
-		}
-		if f.Cleared == 0 && g.Live().RELPAcked >= f.SentAt {
-			f.Cleared = time.Since(f.At)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	<-watched
+	stopWatch()
+	f.Up = up
 	if stopErr != nil {
 		f.Err = stopErr.Error()
 	}
 	return nh, f, stopErr
-}
-
-// batchesSeen is the number of batches mockdest has recorded, resent ones
-// included.
-func batchesSeen(d *dest.Dest) uint64 {
-	p := d.Progress()
-	return p.Batches + p.DuplicateBatches
 }

@@ -154,8 +154,8 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	}
 	if cfg.RelayAddr != "" && len(cfg.Scenarios) == 0 {
 		// The bench cannot signal a relay it did not start.
-		scs = slices.DeleteFunc(scs, func(s *scenario.Scenario) bool { return s.Relay == scenario.BothWays })
-		fmt.Fprintln(cfg.Progress, "external relay: the shutdown scenario is left out (the bench cannot signal it)")
+		scs = slices.DeleteFunc(scs, (*scenario.Scenario).Signals)
+		fmt.Fprintln(cfg.Progress, "external relay: the shutdown and restart scenarios are left out (the bench cannot signal it)")
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)

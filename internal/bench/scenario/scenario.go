@@ -41,6 +41,9 @@ type Scenario struct {
 	FlushTimed bool
 	// Relay is how the scenario runs its relay.
 	Relay RelayUse
+	// Restarts says the scenario kills and restarts its relay process:
+	// like BothWays, not applicable to an external relay.
+	Restarts bool
 	// Checks are the rules judged on the recording.
 	Checks []rules.Check
 	// Adjust, if set, applies the scaling flags that concern this
@@ -49,6 +52,10 @@ type Scenario struct {
 	// Run drives the scenario and fills t.Rec.
 	Run func(ctx context.Context, t *Trial) error
 }
+
+// Signals reports whether the scenario signals its relay (shutdown,
+// restarts), which the bench cannot do to an external relay.
+func (s *Scenario) Signals() bool { return s.Relay == BothWays || s.Restarts }
 
 // RelayUse is how a scenario runs its relay. Config.RelayProcess makes
 // every relay a process; Config.RelayAddr replaces them all with the

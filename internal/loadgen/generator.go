@@ -171,6 +171,9 @@ func New(cfg Config) (*Generator, error) {
 		}
 		s.rng = rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(i)+1))
 		s.kick = make(chan struct{}, 1)
+		if cfg.RELP {
+			s.relp = &relpState{answered: make(chan struct{}, 1)}
+		}
 	}
 	size := max(batchBytes, cfg.Size)
 	g.bufs.New = func() any {

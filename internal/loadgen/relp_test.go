@@ -139,6 +139,9 @@ func TestRELPResendAfterBreaks(t *testing.T) {
 		t.Fatalf("sent %d acked %d unacked %d refused %d at risk %d, want %d acked, none unacked",
 			rep.Sent, x.Acked, x.Unacked, x.Refused, rep.AtRisk, count)
 	}
+	if m := g.RELPMarks(); len(m) != 3 || m[0]+m[1]+m[2] != count || !g.RELPAnswered(m) {
+		t.Errorf("marks %v answered %v: want the %d messages, all answered", m, g.RELPAnswered(m), count)
+	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.breaks == 0 || x.Resent == 0 {
@@ -221,6 +224,9 @@ func TestRELPWindowAndFinalWait(t *testing.T) {
 	}
 	start := time.Now()
 	rep, _ := g.Run(context.Background())
+	if m := g.RELPMarks(); len(m) != 1 || m[0] != 16 || g.RELPAnswered(m) || !g.RELPAnswered([]uint64{0}) {
+		t.Errorf("marks %v, answered %v: want [16], not answered (0 answered trivially)", m, g.RELPAnswered(m))
+	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("run took %v: the final wait is not bounded", el)
 	}

@@ -130,9 +130,11 @@ type Fault struct {
 	// Up is when the new process accepted connections on the same ports.
 	Up time.Duration `json:"up_ns"`
 	// FirstDelivery is when the first batch the new process sent arrived
-	// at mockdest (seen as a sender restart: its seq 1 again); Cleared when loadgen had every message sent before the
-	// fault answered (its backlog resent and acknowledged). 0 = not seen
-	// before the next fault or the end of the load.
+	// at mockdest (seen as a sender restart: its seq 1 again); Cleared
+	// when every loadgen stream had each message it had written before
+	// the old process was gone answered (its backlog resent and
+	// acknowledged). 0 = not seen before the next fault or the end of the
+	// load.
 	FirstDelivery time.Duration `json:"first_delivery_ns"`
 	Cleared       time.Duration `json:"cleared_ns"`
 	Err           string        `json:"error,omitempty"`

@@ -96,8 +96,8 @@ func runRestart(ctx context.Context, t *Trial) error {
 	_, serr := r.finish(ctx, streams, sent)
 	t.Rec.Notes = append(t.Rec.Notes, fmt.Sprintf("The relay ran as %d processes in turn on the same ports; its counters are the last one's, "+
 		"its CPU and RSS the first one's. Recovery times count from the signal: up = the new process accepts connections, "+
-		"first delivery = the new process's first batch at mockdest (its seq 1 again: a sender restart), backlog cleared = loadgen's answered count "+
-		"reaches what it had sent when the old process was gone.", len(rs.Faults)+1))
+		"first delivery = the new process's first batch at mockdest (its seq 1 again: a sender restart), backlog cleared = every stream has had answered "+
+		"each message it had written when the old process was gone.", len(rs.Faults)+1))
 	return errJoin(ferr, lr.err, serr)
 }
 
@@ -118,7 +118,7 @@ func restartOnce(ctx context.Context, r *run, g *loadgen.Generator, h *sut.Proce
 		}
 	}
 	f.Exit = time.Since(f.At)
-	live := g.Live()
+	live, marks := g.Live(), g.RELPMarks()
 	f.SentAt, f.InFlight = live.Sent, live.Sent-min(live.Sent, live.RELPAcked)
 	// The recovery is watched from the old process's exit on, while the
 	// new one starts: loadgen may reconnect before Restart returns.
@@ -133,7 +133,7 @@ func restartOnce(ctx context.Context, r *run, g *loadgen.Generator, h *sut.Proce
 			if f.FirstDelivery == 0 && r.d.Progress().SenderRestarts > r0 {
 				f.FirstDelivery = time.Since(f.At)
 			}
-			if f.Cleared == 0 && g.Live().RELPAcked >= f.SentAt {
+			if f.Cleared == 0 && g.RELPAnswered(marks) {
 				f.Cleared = time.Since(f.At)
 			}
 			time.Sleep(2 * time.Millisecond)

@@ -32,6 +32,8 @@ func parseFlags(args []string) (bench.Config, bool, error) {
 	fs.IntVar(&c.RelayPID, "relay-pid", 0, "pid of the relay at --relay-addr, for CPU and RSS")
 	fs.StringVar(&c.DestAddr, "dest-addr", "", "address mockdest listens on (default 127.0.0.1:0)")
 	fs.StringVar(&c.DestMode, "dest-mode", c.DestMode, "mockdest mode: frames (logrelay) or lines (another relay at --relay-addr; batch rules not checked)")
+	fs.StringVar(&c.Sink, "sink", "tcp", "the relay's sink in every scenario: tcp (into mockdest's frames receiver) or elasticsearch (the _bulk sink into mockdest's _bulk receiver; acknowledgement failures become failed items and requests)")
+	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", 0, "the relay's --sink-concurrency (0 = the relay's default for tcp, 1 for elasticsearch, where order holds only at 1)")
 	peers := fs.StringArray("peer", nil, "another relay for the throughput table: name=N,addr=A,dest=D[,pid=P][,mode=lines] (repeatable)")
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "the relay's batch size (the rule checked)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "the relay's flush interval (the rule checked)")

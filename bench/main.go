@@ -2,7 +2,8 @@
 // loadgen, in one process by default — checks the batch-size and
 // flush-interval rules under stress, prints a verdict table and writes the
 // reports. It exits 0 only if every rule passed. "bench pipe --listen A
-// --to B" runs the bare TCP pipe the throughput scenario compares against.
+// --to B" runs the bare TCP pipe the throughput scenario compares against;
+// "bench compare-sinks" runs the same workload through every sink.
 package main
 
 import (
@@ -21,6 +22,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "pipe" {
 		os.Exit(runPipe(os.Args[2:], os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "compare-sinks" {
+		os.Exit(runCompare(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cfg, list, err := parseFlags(os.Args[1:])
 	if errors.Is(err, pflag.ErrHelp) {

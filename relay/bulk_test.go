@@ -28,6 +28,11 @@ func TestSetupBulkSink(t *testing.T) {
 		{[]string{"--sink", es}, map[string]string{"LOGRELAY_SINK_TOKEN": "hunter2", "LOGRELAY_SINK_API_KEY": "hunter2"}, 2, "only one"},
 		{[]string{"--sink", es}, map[string]string{"LOGRELAY_SINK_PASSWORD": "hunter2"}, 2, "without LOGRELAY_SINK_USER"},
 		{[]string{"--sink", es}, map[string]string{"LOGRELAY_SINK_USER": "u", "LOGRELAY_SINK_PASSWORD": "hunter2"}, -1, ""},
+		{[]string{"--sink", "quickwit+http://127.0.0.1:7280/logs", "--quickwit-commit", "wait_for", "--sink-gzip"}, nil, -1, ""},
+		{[]string{"--sink", "quickwit+http://127.0.0.1:7280/logs", "--quickwit-commit", "later"}, nil, 2, "commit"},
+		{[]string{"--sink", "loki+http://127.0.0.1:3100", "--loki-labels", "job=relay,host=web-1"}, nil, -1, ""},
+		{[]string{"--sink", "loki+http://127.0.0.1:3100", "--loki-labels", "__name__=x"}, nil, 2, "reserved"},
+		{[]string{"--sink", "loki+http://127.0.0.1:3100", "--sink-header", "Authorization: Bearer hunter2"}, nil, 2, "never from a flag"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			for k, v := range tc.env {

@@ -40,7 +40,7 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	fs.IntVar(&c.RELPWindow, "relp-window", c.RELPWindow, "most unanswered messages per RELP session before the relay stops reading it (rounded up to a power of two)")
 	fs.StringVar(&c.Admin, "admin", c.Admin, `admin HTTP address for /metrics, /debug/pprof/, /healthz ("" = none; must be on loopback unless --admin-public)`)
 	fs.BoolVar(&c.AdminPublic, "admin-public", c.AdminPublic, "allow --admin on a non-loopback address: pprof and metrics are then open to the network (logged as a warning)")
-	sinkURL := fs.String("sink", defaultSink, "destination: tcp://HOST:PORT (the framed batch protocol), elasticsearch+http(s)://HOST:PORT/PATH?QUERY (a _bulk API; /_bulk is appended unless PATH ends in _bulk), or file:///PATH (appended to a file)")
+	sinkURL := fs.String("sink", defaultSink, "destination: tcp://HOST:PORT (the framed batch protocol); elasticsearch+http(s)://HOST:PORT/PATH?QUERY (a _bulk API; /_bulk is appended unless PATH ends in _bulk); quickwit+http(s)://HOST:PORT/INDEX (Quickwit's ingest API); loki+http(s)://HOST:PORT/PATH?QUERY (Loki's JSON push API; /loki/api/v1/push is appended unless PATH ends in it); file:///PATH (appended to a file)")
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "flush a batch when it holds this many messages (never more)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "flush a batch when its oldest message has waited this long")
 	fs.IntVar(&c.BatchBytes, "batch-bytes", c.BatchBytes, "also flush when a batch's payload reaches this many bytes (0 = the protocol's 64 MiB limit)")
@@ -51,7 +51,7 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	fs.Int64Var(&c.MaxCarryBytes, "max-carry-bytes", c.MaxCarryBytes, "bytes of unfinished lines of 16 KiB or more held at once, all connections (over it a line is dropped and counted; 0 = no bound)")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "messages held unacknowledged before reading stops (backpressure)")
 	fs.Int64Var(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of those messages held before reading stops (must exceed the largest batch)")
-	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", c.SinkConcurrency, "batches in flight before their acknowledgements: tcp, on one connection, order kept at any value; _bulk, one request each, applied in any order above 1 (1 = one batch per round trip)")
+	fs.IntVar(&c.SinkConcurrency, "sink-concurrency", c.SinkConcurrency, "batches in flight before their acknowledgements: tcp, on one connection, order kept at any value; HTTP sinks, one request each, applied in any order above 1 (1 = one batch per round trip)")
 	fs.DurationVar(&c.RetryBase, "retry-base", c.RetryBase, "first reconnect delay after a sink failure (doubles, with jitter)")
 	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "longest reconnect delay")
 	fs.DurationVar(&c.SendTimeout, "send-timeout", c.SendTimeout, "per-attempt limit for connecting and for a batch's acknowledgement")
@@ -60,10 +60,13 @@ func setup(args []string, stderr io.Writer) (*app, int) {
 	// LOGRELAY_SINK_PASSWORD, LOGRELAY_SINK_TOKEN, LOGRELAY_SINK_API_KEY or their _FILE variants.
 	var so sink.Options
 	fs.StringVar(&so.Bulk.Index, "es-index", "", `_bulk: every action's "_index" ("" = none: the URL's or the engine's default)`)
-	fs.StringVar(&so.Bulk.TimeField, "es-time-field", "@timestamp", "_bulk: document field for the relay's receive time (RFC 3339, ns), added unless a JSON line has it")
-	fs.StringVar(&so.Bulk.MessageField, "es-message-field", "message", "_bulk: document field holding a line that is not a JSON object")
+	fs.StringVar(&so.Bulk.TimeField, "es-time-field", "@timestamp", "_bulk and Quickwit: document field for the relay's receive time (RFC 3339, ns), added unless a JSON line has it")
+	fs.StringVar(&so.Bulk.MessageField, "es-message-field", "message", "_bulk and Quickwit: document field holding a line that is not a JSON object")
 	fs.StringVar(&so.Bulk.IDs, "es-id", "none", `_bulk: document "_id": none, or batch (RUN-SEQ-POS, so a resend yields 409 on engines that honour ids)`)
 	fs.BoolVar(&so.Bulk.NoFilterPath, "es-no-filter-path", false, "_bulk: do not add filter_path=errors,items.*.status,items.*.error to the query")
+	// Quickwit ingest sink (quickwit+http(s)://) and Loki push sink (loki+http(s)://).
+	fs.StringVar(&so.Quickwit.Commit, "quickwit-commit", "auto", "Quickwit: the ingest API's commit: auto (answer once in the WAL), wait_for (once searchable), force (commit at once, answer once searchable)")
+	fs.StringVar(&so.Loki.Labels, "loki-labels", "job=logrelay", "Loki: the stream's static labels, name=value,… (Prometheus label names; at least one)")
 	fs.StringArrayVar(&so.Bulk.Headers, "sink-header", nil, `HTTP sinks: extra request header "Name: value" (repeatable; not Authorization: credentials come from the environment)`)
 	fs.BoolVar(&so.Bulk.Gzip, "sink-gzip", false, "HTTP sinks: gzip request bodies")
 	fs.StringVar(&so.Bulk.TLS.CAFile, "sink-tls-ca", "", "HTTP sinks: PEM CA file to verify the server with (default: the system roots)")

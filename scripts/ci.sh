@@ -3,7 +3,12 @@
 # suite end to end (under 90 s), which exits non-zero if any rule fails and
 # appends its verdict table to $GITHUB_STEP_SUMMARY when that is set.
 # With BENCH_BASELINE=path/to/report.json it also gates throughput against
-# that earlier run.
+# that earlier run. Then the same suite with the relay's _bulk sink into
+# mockdest's _bulk receiver (--sink elasticsearch, about 110 s); the script
+# fails if either did. Last the victorialogs scenario (the relay vs the
+# ideal client into a real VictoriaLogs, which scripts/test.sh installed;
+# about 25 s), reported but not failing the job: the relay does not yet
+# reach its goal of 90 % of the ideal client's rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/test.sh
@@ -11,4 +16,11 @@ args=(--quick --out "${BENCH_OUT:-bench-results/ci}")
 if [[ -n "${BENCH_BASELINE:-}" ]]; then
 	args+=(--baseline "$BENCH_BASELINE")
 fi
-go run ./bench "${args[@]}"
+out=${BENCH_OUT:-bench-results/ci}
+status=0
+go run ./bench "${args[@]}" || status=$?
+go run ./bench --quick --sink elasticsearch --out "$out-elasticsearch" || status=$?
+if ! go run ./bench --quick --scenario victorialogs --out "$out-victorialogs"; then
+	echo "ci: the victorialogs scenario failed (the relay's goal vs the ideal client; not failing the job)" >&2
+fi
+exit "$status"

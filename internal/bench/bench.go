@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/dest"
 	"github.com/logrelay/logrelay/internal/bench/progress"
 	"github.com/logrelay/logrelay/internal/bench/report"
 	"github.com/logrelay/logrelay/internal/bench/rules"
@@ -93,6 +94,9 @@ func (c *Config) setDefaults() {
 	if c.DestMode == "" {
 		c.DestMode = "frames"
 	}
+	if c.Sink == "" {
+		c.Sink = dest.SinkTCP
+	}
 }
 
 func (c *Config) validate() error {
@@ -101,6 +105,15 @@ func (c *Config) validate() error {
 	}
 	if c.DestMode != "frames" && c.DestMode != "lines" {
 		return fmt.Errorf("%w: dest mode %q: want frames or lines", ErrConfig, c.DestMode)
+	}
+	if c.Sink != "" && !slices.Contains(dest.Sinks, c.Sink) {
+		return fmt.Errorf("%w: sink %q: want %s", ErrConfig, c.Sink, strings.Join(dest.Sinks, " or "))
+	}
+	if c.Sink == dest.SinkElasticsearch && c.DestMode != "frames" {
+		return fmt.Errorf("%w: --sink elasticsearch delivers to mockdest's _bulk receiver; --dest-mode %s is for the tcp sink", ErrConfig, c.DestMode)
+	}
+	if c.SinkConcurrency < 0 {
+		return fmt.Errorf("%w: sink concurrency %d: want ≥ 0 (0 = default)", ErrConfig, c.SinkConcurrency)
 	}
 	if c.RelayAddr != "" && c.DestAddr == "" {
 		return fmt.Errorf("%w: --relay-addr needs --dest-addr (where the relay's sink points)", ErrConfig)
@@ -125,7 +138,7 @@ func (c *Config) validate() error {
 func Select(names []string) ([]*scenario.Scenario, error) {
 	all := scenario.Suite()
 	if len(names) == 0 {
-		return all, nil
+		return slices.DeleteFunc(all, func(s *scenario.Scenario) bool { return s.OptIn }), nil
 	}
 	var out []*scenario.Scenario
 	for _, s := range all {
@@ -207,6 +220,7 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	suite.Scenarios = results
 	suite.Profiles = e.Profiles()
 	suite.RelayMode = relayMode(&cfg, results)
+	suite.Sink = e.SinkDescription()
 	if cfg.Baseline != "" {
 		if tp := suite.Scenario("throughput"); tp != nil {
 			suite.Regression = regression(&cfg, tp)

@@ -65,6 +65,9 @@ func List(cfg Config) string {
 		if s.Concurrent {
 			mode += ", runs concurrently"
 		}
+		if s.OptIn {
+			mode += ", only when --scenario names it"
+		}
 		fmt.Fprintf(&b, "%-11s ~%s (--quick ~%s; %s)\n            %s\n", s.Name, s.Full.Expected, s.Quick.Expected, mode, s.Description)
 	}
 	return b.String()

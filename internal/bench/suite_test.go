@@ -24,6 +24,13 @@ func TestSelectAndConfig(t *testing.T) {
 	if err != nil || len(scs) != 2 || scs[0].Name != "size" {
 		t.Errorf("Select: got %v, %v want size then throughput", scs, err)
 	}
+	all, _ := Select(nil)
+	if slices.ContainsFunc(all, func(s *scenario.Scenario) bool { return s.OptIn }) || len(all) == 0 {
+		t.Errorf("the default suite holds an opt-in scenario: %d scenarios", len(all))
+	}
+	if scs, err := Select([]string{"victorialogs"}); err != nil || len(scs) != 1 || !scs[0].OptIn {
+		t.Errorf("Select victorialogs: got %v, %v want the opt-in scenario", scs, err)
+	}
 	for _, in := range []string{"name=x,addr=a", "name=x,addr=a,dest=b,pid=-1", "name=x,addr=a,dest=b,color=red", "junk"} {
 		if _, err := ParsePeer(in); err == nil {
 			t.Errorf("ParsePeer(%q): nil error", in)
@@ -74,6 +81,12 @@ func TestValidate(t *testing.T) {
 			c.DestMode, c.RelayAddr, c.DestAddr = "lines", "127.0.0.1:1", "127.0.0.1:2"
 		}, true},
 		{"zero batch size", func(c *Config) { c.BatchSize = 0 }, false},
+		{"elasticsearch sink", func(c *Config) { c.Sink = "elasticsearch" }, true},
+		{"unknown sink", func(c *Config) { c.Sink = "kafka" }, false},
+		{"elasticsearch sink into lines mode", func(c *Config) {
+			c.Sink, c.DestMode, c.RelayAddr, c.DestAddr = "elasticsearch", "lines", "127.0.0.1:1", "127.0.0.1:2"
+		}, false},
+		{"negative sink concurrency", func(c *Config) { c.SinkConcurrency = -1 }, false},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()
@@ -198,5 +211,26 @@ func TestList(t *testing.T) {
 	cfg.RelayAddr = "127.0.0.1:1234"
 	if got := List(cfg); !strings.Contains(got, "external relay at 127.0.0.1:1234") || !strings.Contains(got, "not applicable") {
 		t.Errorf("--relay-addr listing:\n%s", got)
+	}
+}
+
+// TestNotApplicableSkips: the victorialogs scenario without a
+// victoria-logs binary is one SKIP rule saying why, and the run passes.
+func TestNotApplicableSkips(t *testing.T) {
+	t.Setenv("LOGRELAY_VICTORIALOGS", filepath.Join(t.TempDir(), "no-such-binary"))
+	cfg := DefaultConfig()
+	cfg.Quick, cfg.Scenarios, cfg.Out = true, []string{"victorialogs"}, t.TempDir()
+	var out bytes.Buffer
+	cfg.Stdout = &out
+	suite, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	rs := suite.Rules()
+	if len(rs) != 1 || !rs[0].Skipped || !rs[0].Pass || rs[0].Verdict() != "SKIP" || !strings.Contains(rs[0].Measured, "victoria-logs binary not found") {
+		t.Errorf("rules %+v want one SKIP naming the missing binary", rs)
+	}
+	if !strings.Contains(out.String(), "SKIP") {
+		t.Errorf("table lacks SKIP:\n%s", out.String())
 	}
 }

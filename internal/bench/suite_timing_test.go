@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logrelay/logrelay/internal/bench/report"
 )
 
 // TestSuiteInProcess runs the in-process scenarios end to end — real
@@ -62,5 +64,43 @@ func TestSuiteInProcess(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
+	}
+}
+
+// TestSuiteInProcessElasticsearch runs the scenarios whose destination
+// misbehaves through the relay's _bulk sink into mockdest's _bulk
+// receiver (--sink elasticsearch): outages, failed items and requests,
+// broken answers. Every rule passes; the acks scenario is judged by the
+// _bulk rule.
+//
+//	go test -tags timing -run TestSuiteInProcessElasticsearch ./internal/bench/
+func TestSuiteInProcessElasticsearch(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.Quick = true
+	cfg.Sink = "elasticsearch"
+	cfg.FlushInterval = 2 * time.Second
+	cfg.DurationScale = 0.4
+	cfg.Rate = 5000
+	cfg.Scenarios = []string{"size", "outage", "acks"}
+	cfg.Out = t.TempDir()
+	var out, prog bytes.Buffer
+	cfg.Stdout, cfg.Progress = &out, &prog
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	suite, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s\n%s", err, out.String(), prog.String())
+	}
+	for _, sc := range suite.Scenarios {
+		if sc.Obs.Dest == nil || sc.Obs.Dest.Bulk == nil || sc.Obs.Dest.Bulk.DocsStored == 0 {
+			t.Errorf("%s: no documents stored by the _bulk receiver", sc.Name)
+		}
+	}
+	if acks := suite.Scenario("acks"); acks == nil || !slices.ContainsFunc(acks.Rules, func(r report.Rule) bool { return r.Rule == "answers delayed/failed, relay retried" }) {
+		t.Errorf("acks: the _bulk rule is missing")
+	}
+	if !strings.Contains(suite.Sink, "elasticsearch+http://") {
+		t.Errorf("suite sink %q", suite.Sink)
 	}
 }

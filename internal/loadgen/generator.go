@@ -236,31 +236,52 @@ func (g *Generator) runStream(ctx context.Context, s *stream) {
 			g.chaosClose(s)
 			continue
 		}
-		if g.pacer != nil {
-			t, ok := g.due(s, s.next)
-			if !ok {
-				return
-			}
-			if t > now {
-				wake := t
-				if s.chaosAt > 0 {
-					wake = min(wake, s.chaosAt)
-				}
-				g.sleep(ctx, s, wake-now)
-				continue
-			}
+		wait, ok := g.untilDue(s, now)
+		if !ok {
+			return
+		}
+		if wait > 0 {
+			g.sleep(ctx, s, wait)
+			continue
 		}
 		g.send(ctx, s, now)
 	}
 }
 
-// sleep waits for d, ctx's end or a chaos request.
-func (g *Generator) sleep(ctx context.Context, s *stream, d time.Duration) {
+// untilDue returns how long stream s, at now and with no chaos due, waits
+// before sending: until its next message is due or its chaos time comes,
+// whichever is first; 0 when that message is due (or the stream is
+// unpaced). It returns false when the schedule ends before that message.
+func (g *Generator) untilDue(s *stream, now time.Duration) (time.Duration, bool) {
+	if g.pacer == nil {
+		return 0, true
+	}
+	t, ok := g.due(s, s.next)
+	if !ok {
+		return 0, false
+	}
+	if t <= now {
+		return 0, true
+	}
+	wake := t
+	if s.chaosAt > 0 {
+		wake = min(wake, s.chaosAt)
+	}
+	return wake - now, true
+}
+
+// startTimer starts s's timer to fire after d, creating it the first time.
+func (s *stream) startTimer(d time.Duration) {
 	if s.timer == nil {
 		s.timer = time.NewTimer(d)
 	} else {
 		s.timer.Reset(d)
 	}
+}
+
+// sleep waits for d, ctx's end or a chaos request.
+func (g *Generator) sleep(ctx context.Context, s *stream, d time.Duration) {
+	s.startTimer(d)
 	select {
 	case <-s.timer.C:
 	case <-ctx.Done():

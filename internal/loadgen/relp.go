@@ -129,19 +129,13 @@ func (g *Generator) runRELPStream(ctx context.Context, s *stream) {
 			g.relpWaitAnswer(ctx, s, time.Hour)
 			continue
 		}
-		if g.pacer != nil {
-			t, ok := g.due(s, s.next)
-			if !ok {
-				break
-			}
-			if t > now {
-				wake := t
-				if s.chaosAt > 0 {
-					wake = min(wake, s.chaosAt)
-				}
-				g.sleep(ctx, s, wake-now)
-				continue
-			}
+		wait, ok := g.untilDue(s, now)
+		if !ok {
+			break
+		}
+		if wait > 0 {
+			g.sleep(ctx, s, wait)
+			continue
 		}
 		g.relpSend(ctx, s, now)
 	}
@@ -163,11 +157,7 @@ func (g *Generator) relpCause(st *relpState) string {
 // relpWaitAnswer waits up to d for an answer, the reader's end, a chaos
 // request or ctx's end.
 func (g *Generator) relpWaitAnswer(ctx context.Context, s *stream, d time.Duration) {
-	if s.timer == nil {
-		s.timer = time.NewTimer(d)
-	} else {
-		s.timer.Reset(d)
-	}
+	s.startTimer(d)
 	defer s.timer.Stop()
 	select {
 	case <-s.relp.answered:

@@ -13,7 +13,6 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -667,9 +666,7 @@ func (s *Server) storeDoc(q *bulkReq, doc []byte, f *docFields) {
 		q.msg = appendUnescaped(q.msg[:0], msg)
 		msg = q.msg
 	}
-	st, ok := wire.ParseStamp(msg)
-	q.p.stamps = append(q.p.stamps, st)
-	q.p.ok = append(q.p.ok, ok && st.Seq != 0 && st.Seq != math.MaxUint64)
+	q.p.add(msg)
 	q.nbytes += len(msg) + 1
 }
 

@@ -204,13 +204,8 @@ func (s *Server) writeDelayedAcks(ctx context.Context, c net.Conn, queue <-chan 
 		case <-ctx.Done():
 			return nil
 		}
-		if d := time.Until(p.due); d > 0 {
-			t.Reset(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return nil
-			}
+		if !sleepUntil(ctx, t, p.due) {
+			return nil
 		}
 		buf = wire.AppendAck(buf[:0], p.ack)
 	more:
@@ -225,13 +220,8 @@ func (s *Server) writeDelayedAcks(ctx context.Context, c net.Conn, queue <-chan 
 						return drain(queue, err)
 					}
 					buf = buf[:0]
-					if d := time.Until(q.due); d > 0 {
-						t.Reset(d)
-						select {
-						case <-t.C:
-						case <-ctx.Done():
-							return nil
-						}
+					if !sleepUntil(ctx, t, q.due) {
+						return nil
 					}
 				}
 				buf = wire.AppendAck(buf, q.ack)
@@ -243,6 +233,20 @@ func (s *Server) writeDelayedAcks(ctx context.Context, c net.Conn, queue <-chan 
 			return drain(queue, err)
 		}
 	}
+}
+
+// sleepUntil waits on t, a stopped or fired timer, until due; it returns
+// at once when due has passed, and false when ctx ends first.
+func sleepUntil(ctx context.Context, t *time.Timer, due time.Time) bool {
+	if d := time.Until(due); d > 0 {
+		t.Reset(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // drain empties queue until it is closed, so that the reader never blocks

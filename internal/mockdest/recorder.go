@@ -137,6 +137,14 @@ type parsed struct {
 	ok     []bool
 }
 
+// add appends msg's stamp to p; it is ok (checked in its stream) when msg
+// is stamped with a seq other than 0 and math.MaxUint64.
+func (p *parsed) add(msg []byte) {
+	s, ok := wire.ParseStamp(msg)
+	p.stamps = append(p.stamps, s)
+	p.ok = append(p.ok, ok && s.Seq != 0 && s.Seq != math.MaxUint64)
+}
+
 // NewRecorder returns an empty Recorder whose clock starts now.
 func NewRecorder() *Recorder {
 	r := &Recorder{
@@ -180,10 +188,7 @@ func (r *Recorder) Record(b Batch, payload []byte) (duplicate bool) {
 		} else {
 			msg, payload = payload, nil
 		}
-		s, ok := wire.ParseStamp(msg)
-		ok = ok && s.Seq != 0 && s.Seq != math.MaxUint64
-		p.stamps = append(p.stamps, s)
-		p.ok = append(p.ok, ok)
+		p.add(msg)
 	}
 	r.mu.Lock()
 	duplicate = r.recordLocked(&b, p, nbytes)
@@ -232,22 +237,46 @@ func (r *Recorder) recordLocked(b *Batch, p *parsed, nbytes int) bool {
 	r.bytes += uint64(nbytes)
 	r.maxSize = max(r.maxSize, count)
 	rs := r.reason(b.Reason)
-	if count <= denseSizes {
-		if count >= len(rs.sizes) {
-			rs.sizes = append(rs.sizes, make([]uint64, count+1-len(rs.sizes))...)
-		}
-		rs.sizes[count]++
-	} else {
-		if rs.over == nil {
-			rs.over = make(map[uint32]uint64)
-		}
-		rs.over[uint32(count)]++
-	}
+	rs.moveSize(0, count)
 	if b.OldestNs != 0 && b.FlushNs != 0 {
 		recordClamped(rs.age, (b.FlushNs-b.OldestNs)/1e3)
 	}
 	r.addPoint(b.ArrivalNs, uint64(count), uint64(nbytes))
+	r.checkStamps(b.ArrivalNs, p, false, false)
+	return false
+}
 
+// moveSize moves one batch from size from to size to in rs's counts of
+// batches by size; from 0 counts a new batch. Sizes up to denseSizes are
+// counted in rs.sizes, larger ones in rs.over.
+func (rs *reasonStats) moveSize(from, to int) {
+	if from > 0 {
+		if from <= denseSizes {
+			rs.sizes[from]--
+		} else if rs.over[uint32(from)]--; rs.over[uint32(from)] == 0 {
+			delete(rs.over, uint32(from))
+		}
+	}
+	if to <= denseSizes {
+		if to >= len(rs.sizes) {
+			rs.sizes = append(rs.sizes, make([]uint64, to+1-len(rs.sizes))...)
+		}
+		rs.sizes[to]++
+	} else {
+		if rs.over == nil {
+			rs.over = make(map[uint32]uint64)
+		}
+		rs.over[uint32(to)]++
+	}
+}
+
+// checkStamps runs the stream checks on p's stamps, which arrived at
+// arrivalNs: it counts each stamp as foreign, untracked, duplicate, late or
+// distinct in its stream and in the totals, and records the end-to-end
+// latency of each distinct one. With afterBreak it counts duplicates also
+// in dupsAfterBreak, with afterFault late arrivals also in
+// reorderedAfterFault (bulk mode's attribution). Called with r.mu held.
+func (r *Recorder) checkStamps(arrivalNs int64, p *parsed, afterBreak, afterFault bool) {
 	for i := range p.stamps {
 		if !p.ok[i] {
 			r.foreign++
@@ -264,10 +293,16 @@ func (r *Recorder) recordLocked(b *Batch, p *parsed, nbytes int) bool {
 		case arrivedLate:
 			st.reordered++
 			r.reordered++
+			if afterFault {
+				r.bulk.reorderedAfterFault++
+			}
 		case arrivedDuplicate:
 			st.dups++
 			r.dups++
 			st.noteDup(s.Seq, &r.budget)
+			if afterBreak {
+				r.bulk.dupsAfterBreak++
+			}
 			continue
 		case arrivedUntracked:
 			st.untracked++
@@ -276,9 +311,8 @@ func (r *Recorder) recordLocked(b *Batch, p *parsed, nbytes int) bool {
 		}
 		st.distinct++
 		r.distinct++
-		recordClamped(r.latency, (b.ArrivalNs-s.SentNs)/1e3)
+		recordClamped(r.latency, (arrivalNs-s.SentNs)/1e3)
 	}
-	return false
 }
 
 // recordClamped records v, clamped to the histogram's range.

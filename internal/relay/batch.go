@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"iter"
 	"sync"
 	"time"
@@ -13,7 +12,8 @@ import (
 // is already the complete wire frame: the wire.HeaderSize-byte header, then
 // the payload (each message followed by '\n'). A stream sink writes Frame
 // in one call; an encoder for another format ranges over All, which yields
-// each message with its receive time without allocating, and reads Header
+// each message with its receive time without allocating or reading the
+// payload (the batcher records where each message ends), and reads Header
 // for the batch's seq, oldest receive time, flush time and reason.
 //
 // A Batch belongs to the sink from the moment Feed hands it out until the
@@ -22,6 +22,7 @@ import (
 type Batch struct {
 	hdr      wire.Header
 	buf      []byte     // header space, then payload
+	ends     []uint32   // ends[i]: payload offset just past message i's '\n'
 	runs     []run      // the messages' receive times, one entry per run from one read
 	runs0    [4]run     // runs' first backing array: most batches come from one to four reads
 	relp     []relpRun  // the RELP sessions' runs of messages, one per run from one session's read
@@ -64,22 +65,35 @@ func (b *Batch) Payload() []byte { return b.buf[wire.HeaderSize:] }
 func (b *Batch) Len() int { return int(b.hdr.Count) }
 
 // All returns an iterator over the batch's messages in order, with their
-// index (0 to Len-1). It finds each message with one newline search and
-// allocates nothing.
+// index (0 to Len-1). It takes each message's bounds from the offsets the
+// batcher recorded, so it neither reads the payload nor allocates.
 func (b *Batch) All() iter.Seq2[int, Message] {
 	return func(yield func(int, Message) bool) {
 		p := b.buf[wire.HeaderSize:]
-		i := 0
+		ends := b.ends[:b.hdr.Count]
+		i, start := 0, uint32(0)
 		for _, r := range b.runs {
 			for ; i < int(r.end); i++ {
-				n := bytes.IndexByte(p, '\n')
-				if !yield(i, Message{Data: p[:n], RecvNs: r.recvNs}) {
+				end := ends[i]
+				if !yield(i, Message{Data: p[start : end-1], RecvNs: r.recvNs}) {
 					return
 				}
-				p = p[n+1:]
+				start = end
 			}
 		}
 	}
+}
+
+// appendMessages appends the messages data[off:ends[k]] for k in [i, j)
+// (ends are offsets in data just past each message's '\n', as a chunk
+// holds them) to the payload, recording where each one ends.
+func (b *Batch) appendMessages(data []byte, ends []uint32, off uint32, i, j int) {
+	base := uint32(len(b.buf)-wire.HeaderSize) - off
+	for _, e := range ends[i:j] {
+		b.ends = append(b.ends, base+e)
+	}
+	b.buf = append(b.buf, data[off:ends[j-1]]...)
+	b.hdr.Count += uint32(j - i)
 }
 
 // addRun records that the batch's messages up to index end (exclusive)
@@ -104,7 +118,7 @@ func newBatchPool(cfg *Config) *batchPool {
 	initialCap := min(wire.HeaderSize+cfg.BatchSize*256, wire.HeaderSize+cfg.payloadCap(), 4<<20)
 	bp := &batchPool{}
 	bp.p.New = func() any {
-		b := &Batch{buf: make([]byte, wire.HeaderSize, initialCap)}
+		b := &Batch{buf: make([]byte, wire.HeaderSize, initialCap), ends: make([]uint32, 0, min(cfg.BatchSize, 1<<16))}
 		b.runs = b.runs0[:0]
 		b.relp = b.relp0[:0]
 		return b
@@ -122,7 +136,7 @@ func (bp *batchPool) put(b *Batch) {
 	if cap(b.buf) > 16<<20 {
 		return // let an outsized buffer go
 	}
-	b.hdr, b.sentAt, b.attempts, b.runs = wire.Header{}, time.Time{}, 0, b.runs[:0]
+	b.hdr, b.sentAt, b.attempts, b.runs, b.ends = wire.Header{}, time.Time{}, 0, b.runs[:0], b.ends[:0]
 	clear(b.relp) // drop the sessions' trackers
 	b.relp = b.relp[:0]
 	bp.p.Put(b)
@@ -174,6 +188,25 @@ func (q *batchQueue) takeAll(dst []*Batch) ([]*Batch, bool) {
 	return dst, closed
 }
 
+// compactFront is the step after taking items[head-1] from the front of a
+// queue kept as a slice and the index of its first live item: when every
+// item is taken it returns items[:0] and 0; when the taken prefix is at
+// least 1024 items and half the slice it moves the live items to the front
+// (zeroing the vacated tail, so nothing taken stays reachable) and returns
+// them and 0; otherwise it returns items and head as they are. The backing
+// array is reused in every case.
+func compactFront[T any](items []T, head int) ([]T, int) {
+	if head == len(items) {
+		return items[:0], 0
+	}
+	if head >= 1024 && head*2 >= len(items) {
+		n := copy(items, items[head:])
+		clear(items[n:])
+		return items[:n], 0
+	}
+	return items, head
+}
+
 // next removes and returns the oldest queued batch, waiting for one until
 // done is closed. It returns false when the queue is closed and empty, or
 // done is closed. Several goroutines may call it at once: whoever takes a
@@ -184,14 +217,7 @@ func (q *batchQueue) next(done <-chan struct{}) (*Batch, bool) {
 		if q.head < len(q.items) {
 			b := q.items[q.head]
 			q.items[q.head] = nil
-			q.head++
-			if q.head == len(q.items) {
-				q.items, q.head = q.items[:0], 0
-			} else if q.head >= 1024 && q.head*2 >= len(q.items) {
-				n := copy(q.items, q.items[q.head:])
-				clear(q.items[n:])
-				q.items, q.head = q.items[:n], 0
-			}
+			q.items, q.head = compactFront(q.items, q.head+1)
 			more := q.head < len(q.items) || q.closed
 			q.mu.Unlock()
 			if more {

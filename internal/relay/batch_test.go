@@ -62,6 +62,30 @@ func TestBatchAll(t *testing.T) { // not parallel: AllocsPerRun
 	}
 }
 
+// TestBatchAllByteSplit: when the byte cap takes part of a chunk, All
+// still yields exactly the payload's messages, in both batches.
+func TestBatchAllByteSplit(t *testing.T) {
+	t.Parallel()
+	g := newBatcherRig(t, 100, 10, time.Hour)
+	g.add("aaa", "bb", "c", "dddd", "e") // 4+3+2 = 9 bytes fit, "dddd\n" does not
+	g.advance(time.Hour)
+	bs, _ := g.out.takeAll(nil)
+	var got []string
+	for _, b := range bs {
+		var joined []byte
+		for _, m := range b.All() {
+			got = append(got, string(m.Data))
+			joined = append(append(joined, m.Data...), '\n')
+		}
+		if string(joined) != string(b.Payload()) {
+			t.Errorf("batch %d: All joined %q, payload %q", b.Header().Seq, joined, b.Payload())
+		}
+	}
+	if fmt.Sprint(got) != "[aaa bb c dddd e]" || len(bs) != 2 {
+		t.Errorf("got %d batches, messages %v", len(bs), got)
+	}
+}
+
 // TestBatchQueueNext: several consumers share the queue; each batch goes
 // to one of them, and all of them return once it is closed and empty.
 func TestBatchQueueNext(t *testing.T) {

@@ -112,11 +112,10 @@ func (b *batcher) add(c *chunk) {
 			n = k
 		}
 		end := ends[i+n-1]
-		b.cur.buf = append(b.cur.buf, data[off:end]...)
 		if c.relp != nil {
 			b.cur.relp = addRelpRun(b.cur.relp, c.relp, c.relpFirst+uint64(i), b.cur.hdr.Count, uint32(n))
 		}
-		b.cur.hdr.Count += uint32(n)
+		b.cur.appendMessages(data, ends, off, i, i+n)
 		b.cur.addRun(b.cur.hdr.Count, c.recvNs)
 		off, i = end, i+n
 		switch {

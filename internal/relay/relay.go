@@ -344,14 +344,10 @@ const relpFinalWrite = time.Second
 func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 	return r.acceptLoop(ln, func(nc net.Conn) bool {
 		cr := newConnReader(r.readers, nc)
-		r.mu.Lock()
-		if r.stopping.Load() {
-			r.mu.Unlock()
+		if !track(r, r.conns, cr) {
 			nc.Close()
 			return false
 		}
-		r.conns[cr] = struct{}{}
-		r.mu.Unlock()
 		r.st.connsOpen.Add(1)
 		r.st.connsTotal.Add(1)
 		readers.Add(1)
@@ -359,9 +355,7 @@ func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 			defer readers.Done()
 			cr.serve()
 			nc.Close()
-			r.mu.Lock()
-			delete(r.conns, cr)
-			r.mu.Unlock()
+			untrack(r, r.conns, cr)
 			r.st.connsOpen.Add(-1)
 		}()
 		return true
@@ -374,14 +368,10 @@ func (r *Relay) accept(ln net.Listener, readers *sync.WaitGroup) error {
 func (r *Relay) acceptRELP(ln net.Listener, readers, writers *sync.WaitGroup) error {
 	return r.acceptLoop(ln, func(nc net.Conn) bool {
 		s := newRelpSession(r, nc)
-		r.mu.Lock()
-		if r.stopping.Load() {
-			r.mu.Unlock()
+		if !track(r, r.relp, s) {
 			nc.Close()
 			return false
 		}
-		r.relp[s] = struct{}{}
-		r.mu.Unlock()
 		r.st.relpOpen.Add(1)
 		r.st.relpTotal.Add(1)
 		readers.Add(1)
@@ -394,13 +384,32 @@ func (r *Relay) acceptRELP(ln net.Listener, readers, writers *sync.WaitGroup) er
 		go func() {
 			defer writers.Done()
 			s.write(r.relpFinal)
-			r.mu.Lock()
-			delete(r.relp, s)
-			r.mu.Unlock()
+			untrack(r, r.relp, s)
 			r.st.relpOpen.Add(-1)
 		}()
 		return true
 	})
+}
+
+// track adds k to set, one of r's sets of open connections, under r.mu,
+// unless shutdown has begun; it reports whether it did. Shutdown sets
+// stopping and then walks the sets under r.mu, so it reaches every
+// connection track admitted.
+func track[K comparable](r *Relay, set map[K]struct{}, k K) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping.Load() {
+		return false
+	}
+	set[k] = struct{}{}
+	return true
+}
+
+// untrack removes k from set, under r.mu.
+func untrack[K comparable](r *Relay, set map[K]struct{}, k K) {
+	r.mu.Lock()
+	delete(set, k)
+	r.mu.Unlock()
 }
 
 // acceptLoop accepts on ln until it is closed (it returns nil) or fails

@@ -264,6 +264,9 @@ func TestRELPIngestRules(t *testing.T) {
 		t.Fatalf("answers %v, want %v", got, want)
 	}
 	checkExactlyOnce(t, d, "m", 3)
+	// The answer counters move after the answers' write, which the client
+	// may read first.
+	waitFor(t, "4 refused answers counted", func() bool { return rr.Stats().RELP.AnsweredRefused == 4 })
 	st := rr.Stats()
 	if st.Rejected[RejectTooLong] != 2 || st.Rejected[RejectNewline] != 1 || st.RELP.AnsweredRefused != 4 {
 		t.Fatalf("rejected %v, RELP %+v", st.Rejected, st.RELP)

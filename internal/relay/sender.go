@@ -217,16 +217,9 @@ func (s *sender) handleAck(hardCtx context.Context, r ackResult) {
 		return
 	}
 	s.win[s.head] = nil
-	s.head++
+	s.win, s.head = compactFront(s.win, s.head+1)
 	s.sent--
 	s.failures = 0
-	if s.head == len(s.win) {
-		s.win, s.head = s.win[:0], 0
-	} else if s.head >= 1024 && s.head*2 >= len(s.win) {
-		n := copy(s.win, s.win[s.head:])
-		clear(s.win[n:])
-		s.win, s.head = s.win[:n], 0
-	}
 	s.feed.Settle(b, Outcome{})
 }
 

@@ -15,6 +15,19 @@
 //	                  _time_field, _stream_fields)
 //	file:///PATH      appended to the file PATH (package file); the host may
 //	                  be empty or localhost
+//	quickwit+http://HOST:PORT/INDEX
+//	quickwit+https://HOST:PORT/PREFIX/INDEX
+//	                  Quickwit's ingest API (package quickwit): POST
+//	                  PREFIX/api/v1/INDEX/ingest?commit=…&detailed_response=true
+//	loki+http://HOST:PORT/PATH?QUERY
+//	loki+https://HOST:PORT/PATH?QUERY
+//	                  Loki's push API, JSON (package loki): /loki/api/v1/push
+//	                  appended unless PATH ends in it (so
+//	                  loki+http://vl:9428/insert posts to VictoriaLogs'
+//	                  /insert/loki/api/v1/push); QUERY is sent as it is
+//
+// The HTTP schemes share BulkOptions' Headers, Gzip, TLS and DeadLetter
+// and the credentials from the environment.
 package sink
 
 import (
@@ -24,6 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -31,6 +45,9 @@ import (
 	"github.com/logrelay/logrelay/internal/sink/elasticsearch"
 	"github.com/logrelay/logrelay/internal/sink/file"
 	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
+	"github.com/logrelay/logrelay/internal/sink/loki"
+	"github.com/logrelay/logrelay/internal/sink/quickwit"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -42,8 +59,14 @@ import (
 type Options struct {
 	// File are the file scheme's settings; its Path comes from the URL.
 	File file.Config
-	// Bulk are the elasticsearch+http(s) scheme's options.
+	// Bulk are the elasticsearch+http(s) scheme's options; its Headers,
+	// Gzip, TLS and DeadLetter apply to every HTTP scheme, and its
+	// TimeField and MessageField shape Quickwit's documents too.
 	Bulk BulkOptions
+	// Quickwit are the quickwit+http(s) scheme's options.
+	Quickwit QuickwitOptions
+	// Loki are the loki+http(s) scheme's options.
+	Loki LokiOptions
 	// Concurrency is the relay's --sink-concurrency; an HTTP sink keeps as
 	// many idle connections.
 	Concurrency int
@@ -77,6 +100,20 @@ type BulkOptions struct {
 	DeadLetter string
 }
 
+// QuickwitOptions configure the quickwit+http(s) scheme (see package
+// quickwit).
+type QuickwitOptions struct {
+	// Commit is the ingest API's commit: auto ("" too), wait_for or force.
+	Commit string
+}
+
+// LokiOptions configure the loki+http(s) scheme (see package loki).
+type LokiOptions struct {
+	// Labels are the stream labels, "name=value,…"; "" means
+	// loki.DefaultLabels.
+	Labels string
+}
+
 // FromURL returns the sink for rawURL. It checks the URL completely, so a
 // sink it returns can at least be dialled: an unknown scheme, a missing or
 // out-of-range port (1-65535), credentials in the URL, a query, a
@@ -107,10 +144,14 @@ func FromURL(rawURL string, o Options) (relay.Sink, error) {
 		return fileFromURL(u, o, bad)
 	case "elasticsearch+http", "elasticsearch+https":
 		return bulkFromURL(u, o, bad)
+	case "quickwit+http", "quickwit+https":
+		return quickwitFromURL(u, o, bad)
+	case "loki+http", "loki+https":
+		return lokiFromURL(u, o, bad)
 	case "":
 		return nil, bad("no scheme: want tcp://HOST:PORT")
 	}
-	return nil, bad("scheme %q not supported (want tcp, elasticsearch+http, elasticsearch+https or file)", u.Scheme)
+	return nil, bad("scheme %q not supported (want tcp, elasticsearch+http(s), quickwit+http(s), loki+http(s) or file)", u.Scheme)
 }
 
 // fileFromURL checks a file:///PATH URL: an absolute, clean path; no
@@ -140,13 +181,8 @@ func fileFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.S
 }
 
 func bulkFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {
-	q := *u
-	q.RawQuery, q.ForceQuery = "", false
-	if err := checkHostPort(&q, bad); err != nil {
+	if err := checkQueryURL(u, bad); err != nil {
 		return nil, err
-	}
-	if _, err := url.ParseQuery(u.RawQuery); err != nil {
-		return nil, bad("query: %v", err)
 	}
 	eu := *u
 	eu.Scheme = strings.TrimPrefix(u.Scheme, "elasticsearch+")
@@ -154,19 +190,9 @@ func bulkFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.S
 		eu.Path = strings.TrimSuffix(eu.Path, "/") + "/_bulk"
 		eu.RawPath = ""
 	}
-	lookup := o.LookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	creds, err := httpout.CredentialsFromEnv(lookup)
+	creds, hdr, err := httpParts(o, elasticsearch.ParseHeader)
 	if err != nil {
 		return nil, err
-	}
-	hdr := http.Header{}
-	for _, h := range o.Bulk.Headers {
-		if err := elasticsearch.ParseHeader(hdr, h); err != nil {
-			return nil, err
-		}
 	}
 	s, err := elasticsearch.New(elasticsearch.Config{
 		URL:         &eu,
@@ -185,6 +211,102 @@ func bulkFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.S
 		return nil, err
 	}
 	return s, nil
+}
+
+// httpParts reads what every HTTP scheme takes beside its URL: the
+// credentials from the environment and the extra headers, parsed by parse.
+func httpParts(o Options, parse func(http.Header, string) error) (httpout.Credentials, http.Header, error) {
+	lookup := o.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	creds, err := httpout.CredentialsFromEnv(lookup)
+	if err != nil {
+		return httpout.Credentials{}, nil, err
+	}
+	hdr := http.Header{}
+	for _, h := range o.Bulk.Headers {
+		if err := parse(hdr, h); err != nil {
+			return httpout.Credentials{}, nil, err
+		}
+	}
+	return creds, hdr, nil
+}
+
+// httpClient is the quickwit and loki schemes' share of o.
+func httpClient(o Options, creds httpout.Credentials, hdr http.Header) httpsink.Client {
+	return httpsink.Client{Headers: hdr, Gzip: o.Bulk.Gzip, TLS: o.Bulk.TLS, Credentials: creds,
+		DeadLetter: o.Bulk.DeadLetter, Concurrency: o.Concurrency, Logger: o.Logger}
+}
+
+func quickwitFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {
+	if err := checkHostPort(u, bad); err != nil {
+		return nil, err
+	}
+	prefix, index := path.Split(strings.TrimSuffix(u.Path, "/"))
+	if index == "" {
+		return nil, bad("no index: want %s://HOST:PORT/INDEX", u.Scheme)
+	}
+	creds, hdr, err := httpParts(o, httpsink.ParseHeader)
+	if err != nil {
+		return nil, err
+	}
+	qu := *u
+	qu.Scheme = strings.TrimPrefix(u.Scheme, "quickwit+")
+	qu.Path, qu.RawPath = strings.TrimSuffix(prefix, "/"), ""
+	s, err := quickwit.New(quickwit.Config{
+		URL: &qu, Index: index, Commit: o.Quickwit.Commit,
+		Format: wire.BulkFormat{TimeField: o.Bulk.TimeField, MessageField: o.Bulk.MessageField},
+		Client: httpClient(o, creds, hdr),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func lokiFromURL(u *url.URL, o Options, bad func(string, ...any) error) (relay.Sink, error) {
+	if err := checkQueryURL(u, bad); err != nil {
+		return nil, err
+	}
+	spec := o.Loki.Labels
+	if spec == "" {
+		spec = loki.DefaultLabels
+	}
+	labels, err := wire.ParseLokiLabels(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", loki.ErrConfig, err)
+	}
+	creds, hdr, err := httpParts(o, httpsink.ParseHeader)
+	if err != nil {
+		return nil, err
+	}
+	lu := *u
+	lu.Scheme = strings.TrimPrefix(u.Scheme, "loki+")
+	if !strings.HasSuffix(lu.Path, wire.LokiPushPath) {
+		lu.Path, lu.RawPath = strings.TrimSuffix(lu.Path, "/")+wire.LokiPushPath, ""
+	}
+	s, err := loki.New(loki.Config{
+		URL: &lu, Labels: labels, Client: httpClient(o, creds, hdr),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkQueryURL is checkHostPort for a URL that may have a query, which
+// must parse.
+func checkQueryURL(u *url.URL, bad func(string, ...any) error) error {
+	q := *u
+	q.RawQuery, q.ForceQuery = "", false
+	if err := checkHostPort(&q, bad); err != nil {
+		return err
+	}
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		return bad("query: %v", err)
+	}
+	return nil
 }
 
 // checkHostPort checks what every network sink's URL needs: a host, a

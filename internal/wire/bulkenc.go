@@ -66,9 +66,14 @@ type BulkEncoder struct {
 	msgKey     []byte // ,"MESSAGE_FIELD":"
 
 	// the formatted date and time of second lastSec: 2006-01-02T15:04:05
-	lastSec  int64
-	secText  [19]byte
-	haveSec  bool
+	lastSec int64
+	secText [19]byte
+	haveSec bool
+	// the whole formatted time of lastNs (valid when haveNs): the messages
+	// of one read share their receive time
+	lastNs   int64
+	nsText   [30]byte
+	haveNs   bool
 	replaced uint64
 	objects  uint64
 }
@@ -117,7 +122,12 @@ func (e *BulkEncoder) Append(dst, msg []byte, recvNs int64, id []byte) []byte {
 		dst = append(dst, '"')
 	}
 	dst = append(dst, "}}\n"...)
+	return e.AppendDocument(dst, msg, recvNs)
+}
 
+// AppendDocument appends msg's document line alone, ended by '\n': the
+// NDJSON document of APIs without action lines (Quickwit's ingest API).
+func (e *BulkEncoder) AppendDocument(dst, msg []byte, recvNs int64) []byte {
 	obj := trimJSONSpace(msg)
 	if v := scanObject(obj, e.timeRaw); v.ok {
 		e.objects++
@@ -163,6 +173,19 @@ func (e *BulkEncoder) Append(dst, msg []byte, recvNs int64, id []byte) []byte {
 
 // appendTime appends ns as RFC 3339 UTC with nine fraction digits.
 func (e *BulkEncoder) appendTime(dst []byte, ns int64) []byte {
+	if e.haveNs && ns == e.lastNs {
+		return append(dst, e.nsText[:]...)
+	}
+	start := len(dst)
+	dst = e.formatTime(dst, ns)
+	if len(dst)-start == len(e.nsText) {
+		copy(e.nsText[:], dst[start:])
+		e.lastNs, e.haveNs = ns, true
+	}
+	return dst
+}
+
+func (e *BulkEncoder) formatTime(dst []byte, ns int64) []byte {
 	sec, frac := ns/1e9, ns%1e9
 	if frac < 0 {
 		sec, frac = sec-1, frac+1e9
@@ -224,7 +247,17 @@ var safeASCII = func() (t [256]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a quoted JSON string.
+// AppendJSONString appends s to dst as a quoted JSON string, escaped as
+// the bulk and Loki encoders escape their strings: '"' and '\\' with a
+// backslash, \n \r \t as such, other bytes below 0x20 as \u00xx, every
+// other byte as it is except that each invalid UTF-8 byte becomes U+FFFD.
+func AppendJSONString(dst, s []byte) []byte {
+	dst, _ = appendJSONString(dst, s)
+	return dst
+}
+
+// appendJSONString appends s as a quoted JSON string, as AppendJSONString
+// does, and reports whether s held invalid UTF-8.
 func appendJSONString(dst, s []byte) ([]byte, bool) {
 	dst = append(dst, '"')
 	dst, bad := appendJSONStringBody(dst, s)
@@ -298,7 +331,8 @@ func appendValidUTF8(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
-// objectScan is what scanObject learned about a line.
+// objectScan is what scanObject learned about a line; the fields after ok
+// mean something only when ok is true.
 type objectScan struct {
 	ok      bool // the line is one JSON object, at most maxJSONDepth deep
 	empty   bool // it is {}
@@ -306,30 +340,12 @@ type objectScan struct {
 	badUTF8 bool // it holds invalid UTF-8 (inside strings, the only place it can be)
 }
 
-// scanObject checks, without allocating, that b is exactly one JSON
-// object (RFC 8259 grammar, as encoding/json.Valid checks it, white space
-// around it already trimmed), and whether its top level has the key
-// timeKey (compared as the raw bytes between the key's quotes).
-func scanObject(b, timeKey []byte) objectScan {
-	var v objectScan
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
-		return v
-	}
-	s := scanner{b: b, timeKey: timeKey}
-	if !s.object(1) || s.skipSpace() != len(b) {
-		return v
-	}
-	v.ok, v.hasTime, v.badUTF8 = true, s.hasTime, s.badUTF8
-	v.empty = len(trimJSONSpace(b[1:len(b)-1])) == 0
-	return v
-}
-
+// scanner reads JSON at b[i:] one token at a time, for ScanBulkResponse;
+// the containers it skips are scanned by scanContainerAt.
 type scanner struct {
 	b       []byte
 	i       int
-	timeKey []byte
-	hasTime bool
-	badUTF8 bool
+	badUTF8 bool // a string str scanned held invalid UTF-8
 }
 
 func (s *scanner) skipSpace() int {
@@ -346,81 +362,6 @@ func (s *scanner) peek() (byte, bool) {
 	return s.b[s.i], true
 }
 
-// object scans an object at s.i, depth levels deep.
-func (s *scanner) object(depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	s.i++ // '{'
-	if c, ok := s.peek(); !ok {
-		return false
-	} else if c == '}' {
-		s.i++
-		return true
-	}
-	for {
-		if c, ok := s.peek(); !ok || c != '"' {
-			return false
-		}
-		start := s.i + 1
-		if !s.str() {
-			return false
-		}
-		if depth == 1 && string(s.b[start:s.i-1]) == string(s.timeKey) {
-			s.hasTime = true
-		}
-		if c, ok := s.peek(); !ok || c != ':' {
-			return false
-		}
-		s.i++
-		if !s.value(depth) {
-			return false
-		}
-		c, ok := s.peek()
-		if !ok {
-			return false
-		}
-		s.i++
-		switch c {
-		case ',':
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (s *scanner) array(depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	s.i++ // '['
-	if c, ok := s.peek(); !ok {
-		return false
-	} else if c == ']' {
-		s.i++
-		return true
-	}
-	for {
-		if !s.value(depth) {
-			return false
-		}
-		c, ok := s.peek()
-		if !ok {
-			return false
-		}
-		s.i++
-		switch c {
-		case ',':
-		case ']':
-			return true
-		default:
-			return false
-		}
-	}
-}
-
 // value scans one value inside a container depth levels deep.
 func (s *scanner) value(depth int) bool {
 	c, ok := s.peek()
@@ -428,10 +369,10 @@ func (s *scanner) value(depth int) bool {
 		return false
 	}
 	switch {
-	case c == '{':
-		return s.object(depth + 1)
-	case c == '[':
-		return s.array(depth + 1)
+	case c == '{' || c == '[':
+		v, end := scanContainerAt(s.b, s.i, maxJSONDepth-depth, nil)
+		s.i = end
+		return v.ok
 	case c == '"':
 		return s.str()
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -516,13 +457,7 @@ const (
 func plainASCII(b []byte) int {
 	n := 0
 	for len(b)-n >= 8 {
-		w := binary.LittleEndian.Uint64(b[n:])
-		q := w ^ (swarOnes * '"')
-		bs := w ^ (swarOnes * '\\')
-		special := ((w - swarOnes*0x20) | (q - swarOnes) | (bs - swarOnes) | w) & swarHigh
-		// A borrow can flag bytes above the first special one, never
-		// below it, so the lowest flag is exact.
-		if special != 0 {
+		if special := stringSpecial(binary.LittleEndian.Uint64(b[n:])); special != 0 {
 			return n + bits.TrailingZeros64(special)/8
 		}
 		n += 8
@@ -534,44 +469,11 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-// number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number scans the number at s.i (as scanNumber does).
 func (s *scanner) number() bool {
-	b := s.b
-	if b[s.i] == '-' {
-		s.i++
-	}
-	if s.i >= len(b) || !isDigit(b[s.i]) {
-		return false
-	}
-	if b[s.i] == '0' {
-		s.i++
-	} else {
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	if s.i < len(b) && b[s.i] == '.' {
-		s.i++
-		if s.i >= len(b) || !isDigit(b[s.i]) {
-			return false
-		}
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	if s.i < len(b) && (b[s.i] == 'e' || b[s.i] == 'E') {
-		s.i++
-		if s.i < len(b) && (b[s.i] == '+' || b[s.i] == '-') {
-			s.i++
-		}
-		if s.i >= len(b) || !isDigit(b[s.i]) {
-			return false
-		}
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	return true
+	var ok bool
+	s.i, ok = scanNumber(s.b, s.i)
+	return ok
 }
 
 // ScanBulkResponse reads the summary of a _bulk response body without

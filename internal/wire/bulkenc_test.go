@@ -90,7 +90,13 @@ func TestBulkEncoderCounts(t *testing.T) {
 func TestBulkEncoderTimes(t *testing.T) {
 	t.Parallel()
 	e := NewBulkEncoder(BulkFormat{})
-	for _, ns := range []int64{0, 1, 999_999_999, 1e9, -1, -1e9 - 5, testRecvNs, testRecvNs + 1e9, testRecvNs + 7} {
+	times := []int64{0, 1, 999_999_999, 1e9, -1, -1e9 - 5, testRecvNs, testRecvNs + 1e9, testRecvNs + 7}
+	// each twice in a row (the cached text), then all again (a new time each)
+	var seq []int64
+	for _, ns := range times {
+		seq = append(seq, ns, ns)
+	}
+	for _, ns := range append(seq, times...) {
 		got := string(e.appendTime(nil, ns))
 		want := time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000000000Z")
 		if got != want {
@@ -303,6 +309,22 @@ func TestPlainASCII(t *testing.T) {
 					t.Fatalf("byte %#x at %d in %q-filled: plainASCII = %d, want %d", c, pos, fill, got, want)
 				}
 			}
+		}
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", `""`},
+		{"plain text", `"plain text"`},
+		{"q\"b\\s/", `"q\"b\\s/"`},
+		{"\n\r\t", `"\n\r\t"`},
+		{"\x00\x01\x08\x0c\x1f\x7f", `"\u0000\u0001\u0008\u000c\u001f` + "\x7f\""},
+		{"é€😀", `"é€😀"`},
+		{"a\xffb\xc3", "\"a\uFFFDb\uFFFD\""},
+	} {
+		if got := string(AppendJSONString([]byte("x"), []byte(c.in))); got != "x"+c.want {
+			t.Errorf("AppendJSONString(%q) = %q, want %q", c.in, got, "x"+c.want)
 		}
 	}
 }

@@ -1,8 +1,21 @@
 // Package dest provides the bench's destination: a mockdest in the bench's
 // process, one per scenario (or step), that records every batch the relay
 // under test delivers and says which sink URL points at it. A new kind of
-// destination (another mockdest receiver) is a new Mode here and nowhere
-// else.
+// destination (another mockdest receiver) is a new Sink (or Mode) here and
+// nowhere else.
+//
+// Sinks: SinkTCP (mockdest's frames or lines receiver, the relay's tcp://
+// sink) and SinkElasticsearch (mockdest's bulk receiver in the
+// elasticsearch flavour, the relay's elasticsearch+http:// sink into index
+// "logs"). For the _bulk receiver, the frame receiver's acknowledgement
+// failures become HTTP failures: NackRate, a fraction of batches, becomes
+// a twentieth of it as the fraction of documents answered 429 (resent
+// alone by the sink; per document, so of 100-document requests about 5
+// times NackRate carry one) and, split in halves, the fractions of
+// requests answered 429 and 500 (nothing stored, resent whole); NoAckRate
+// is the fraction of requests stored whose answer is cut off (the sink
+// cannot know they were stored, so its resend makes duplicates, counted
+// apart in mockdest's bulk.duplicates_after_break).
 package dest
 
 import (
@@ -17,19 +30,33 @@ import (
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
-// BulkIndex is the index the bulk receiver's sink URL names.
-const BulkIndex = "logrelay-bench"
+// The relay sinks a destination can receive from (Config.Sink).
+const (
+	SinkTCP           = "tcp"           // tcp://: mockdest's frames (or lines) receiver
+	SinkElasticsearch = "elasticsearch" // elasticsearch+http://: mockdest's _bulk receiver
+)
+
+// SinkQuickwit is quickwit+http://ADDR/logs into mockdest's _bulk
+// receiver in the quickwit flavour, which serves Quickwit's ingest API
+// (index "logs"). It takes no failure mapping (NackRate and NoAckRate
+// must be 0); bench compare-sinks uses it, the suite does not.
+const SinkQuickwit = "quickwit"
+
+// Sinks are the Config.Sink values the whole suite runs with, in the
+// order the bench lists them.
+var Sinks = []string{SinkTCP, SinkElasticsearch}
+
+// BulkIndex is the index the elasticsearch sink writes to (the URL's path).
+const BulkIndex = "logs"
 
 // Config is what a scenario asks of its destination.
 type Config struct {
-	// Mode is mockdest's receiver: "frames" (logrelay's framed protocol),
-	// "lines" (another relay's newline-delimited output) or "bulk" (the
-	// Elasticsearch _bulk API, which the relay's elasticsearch+http sink
-	// posts to).
+	// Sink is the relay sink the destination receives from: SinkTCP ("" too)
+	// or SinkElasticsearch (then Mode must be "" or "bulk").
+	Sink string
+	// Mode is mockdest's receiver: "frames" (logrelay's framed protocol)
+	// or "lines" (another relay's newline-delimited output).
 	Mode string
-	// Bulk configures the "bulk" receiver (its failed items and rejected
-	// requests).
-	Bulk mockdest.BulkConfig
 	// Listen is the address to listen on; "" = 127.0.0.1:0. A fixed
 	// address still held by the previous scenario's mockdest is retried
 	// for 5 s.
@@ -49,11 +76,12 @@ type Config struct {
 
 // Dest is a running mockdest.
 type Dest struct {
-	srv   *mockdest.Server
-	run   *inproc.Running
-	addr  string
-	mode  string
-	start time.Time
+	srv     *mockdest.Server
+	run     *inproc.Running
+	addr    string
+	mode    string
+	flavour string // bulk mode's
+	start   time.Time
 }
 
 // Start starts a mockdest for c and returns once it accepts connections.
@@ -61,8 +89,25 @@ type Dest struct {
 func Start(ctx context.Context, c Config) (*Dest, error) {
 	mc := mockdest.DefaultConfig()
 	mc.Mode = c.Mode
-	mc.Bulk = c.Bulk
 	mc.AckDelay, mc.AckJitter, mc.NackRate, mc.NoAckRate = c.AckDelay, c.AckJitter, c.NackRate, c.NoAckRate
+	switch c.Sink {
+	case "", SinkTCP:
+	case SinkElasticsearch:
+		if c.Mode != "" && c.Mode != mockdest.ModeBulk {
+			return nil, fmt.Errorf("mockdest: sink %s needs mode %s, not %q", c.Sink, mockdest.ModeBulk, c.Mode)
+		}
+		mc.Mode = mockdest.ModeBulk
+		mc.Bulk = bulkFailures(c.NackRate, c.NoAckRate)
+		mc.NackRate, mc.NoAckRate = 0, 0
+	case SinkQuickwit:
+		if (c.Mode != "" && c.Mode != mockdest.ModeBulk) || c.NackRate > 0 || c.NoAckRate > 0 {
+			return nil, fmt.Errorf("mockdest: sink %s: mode %q, nack rate %v, no-ack rate %v: want bulk mode and no acknowledgement failures", c.Sink, c.Mode, c.NackRate, c.NoAckRate)
+		}
+		mc.Mode = mockdest.ModeBulk
+		mc.Bulk = mockdest.BulkConfig{Flavour: mockdest.FlavourQuickwit, Indexes: []string{BulkIndex}}
+	default:
+		return nil, fmt.Errorf("mockdest: sink %q: want %s, %s or %s", c.Sink, SinkTCP, SinkElasticsearch, SinkQuickwit)
+	}
 	mc.DownFor, mc.DownEvery = c.DownFor, c.DownEvery
 	mc.OutDir = c.OutDir
 	mc.Logger = c.Logger
@@ -94,8 +139,20 @@ func Start(ctx context.Context, c Config) (*Dest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mockdest: %w", err)
 	}
-	d := &Dest{srv: srv, run: run, addr: ln.Addr().String(), mode: mc.Mode, start: time.Now()}
+	d := &Dest{srv: srv, run: run, addr: ln.Addr().String(), mode: mc.Mode, flavour: mc.Bulk.Flavour, start: time.Now()}
 	return d, nil
+}
+
+// bulkFailures maps the frame receiver's acknowledgement failures onto
+// the _bulk receiver's (see the package comment).
+func bulkFailures(nackRate, noAckRate float64) mockdest.BulkConfig {
+	return mockdest.BulkConfig{
+		Flavour:         mockdest.FlavourElasticsearch,
+		ItemRejectRate:  nackRate / 20,
+		RejectRate:      nackRate / 2,
+		ServerErrorRate: nackRate / 2,
+		BreakRate:       noAckRate,
+	}
 }
 
 // Addr is the address mockdest listens on.
@@ -103,9 +160,12 @@ func (d *Dest) Addr() string { return d.addr }
 
 // Sink is the relay sink URL that delivers to this mockdest: tcp://ADDR
 // for both the frames and the lines receiver (a relay's TCP sink),
-// elasticsearch+http://ADDR/BulkIndex/_bulk for the bulk receiver (the
-// index in the path, as a _bulk client without its own index sends it).
+// elasticsearch+http://ADDR/logs/_bulk for the _bulk receiver,
+// quickwit+http://ADDR/logs for its quickwit flavour.
 func (d *Dest) Sink() string {
+	if d.mode == mockdest.ModeBulk && d.flavour == mockdest.FlavourQuickwit {
+		return "quickwit+http://" + d.addr + "/" + BulkIndex
+	}
 	if d.mode == mockdest.ModeBulk {
 		return "elasticsearch+http://" + d.addr + "/" + BulkIndex + "/_bulk"
 	}

@@ -1,7 +1,12 @@
 package dest
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+
 	"context"
+	"github.com/logrelay/logrelay/internal/wire"
 	"net"
 	"strings"
 	"testing"
@@ -46,16 +51,77 @@ func TestStartStop(t *testing.T) {
 	}
 }
 
-// The bulk receiver's sink URL is the relay's elasticsearch+http scheme,
-// with the index in the path.
-func TestBulkSink(t *testing.T) {
+// TestElasticsearch: the _bulk receiver stores what is posted to its sink
+// URL, and the acknowledgement failures asked for become HTTP failures.
+func TestElasticsearch(t *testing.T) {
 	t.Parallel()
-	d, err := Start(context.Background(), Config{Mode: "bulk"})
+	ctx := context.Background()
+	body := func(seqs ...uint64) string {
+		var b strings.Builder
+		for _, q := range seqs {
+			line := wire.AppendStamp([]byte("msg "), wire.Stamp{Stream: 3, Seq: q, SentNs: time.Now().UnixNano()})
+			fmt.Fprintf(&b, "{\"create\":{}}\n{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"message\":%q}\n", line)
+		}
+		return b.String()
+	}
+	post := func(d *Dest, b string) int {
+		t.Helper()
+		u := strings.Replace(d.Sink(), "elasticsearch+http://", "http://", 1)
+		resp, err := http.Post(u, "application/x-ndjson", strings.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	d, err := Start(ctx, Config{Sink: SinkElasticsearch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Stop()
-	if want := "elasticsearch+http://" + d.Addr() + "/" + BulkIndex + "/_bulk"; d.Sink() != want || d.Mode() != "bulk" {
-		t.Errorf("sink %q mode %q, want %q bulk", d.Sink(), d.Mode(), want)
+	if want := "elasticsearch+http://" + d.Addr() + "/logs/_bulk"; d.Sink() != want || d.Mode() != "bulk" {
+		t.Errorf("sink %q, mode %q; want %q, bulk", d.Sink(), d.Mode(), want)
+	}
+	if code := post(d, body(1, 2)); code != 200 {
+		t.Errorf("POST: HTTP %d, want 200", code)
+	}
+	snap, err := d.Stop()
+	if err != nil || snap.Bulk == nil || snap.Bulk.DocsStored != 2 || snap.Streams.Distinct != 2 {
+		t.Errorf("Stop: %+v, %v; want 2 documents stored", snap.Bulk, err)
+	}
+
+	d, err = Start(ctx, Config{Sink: SinkElasticsearch, NackRate: 0.6, NoAckRate: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		var seqs []uint64
+		for k := range 10 {
+			seqs = append(seqs, uint64(10*i+k+1))
+		}
+		post(d, body(seqs...))
+	}
+	snap, _ = d.Stop()
+	if in := snap.Bulk.Injected; in.ItemsRejected == 0 || in.RequestsRejected == 0 || in.ServerErrors == 0 || in.Broken == 0 {
+		t.Errorf("failures injected: %+v; want items rejected, requests rejected, server errors and broken answers", in)
+	}
+
+	if _, err := Start(ctx, Config{Sink: SinkElasticsearch, Mode: "frames"}); err == nil {
+		t.Error("elasticsearch sink into frames mode: nil error")
+	}
+	q, err := Start(ctx, Config{Sink: SinkQuickwit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "quickwit+http://" + q.Addr() + "/logs"; q.Sink() != want {
+		t.Errorf("quickwit sink %q want %q", q.Sink(), want)
+	}
+	q.Stop()
+	if _, err := Start(ctx, Config{Sink: SinkQuickwit, NackRate: 0.1}); err == nil {
+		t.Error("quickwit sink with nacks: nil error")
+	}
+	if _, err := Start(ctx, Config{Sink: "carrier-pigeon"}); err == nil {
+		t.Error("unknown sink: nil error")
 	}
 }

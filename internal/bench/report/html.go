@@ -42,6 +42,11 @@ func WriteHTML(w io.Writer, s *Suite) error {
 			hs.addPlot(StepsPlot("throughput steps", t))
 			hs.Steps = StepRows(t)
 		}
+		if c := sc.Obs.Compare; c != nil {
+			hs.addPlot(CompareBarsPlot("relay vs ideal client (bars: median; points: replicates)", c))
+			hs.addPlot(CompareLatencyPlot("request latency percentiles", c))
+			hs.Steps = CompareRows(c)
+		}
 		data.Scenarios = append(data.Scenarios, hs)
 	}
 	if svgText, err := PercentilePlot("end-to-end latency (send time → arrival at mockdest)", "ms", curves, nil); err == nil {
@@ -118,11 +123,11 @@ code{background:#f4f4f4;padding:0 .2em}
 <h1>logrelay bench report</h1>
 <p class="banner {{verdict .Passed}}">{{.Summary}}</p>
 <p>Run {{utc .Start}} on {{.Host.Hostname}} ({{.Host.OS}}/{{.Host.Arch}}, {{.Host.CPUs}} CPUs, {{.Host.GoVersion}});
-relay {{.RelayMode}}; batch-size {{.BatchSize}}, flush-interval {{.FlushInterval}}, age tolerance {{.AgeTolerance}}.<br>
+relay {{.RelayMode}}{{if .Sink}}; sink {{.Sink}}{{end}}; batch-size {{.BatchSize}}, flush-interval {{.FlushInterval}}, age tolerance {{.AgeTolerance}}.<br>
 Command: <code>{{join .Command " "}}</code></p>
 <h2>Verdict</h2>
 <table><tr><th>Scenario</th><th>Rule</th><th>Expected</th><th>Measured</th><th>Verdict</th></tr>
-{{range .Scenarios}}{{range .Rules}}<tr><td>{{.Scenario}}</td><td>{{.Rule}}</td><td>{{.Expected}}</td><td>{{.Measured}}{{if .Note}}<br><small>{{.Note}}</small>{{end}}</td><td class="{{verdict .Pass}}">{{verdict .Pass}}</td></tr>
+{{range .Scenarios}}{{range .Rules}}<tr><td>{{.Scenario}}</td><td>{{.Rule}}</td><td>{{.Expected}}</td><td>{{.Measured}}{{if .Note}}<br><small>{{.Note}}</small>{{end}}</td><td class="{{verdict .Pass}}">{{.Verdict}}</td></tr>
 {{end}}{{end}}</table>
 {{with .Regression}}<h2>Regression gate</h2>
 {{if .Err}}<p class="FAIL">Not computed: {{.Err}}</p>{{else}}

@@ -22,11 +22,18 @@ type Rule struct {
 	Expected string `json:"expected"`
 	Measured string `json:"measured"`
 	Pass     bool   `json:"pass"`
-	Note     string `json:"note,omitempty"`
+	// Skipped marks a rule that could not be judged in this setup (its
+	// scenario was not applicable, e.g. an engine not installed); it
+	// counts as passed and says SKIP.
+	Skipped bool   `json:"skipped,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
-// Verdict returns "PASS" or "FAIL".
+// Verdict returns "PASS", "FAIL" or "SKIP".
 func (r Rule) Verdict() string {
+	if r.Skipped {
+		return "SKIP"
+	}
 	if r.Pass {
 		return "PASS"
 	}
@@ -105,6 +112,7 @@ type Observation struct {
 	Alive      *Alive             `json:"alive,omitempty"`      // probe after the chaos
 	Throughput *Throughput        `json:"throughput,omitempty"` // throughput steps
 	Overload   *Overload          `json:"overload,omitempty"`   // overload: fairness and quiet latency
+	Compare    *Compare           `json:"compare,omitempty"`    // the victorialogs scenario: relay vs the ideal client
 	Restarts   *Restarts          `json:"restarts,omitempty"`   // relp-restart: the relay killed and restarted under load
 	Resends    *Resends           `json:"resends,omitempty"`    // RELP: duplicates at mockdest against loadgen's resends
 }
@@ -339,7 +347,10 @@ type Suite struct {
 	// RelayMode says how the scenarios ran their relays: "external
 	// (ADDR)", "in-process (every scenario)", "process (every scenario)",
 	// "in-process: NAMES; process: NAMES", or "none started".
-	RelayMode     string        `json:"relay_mode"`
+	RelayMode string `json:"relay_mode"`
+	// Sink is the relay's sink in every scenario and where it delivers,
+	// e.g. "tcp (mockdest frames)"; "" = not recorded.
+	Sink          string        `json:"sink,omitempty"`
 	BatchSize     int           `json:"batch_size"`
 	FlushInterval time.Duration `json:"flush_interval_ns"`
 	AgeTolerance  time.Duration `json:"age_tolerance_ns"`

@@ -58,7 +58,10 @@ func WriteMarkdownTable(w io.Writer, s *Suite) error {
 	b.WriteString("| Scenario | Rule | Expected | Measured | Verdict |\n|---|---|---|---|---|\n")
 	for _, r := range s.Rules() {
 		v := "✅ PASS"
-		if !r.Pass {
+		switch {
+		case r.Skipped:
+			v = "⏭️ SKIP"
+		case !r.Pass:
 			v = "❌ FAIL"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCell(r.Scenario), mdCell(r.Rule),

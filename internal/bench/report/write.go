@@ -131,9 +131,13 @@ func WriteMarkdown(w io.Writer, s *Suite) error {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("# logrelay bench report\n\n")
 	p("%s  \n", Summary(s))
-	p("Run %s → %s on %s (%s/%s, %d CPUs, %s); relay %s; batch-size %d, flush-interval %s, age tolerance %s.  \n",
+	sink := ""
+	if s.Sink != "" {
+		sink = "; sink " + s.Sink
+	}
+	p("Run %s → %s on %s (%s/%s, %d CPUs, %s); relay %s%s; batch-size %d, flush-interval %s, age tolerance %s.  \n",
 		s.Start.UTC().Format(time.RFC3339), s.End.UTC().Format("15:04:05"), s.Host.Hostname, s.Host.OS, s.Host.Arch,
-		s.Host.CPUs, s.Host.GoVersion, s.RelayMode, s.BatchSize, s.FlushInterval, s.AgeTolerance)
+		s.Host.CPUs, s.Host.GoVersion, s.RelayMode, sink, s.BatchSize, s.FlushInterval, s.AgeTolerance)
 	p("Command: `%s`\n\n", strings.Join(s.Command, " "))
 	var tb strings.Builder
 	if err := WriteMarkdownTable(&tb, s); err != nil {
@@ -172,6 +176,10 @@ func WriteMarkdown(w io.Writer, s *Suite) error {
 		if t := sc.Obs.Throughput; t != nil {
 			p("\n")
 			writeStepsTable(&b, t)
+		}
+		if c := sc.Obs.Compare; c != nil {
+			p("\n")
+			WriteCompareMarkdown(&b, c)
 		}
 		for _, n := range sc.Notes {
 			p("\n> %s\n", n)

@@ -218,18 +218,27 @@ var CheckExactCount = newCheck("arrived = sent", func(r report.Rule, w Want, o *
 })
 
 // CheckNoDuplicates: no stamped message arrived twice outside resent
-// batches.
+// batches. Into mockdest's _bulk receiver, the duplicates under a batch
+// whose answer it broke on purpose are expected (the shipper cannot know
+// they were stored) and counted apart.
 var CheckNoDuplicates = newCheck("no duplicates", func(r report.Rule, w Want, o *report.Observation) report.Rule {
 	r.Expected = "0 duplicate messages (resent batches excluded)"
 	d := o.Dest
 	if d == nil || d.Streams.Distinct == 0 {
 		return missing(r, "no stamped messages arrived")
 	}
-	m := fmt.Sprintf("%d duplicates", d.Streams.Duplicates)
+	dups := d.Streams.Duplicates
+	m := fmt.Sprintf("%d duplicates", dups)
+	if d.Bulk != nil && d.Bulk.DuplicatesAfterBreak > 0 {
+		r.Expected = "0 duplicate messages (resent batches and resends after broken answers excluded)"
+		after := min(d.Bulk.DuplicatesAfterBreak, dups)
+		dups -= after
+		m = fmt.Sprintf("%d duplicates (%d more after injected broken answers)", dups, after)
+	}
 	if d.DuplicateBatches > 0 {
 		m += fmt.Sprintf(" (%d resent batches counted apart)", d.DuplicateBatches)
 	}
-	return verdict(r, d.Streams.Duplicates == 0, "%s", m)
+	return verdict(r, dups == 0, "%s", m)
 })
 
 // CheckRELPAcked: over RELP every message is answered 200 and none is left
@@ -332,14 +341,24 @@ var CheckRestartDuplicates = newCheck("duplicates ≤ in flight at the faults", 
 		dups, bound, strings.Join(each, " + "), len(x.Faults), l.Conns, l.RELP.Window, window)
 })
 
-// CheckOrder: per-stream order holds.
+// CheckOrder: per-stream order holds. Into mockdest's _bulk receiver, the
+// late arrivals of documents resent after a failure it injected (items
+// answered 429 resent alone, a failed request resent whole) are expected
+// and counted apart.
 var CheckOrder = newCheck("per-stream order", func(r report.Rule, w Want, o *report.Observation) report.Rule {
 	r.Expected = "0 out-of-order arrivals"
 	d := o.Dest
 	if d == nil || d.Streams.Distinct == 0 {
 		return missing(r, "no stamped messages arrived")
 	}
-	return verdict(r, d.Streams.Reordered == 0, "%d reordered in %d streams", d.Streams.Reordered, d.Streams.Streams)
+	re := d.Streams.Reordered
+	if d.Bulk != nil && d.Bulk.ReorderedAfterFault > 0 {
+		r.Expected = "0 out-of-order arrivals (resends after injected failures excluded)"
+		after := min(d.Bulk.ReorderedAfterFault, re)
+		re -= after
+		return verdict(r, re == 0, "%d reordered in %d streams (%d more after injected failures)", re, d.Streams.Streams, after)
+	}
+	return verdict(r, re == 0, "%d reordered in %d streams", re, d.Streams.Streams)
 })
 
 // CheckRate: loadgen achieved at least MinRate messages per second.
@@ -433,6 +452,114 @@ var CheckAckTrouble = newCheck("acks delayed/failed, relay retried", func(r repo
 	return verdict(r, m.AcksDelayed > 0 && m.Nacks > 0 && m.AcksDropped > 0 && o.Relay.Retries > 0,
 		"%d delayed, %d nacks, %d dropped; %d retries, %d resent batches", m.AcksDelayed, m.Nacks, m.AcksDropped,
 		o.Relay.Retries, o.Dest.DuplicateBatches)
+})
+
+// CheckBulkTrouble: mockdest's _bulk receiver delayed its answers, failed
+// items and whole requests and broke answers on purpose, and the relay
+// retried: the acks scenario's CheckAckTrouble for the elasticsearch sink.
+var CheckBulkTrouble = newCheck("answers delayed/failed, relay retried", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "answers delayed, items failed, requests failed and answers broken > 0; ≥ 1 retry"
+	if o.Dest == nil || o.Relay == nil {
+		return missing(r, "mockdest or relay counters")
+	}
+	if o.Dest.Bulk == nil {
+		return missing(r, "mockdest's bulk counters (not in bulk mode)")
+	}
+	in := o.Dest.Bulk.Injected
+	failed := in.RequestsRejected + in.WindowRejected + in.ServerErrors
+	return verdict(r, in.Delayed > 0 && in.ItemsRejected > 0 && failed > 0 && in.Broken+in.Truncated > 0 && o.Relay.Retries > 0,
+		"%d delayed, %d items and %d requests failed, %d answers broken; %d retries, %d resent batches",
+		in.Delayed, in.ItemsRejected, failed, in.Broken+in.Truncated, o.Relay.Retries, o.Dest.DuplicateBatches)
+})
+
+// ForBulk returns cs as judged with the relay's elasticsearch sink into
+// mockdest's _bulk receiver at sink concurrency conc, and a note for each
+// change: CheckAckTrouble becomes CheckBulkTrouble (the failures are
+// HTTP's), and above concurrency 1 the order rule is left out (the sink
+// keeps a stream's order only with one request in flight).
+func ForBulk(cs []Check, conc int) ([]Check, []string) {
+	out := make([]Check, 0, len(cs))
+	var notes []string
+	for _, c := range cs {
+		switch {
+		case c.Name == CheckAckTrouble.Name:
+			out = append(out, CheckBulkTrouble)
+			notes = append(notes, "elasticsearch sink: mockdest's _bulk receiver has no acknowledgements to refuse or drop; "+
+				"it fails items (429) and requests (429, 500) and breaks answers instead, judged by \""+CheckBulkTrouble.Name+"\".")
+		case c.Name == CheckOrder.Name && conc > 1:
+			notes = append(notes, fmt.Sprintf("elasticsearch sink at --sink-concurrency %d: requests in flight at once "+
+				"may store a stream's batches out of order, so \"%s\" is not applicable (it is at --sink-concurrency 1).", conc, CheckOrder.Name))
+		default:
+			out = append(out, c)
+		}
+	}
+	return out, notes
+}
+
+// MinIdealRatio is CheckIdealRatio's bound: the relay into an engine at
+// ≥ 90% of the ideal client's rate into the same engine.
+const MinIdealRatio = 0.90
+
+// CheckIdealRatio: every relay row of the comparison reaches MinIdealRatio
+// of its ideal client's rate (the median of the per-replicate ratios).
+var CheckIdealRatio = newCheck("relay ≥ 90% of the ideal client", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = fmt.Sprintf("relay msgs/s ≥ %.0f%% of the ideal client's into the same engine (median of the replicates' ratios)", 100*MinIdealRatio)
+	c := o.Compare
+	if c == nil {
+		return missing(r, "no comparison recorded")
+	}
+	var ms []string
+	pass, n := true, 0
+	for i := range c.Rows {
+		row := &c.Rows[i]
+		if row.Ideal == "" {
+			continue
+		}
+		n++
+		ideal := 0.0
+		for j := range c.Rows {
+			if id := &c.Rows[j]; id.Name == row.Ideal && id.BatchSize == row.BatchSize && id.Concurrency == row.Concurrency {
+				ideal = id.MsgsPerSec
+			}
+		}
+		ms = append(ms, fmt.Sprintf("%s: %s vs ideal %s msgs/s, ratio %.2f", row.Label(), report.Human(row.MsgsPerSec), report.Human(ideal), row.Ratio))
+		pass = pass && row.Ratio >= MinIdealRatio
+	}
+	if n == 0 {
+		return missing(r, "no relay row with an ideal client")
+	}
+	return verdict(r, pass, "%s", strings.Join(ms, "; "))
+})
+
+// CheckCompareLossless: every step of the comparison ran, and the
+// destinations' counts back hold every message exactly once.
+var CheckCompareLossless = newCheck("counted back: nothing lost or duplicated", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "every step ran; each destination holds every message once"
+	c := o.Compare
+	if c == nil || len(c.Rows) == 0 {
+		return missing(r, "no comparison recorded")
+	}
+	var steps int
+	var stored, lost, dups uint64
+	var failed []string
+	for i := range c.Rows {
+		row := &c.Rows[i]
+		failed = append(failed, row.Failed()...)
+		for _, s := range row.Steps {
+			steps++
+			stored += s.Stored
+		}
+		lost += row.Lost
+		dups += row.Duplicates
+	}
+	if steps == 0 {
+		return missing(r, "no step ran")
+	}
+	m := fmt.Sprintf("%d steps: %d stored, %d lost, %d duplicates", steps, stored, lost, dups)
+	if len(failed) > 0 {
+		m += fmt.Sprintf("; %d failed (%s)", len(failed), failed[0])
+	}
+	return verdict(r, len(failed) == 0 && lost == 0 && dups == 0, "%s", m)
 })
 
 // CheckPendingBound: backpressure kept the relay's pending messages within

@@ -75,6 +75,7 @@ func good() (rules.Want, *report.Observation) {
 	snap := rc.snapshot()
 	snap.Misbehaviour = mockdest.Misbehaviour{DownPeriods: 3, AcksDelayed: 10, Nacks: 2, AcksDropped: 1}
 	snap.SenderRestarts = 3
+	snap.Bulk = &mockdest.BulkStats{Injected: mockdest.BulkInjected{Delayed: 10, ItemsRejected: 5, RequestsRejected: 1, ServerErrors: 1, Broken: 1}}
 	sent := snap.Streams.Distinct
 	p := rules.Want{Conns: 2, MinRate: 100_000, MinAgeFlushes: 3, MaxRSS: 512 << 20}
 	o := &report.Observation{
@@ -105,6 +106,10 @@ func good() (rules.Want, *report.Observation) {
 		Overload: &report.Overload{Window: 2 * time.Second, Flooders: 50, Jain: []float64{0.3, 0.97, 0.95}, Starved: []int{10, 0, 0},
 			QuietSent: 40, QuietArrived: 40, QuietTimeout: 3 * time.Second,
 			QuietLatency: []time.Duration{time.Second, 1100 * time.Millisecond, 1200 * time.Millisecond}},
+		Compare: &report.Compare{Rows: []report.CompareRow{
+			{Name: "ideal", BatchSize: 100, Concurrency: 2, MsgsPerSec: 100, Steps: []report.CompareStep{{MsgsPerSec: 100, Stored: 10}}},
+			{Name: "relay", Ideal: "ideal", BatchSize: 100, Concurrency: 2, MsgsPerSec: 95, Ratio: 0.95, Steps: []report.CompareStep{{MsgsPerSec: 95, Stored: 10}}},
+		}},
 	}
 	return p, o
 }
@@ -204,6 +209,14 @@ func TestChecks(t *testing.T) {
 			func(p *rules.Want, o *report.Observation) { o.Relay = nil }},
 		{rules.CheckAckTrouble, func(p *rules.Want, o *report.Observation) { o.Relay.Retries = 0 },
 			func(p *rules.Want, o *report.Observation) { o.Dest = nil }},
+		{rules.CheckBulkTrouble, func(p *rules.Want, o *report.Observation) { o.Dest.Bulk.Injected.Broken = 0 },
+			func(p *rules.Want, o *report.Observation) { o.Dest.Bulk = nil }},
+		{rules.CheckIdealRatio, func(p *rules.Want, o *report.Observation) { o.Compare.Rows[1].Ratio = 0.89 },
+			func(p *rules.Want, o *report.Observation) { o.Compare.Rows[1].Ideal = "" }},
+		{rules.CheckCompareLossless, func(p *rules.Want, o *report.Observation) { o.Compare.Rows[0].Steps[0].Err = "engine down" },
+			func(p *rules.Want, o *report.Observation) { o.Compare = nil }},
+		{rules.CheckCompareLossless, func(p *rules.Want, o *report.Observation) { o.Compare.Rows[1].Duplicates = 1 },
+			func(p *rules.Want, o *report.Observation) { o.Compare.Rows = nil }},
 		{rules.CheckPendingBound, func(p *rules.Want, o *report.Observation) { o.Relay.PendingPeak = 1001 },
 			func(p *rules.Want, o *report.Observation) { o.Relay.MaxPending = 0 }},
 		{rules.CheckShutdownExit, func(p *rules.Want, o *report.Observation) { o.Shutdown.ExitCode, o.Shutdown.Err = 1, "undelivered" },
@@ -344,5 +357,69 @@ func TestShutdownRuleNames(t *testing.T) {
 		if r.Rule != tt.name || !strings.Contains(r.Expected, tt.expect) || !strings.HasPrefix(r.Measured, tt.meas) {
 			t.Errorf("%s: got %q, expected %q, measured %q want %q, %q…, %q…", tt.check.Name, r.Rule, r.Expected, r.Measured, tt.name, tt.expect, tt.meas)
 		}
+	}
+}
+
+// TestBulkExcuses: into the _bulk receiver, duplicates after broken
+// answers and late arrivals after injected failures are counted apart;
+// any beyond them still fail.
+func TestBulkExcuses(t *testing.T) {
+	t.Parallel()
+	dup := func() *mockdest.Snapshot {
+		rc := newRecording()
+		rc.seqs("size", 0, 1, 2, 3)
+		rc.seqs("size", 0, 3, 4) // seq 3 again
+		return rc.snapshot()
+	}
+	late := func() *mockdest.Snapshot {
+		rc := newRecording()
+		rc.seqs("size", 0, 1, 2, 5)
+		rc.seqs("size", 0, 3, 4) // 3 and 4 late
+		return rc.snapshot()
+	}
+	tests := []struct {
+		name  string
+		check rules.Check
+		snap  *mockdest.Snapshot
+		bulk  mockdest.BulkStats
+		pass  bool
+		meas  string
+	}{
+		{"dup after break", rules.CheckNoDuplicates, dup(), mockdest.BulkStats{DuplicatesAfterBreak: 1}, true, "0 duplicates (1 more after injected broken answers)"},
+		{"dup beyond breaks", rules.CheckNoDuplicates, dup(), mockdest.BulkStats{}, false, "1 duplicates"},
+		{"late after faults", rules.CheckOrder, late(), mockdest.BulkStats{ReorderedAfterFault: 2}, true, "0 reordered in 1 streams (2 more after injected failures)"},
+		{"late beyond faults", rules.CheckOrder, late(), mockdest.BulkStats{ReorderedAfterFault: 1}, false, "1 reordered in 1 streams (1 more after injected failures)"},
+	}
+	for _, tt := range tests {
+		tt.snap.Bulk = &tt.bulk
+		r := tt.check.Judge(rules.Want{}, &report.Observation{Dest: tt.snap})
+		if r.Pass != tt.pass || r.Measured != tt.meas {
+			t.Errorf("%s: got %v %q want %v %q", tt.name, r.Pass, r.Measured, tt.pass, tt.meas)
+		}
+	}
+}
+
+// TestForBulk: the acks rule becomes the _bulk one, and the order rule
+// is left out above sink concurrency 1, each change with a note.
+func TestForBulk(t *testing.T) {
+	t.Parallel()
+	cs := []rules.Check{rules.CheckAckTrouble, rules.CheckOrder, rules.CheckNoLoss}
+	names := func(cs []rules.Check) []string {
+		var n []string
+		for _, c := range cs {
+			n = append(n, c.Name)
+		}
+		return n
+	}
+	got, notes := rules.ForBulk(cs, 1)
+	if want := []string{rules.CheckBulkTrouble.Name, rules.CheckOrder.Name, rules.CheckNoLoss.Name}; strings.Join(names(got), "|") != strings.Join(want, "|") || len(notes) != 1 {
+		t.Errorf("concurrency 1: got %q, %d notes want %q, 1 note", names(got), len(notes), want)
+	}
+	got, notes = rules.ForBulk(cs, 4)
+	if want := []string{rules.CheckBulkTrouble.Name, rules.CheckNoLoss.Name}; strings.Join(names(got), "|") != strings.Join(want, "|") || len(notes) != 2 || !strings.Contains(notes[1], "--sink-concurrency 4") {
+		t.Errorf("concurrency 4: got %q, notes %q want %q and a note on the order rule", names(got), notes, want)
+	}
+	if cs[0].Name != rules.CheckAckTrouble.Name {
+		t.Error("ForBulk changed its argument")
 	}
 }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -60,6 +61,16 @@ type Config struct {
 	// DestMode is "frames" (our relay) or "lines" (another relay at
 	// RelayAddr; then the batch rules cannot be checked and are left out).
 	DestMode string
+	// Sink is the relay's sink in every scenario: dest.SinkTCP ("" too)
+	// into mockdest's frames receiver, or dest.SinkElasticsearch into its
+	// _bulk receiver (the acknowledgement failures become failed items and
+	// requests, see package dest).
+	Sink string
+	// SinkConcurrency is the relay's --sink-concurrency; 0 = the relay's
+	// default for the tcp sink, 1 for the elasticsearch sink (the only
+	// setting at which it keeps a stream's order, so the order rule can be
+	// judged).
+	SinkConcurrency int
 	// Peers are other relays measured in the throughput scenario.
 	Peers []Peer
 	// PipeBin and PipeArgs run the bare TCP pipe as its own process:
@@ -132,7 +143,10 @@ func (e *Env) Profiles() []report.Profile {
 // startDest starts a mockdest for c, in the run's mode and at its address
 // unless c says otherwise.
 func (e *Env) startDest(ctx context.Context, c dest.Config) (*dest.Dest, error) {
-	if c.Mode == "" {
+	if c.Sink == "" && c.Mode == "" {
+		c.Sink = e.cfg.Sink
+	}
+	if c.Mode == "" && c.Sink != dest.SinkElasticsearch {
 		c.Mode = e.cfg.DestMode
 	}
 	if c.Listen == "" {
@@ -145,19 +159,49 @@ func (e *Env) startDest(ctx context.Context, c dest.Config) (*dest.Dest, error) 
 // startRelay starts a relay for c of the kind sut.Starter.KindFor(want)
 // names, and records that the named scenario started that kind.
 func (e *Env) startRelay(ctx context.Context, scenario string, c sut.Config, want sut.Kind) (sut.Relay, error) {
+	if c.SinkConcurrency == 0 {
+		c.SinkConcurrency = e.sinkConcurrency()
+	}
 	h, err := e.relays.Start(ctx, c, want)
 	if err != nil {
 		return nil, err
 	}
+	e.noteStarted(scenario, h.Kind())
+	return h, nil
+}
+
+// noteStarted records that the named scenario started a relay of kind k.
+func (e *Env) noteStarted(scenario string, k sut.Kind) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started == nil {
 		e.started = map[string][]string{}
 	}
-	if k := h.Kind().String(); !slices.Contains(e.started[scenario], k) {
-		e.started[scenario] = append(e.started[scenario], k)
+	if s := k.String(); !slices.Contains(e.started[scenario], s) {
+		e.started[scenario] = append(e.started[scenario], s)
 	}
-	return h, nil
+}
+
+// sinkConcurrency is the relay's --sink-concurrency in this run (0 = the
+// relay's default).
+func (e *Env) sinkConcurrency() int {
+	if e.cfg.SinkConcurrency == 0 && e.cfg.Sink == dest.SinkElasticsearch {
+		return 1
+	}
+	return e.cfg.SinkConcurrency
+}
+
+// SinkDescription says which sink the run's relays use and where it
+// delivers, for the report.
+func (e *Env) SinkDescription() string {
+	conc := "relay default"
+	if n := e.sinkConcurrency(); n > 0 {
+		conc = fmt.Sprint(n)
+	}
+	if e.cfg.Sink == dest.SinkElasticsearch {
+		return fmt.Sprintf("elasticsearch+http://…/%s/_bulk into mockdest's _bulk receiver (elasticsearch flavour), sink-concurrency %s", dest.BulkIndex, conc)
+	}
+	return fmt.Sprintf("tcp:// into mockdest (%s), sink-concurrency %s", e.cfg.DestMode, conc)
 }
 
 // startedBy returns the kinds of relay the named scenario started, in
@@ -215,7 +259,20 @@ func (e *Env) Run(ctx context.Context, sc *Scenario) *report.Scenario {
 		cs = slices.DeleteFunc(slices.Clone(cs), rules.Check.NeedsFrames)
 		rec.Notes = append(rec.Notes, "mockdest in lines mode: the relay's batch boundaries, reasons and ages are not visible, so the batch rules are not checked.")
 	}
-	if err != nil {
+	if e.cfg.Sink == dest.SinkElasticsearch {
+		var notes []string
+		conc := p.SinkConcurrency
+		if conc == 0 {
+			conc = e.sinkConcurrency()
+		}
+		cs, notes = rules.ForBulk(cs, conc)
+		rec.Notes = append(rec.Notes, notes...)
+	}
+	if errors.Is(err, ErrNotApplicable) {
+		// Nothing to judge: one rule says why, and SKIP.
+		rec.Rules = []report.Rule{{Rule: "applicable", Expected: "what the scenario needs is there", Measured: err.Error(), Pass: true, Skipped: true}}
+		cs = nil
+	} else if err != nil {
 		rec.Error = err.Error()
 		rec.Rules = append(rec.Rules, report.Rule{Rule: "ran to completion", Expected: "no error", Measured: err.Error()})
 	}
@@ -225,7 +282,11 @@ func (e *Env) Run(ctx context.Context, sc *Scenario) *report.Scenario {
 	for i := range rec.Rules {
 		rec.Rules[i].Scenario = sc.Name
 	}
-	e.prog.Printf("%s: %s in %.1f s\n", sc.Name, map[bool]string{true: "PASS", false: "FAIL"}[rec.Passed()], rec.Seconds())
+	verdict := map[bool]string{true: "PASS", false: "FAIL"}[rec.Passed()]
+	if errors.Is(err, ErrNotApplicable) {
+		verdict = "SKIP"
+	}
+	e.prog.Printf("%s: %s in %.1f s\n", sc.Name, verdict, rec.Seconds())
 	return rec
 }
 

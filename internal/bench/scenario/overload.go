@@ -15,10 +15,6 @@ import (
 // below probeStream; the stamp holds 8 decimal digits of stream id.
 const quietBase = 90_000_000
 
-// overloadWindow is the window over which the flooders' shares are
-// compared.
-const overloadWindow = 2 * time.Second
-
 // quietEvery is how often a quiet client sends a message (10 msgs/s).
 const quietEvery = 100 * time.Millisecond
 
@@ -43,7 +39,7 @@ func runOverload(ctx context.Context, t *Trial) error {
 	if err != nil {
 		return err
 	}
-	ov := &report.Overload{Window: overloadWindow, Flooders: p.Conns, QuietTimeout: quietTimeout}
+	ov := &report.Overload{Window: p.Window, Flooders: p.Conns, QuietTimeout: quietTimeout}
 	rec.Obs.Overload = ov
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -96,7 +92,7 @@ func runOverload(ctx context.Context, t *Trial) error {
 	go func() {
 		defer close(sampled)
 		prev := make([]uint64, p.Conns)
-		tick := time.NewTicker(overloadWindow)
+		tick := time.NewTicker(p.Window)
 		defer tick.Stop()
 		for {
 			select {

@@ -12,7 +12,6 @@ import (
 	"github.com/logrelay/logrelay/internal/bench/report"
 	"github.com/logrelay/logrelay/internal/bench/sut"
 	"github.com/logrelay/logrelay/internal/loadgen"
-	"github.com/logrelay/logrelay/internal/mockdest"
 )
 
 // restartSignals are the faults of the relay-restart scenarios, one every
@@ -25,16 +24,17 @@ var restartSignals = []syscall.Signal{syscall.SIGKILL, syscall.SIGKILL, syscall.
 // measures the recovery from mockdest's arrivals and loadgen's answers
 // (report.Fault), then the load ends and the usual teardown judges the
 // delivery. With Params.Bulk the relay's sink is elasticsearch+http into
-// mockdest's bulk receiver, which fails items and whole requests.
+// mockdest's _bulk receiver, which fails items and whole requests as
+// dest maps Params.NackRate (with the run's --sink elasticsearch, every
+// relp-restart does).
 func runRestart(ctx context.Context, t *Trial) error {
 	if t.cfg.RelayAddr != "" {
 		return fmt.Errorf("%w: the bench cannot kill an external relay (--relay-addr)", ErrNotApplicable)
 	}
 	p := t.P
-	dc := dest.Config{}
+	dc := dest.Config{NackRate: p.NackRate}
 	if p.Bulk {
-		dc.Mode = mockdest.ModeBulk
-		dc.Bulk = mockdest.BulkConfig{ItemRejectRate: p.ItemRejectRate, RejectRate: p.RejectRate}
+		dc.Sink = dest.SinkElasticsearch
 	}
 	r, err := t.start(ctx, t.Rec, sut.Process, dc)
 	if err != nil {

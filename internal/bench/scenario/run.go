@@ -79,7 +79,8 @@ func (t *Trial) start(ctx context.Context, rec *report.Scenario, want sut.Kind, 
 	if err != nil {
 		return nil, err
 	}
-	h, err := t.startRelay(ctx, t.Scenario.Name, sut.Config{Sink: d.Sink(), MaxPending: t.P.MaxPending, SendTimeout: t.P.SendTimeout}, want)
+	h, err := t.startRelay(ctx, t.Scenario.Name, sut.Config{Sink: d.Sink(), MaxPending: t.P.MaxPending, SendTimeout: t.P.SendTimeout,
+		SinkConcurrency: t.P.SinkConcurrency}, want)
 	if err != nil {
 		d.Stop()
 		return nil, fmt.Errorf("start relay: %w", err)

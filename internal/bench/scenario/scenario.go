@@ -30,6 +30,10 @@ type Scenario struct {
 	Name        string
 	Description string
 	Quick, Full Params
+	// OptIn scenarios run only when --scenario names them: they need
+	// something beyond the bench (the victorialogs scenario: a
+	// victoria-logs binary) and are not part of the default suite.
+	OptIn bool
 	// Concurrent scenarios are long and light (a trickle, bursts between
 	// silences, RELP loads waiting for their last age flush); they run
 	// alongside the others, each with its own relay and mockdest, from
@@ -114,17 +118,19 @@ type Params struct {
 	NackRate, NoAckRate float64       // acks: fraction of batches nacked / never acked
 	MaxPending          int           // relay max-pending (small to force backpressure)
 	SendTimeout         time.Duration // relay per-attempt timeout
+	SinkConcurrency     int           // relay --sink-concurrency; 0 = the run's
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
 
-	FaultEvery     time.Duration // relp-restart: a relay fault (SIGKILL, SIGKILL, SIGTERM) every FaultEvery
-	Bulk           bool          // relp-restart-bulk: the elasticsearch+http sink into mockdest's bulk receiver
-	ItemRejectRate float64       // bulk: fraction of documents answered 429
-	RejectRate     float64       // bulk: fraction of requests answered 429 as a whole
+	FaultEvery time.Duration // relp-restart: a relay fault (SIGKILL, SIGKILL, SIGTERM) every FaultEvery
+	Bulk       bool          // relp-restart-bulk: the elasticsearch+http sink into mockdest's _bulk receiver, whatever the run's --sink
 
-	Quiet int // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
+	Quiet  int           // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
+	Window time.Duration // overload: the window over which the flooders' shares are compared
 
-	Replicates   int           // throughput: saturation replicates
+	Messages int // victorialogs: messages per step
+
+	Replicates   int           // throughput, victorialogs: replicates
 	StepDuration time.Duration // throughput: each step's load duration
 }
 
@@ -189,12 +195,13 @@ func (p Params) describe() []report.Param {
 	add(p.NoAckRate > 0, "no-ack rate", "%.3f", p.NoAckRate)
 	add(p.MaxPending > 0, "max-pending", "%d", p.MaxPending)
 	add(p.SendTimeout > 0, "send-timeout", "%s", p.SendTimeout)
+	add(p.SinkConcurrency > 0, "sink-concurrency", "%d", p.SinkConcurrency)
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
 	add(p.FaultEvery > 0, "faults", "SIGKILL, SIGKILL, SIGTERM, one every %s, each followed by a restart on the same ports", p.FaultEvery)
 	add(p.Bulk, "sink", "elasticsearch+http into mockdest's _bulk receiver")
-	add(p.ItemRejectRate > 0, "item 429 rate", "%.3f", p.ItemRejectRate)
-	add(p.RejectRate > 0, "request 429 rate", "%.3f", p.RejectRate)
 	add(p.Quiet > 0, "quiet clients", "%d, one message per %s each", p.Quiet, quietEvery)
-	add(p.Replicates > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
+	add(p.Window > 0, "fairness window", "%s", p.Window)
+	add(p.Replicates > 0 && p.StepDuration > 0, "replicates", "%d × %s", p.Replicates, p.StepDuration)
+	add(p.Messages > 0, "steps", "%d replicates × %d messages", p.Replicates, p.Messages)
 	return ps
 }

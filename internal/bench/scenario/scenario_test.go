@@ -136,20 +136,24 @@ func TestSuiteDefinitions(t *testing.T) {
 		seen[s.Name] = true
 	}
 	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "relp-chaos", "relp-outage", "relp-restart", "relp-restart-bulk",
-		"acks", "shutdown", "overload", "throughput"}
+		"acks", "shutdown", "overload", "throughput", "victorialogs"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names: got %v want %v", got, want)
 	}
 }
 
 // TestQuickBudget: --quick stays under 90 s as the scenarios expect it:
-// the sequential ones in turn, each concurrent one from its StartAfter on.
+// the sequential ones in turn, each concurrent one from its StartAfter on
+// (the opt-in scenarios are not in the default suite).
 func TestQuickBudget(t *testing.T) {
 	t.Parallel()
 	cfg := Config{Quick: true, FlushInterval: 10 * time.Second}
 	var seq time.Duration
 	for _, s := range Suite() {
 		p := s.Params(&cfg)
+		if s.OptIn {
+			continue // not in the default suite
+		}
 		if !s.Concurrent {
 			seq += p.Expected
 			if p.StartAfter != 0 {
@@ -227,6 +231,9 @@ func TestOverloadStreams(t *testing.T) {
 	for _, p := range []Params{s.Quick, s.Full} {
 		if p.Quiet <= 0 || p.Conns >= quietBase || quietBase+p.Quiet > probeStream {
 			t.Errorf("params %+v: flooders 0..%d, quiet %d..%d, probe %d overlap", p, p.Conns-1, quietBase, quietBase+p.Quiet-1, probeStream)
+		}
+		if p.Window <= 0 || 3*p.Window > p.Duration {
+			t.Errorf("params %+v: fairness window %v: want two windows after the first within the %v load", p, p.Window, p.Duration)
 		}
 	}
 }

@@ -20,8 +20,11 @@ import (
 // process: rc with c's sink, served on a fresh loopback listener until
 // Stop.
 func (s *Starter) startInProcess(ctx context.Context, c Config, rc relay.Config) (*inProcess, error) {
+	if len(c.Args) > 0 {
+		return nil, fmt.Errorf("relay flags %q: only a relay process takes them", c.Args)
+	}
 	var err error
-	if rc.Sink, err = sink.FromURL(c.Sink, sink.Options{}); err != nil {
+	if rc.Sink, err = sink.FromURL(c.Sink, sink.Options{Concurrency: rc.SinkConcurrency}); err != nil {
 		return nil, fmt.Errorf("relay sink: %w", err)
 	}
 	rc.Logger = s.Logger

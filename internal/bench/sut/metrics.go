@@ -3,6 +3,7 @@ package sut
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 
 	"github.com/prometheus/common/expfmt"
@@ -73,6 +74,14 @@ func parseMetrics(r io.Reader) (Stats, error) {
 		}
 	} else {
 		missing = append(missing, "logrelay_batches_flushed_total")
+	}
+	if f, ok := fams["logrelay_sink_send_seconds"]; ok && len(f.GetMetric()) > 0 {
+		if h := f.GetMetric()[0].GetHistogram(); h != nil {
+			for _, b := range h.GetBucket() {
+				s.Send = append(s.Send, Bucket{Le: b.GetUpperBound(), Count: b.GetCumulativeCount()})
+			}
+			s.Send = append(s.Send, Bucket{Le: math.Inf(1), Count: h.GetSampleCount()})
+		}
 	}
 	if len(missing) > 0 {
 		return s, fmt.Errorf("/metrics lacks %v", missing)

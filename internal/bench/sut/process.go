@@ -179,10 +179,12 @@ func tryProcess(bin string, c Config, rc relay.Config) (*ProcessRelay, error) {
 		"--batch-size", strconv.Itoa(rc.BatchSize), "--flush-interval", rc.FlushInterval.String(),
 		"--max-pending", strconv.Itoa(rc.MaxPending), "--send-timeout", rc.SendTimeout.String(),
 		"--retry-base", rc.RetryBase.String(), "--retry-max", rc.RetryMax.String(),
-		"--shutdown-timeout", rc.ShutdownTimeout.String(), "--log-format", "json", "--log-level", "info"}
+		"--shutdown-timeout", rc.ShutdownTimeout.String(), "--sink-concurrency", strconv.Itoa(rc.SinkConcurrency),
+		"--log-format", "json", "--log-level", "info"}
 	if c.Profile {
 		args = append(args, "--mutex-profile-fraction", "100", "--block-profile-rate", "100000")
 	}
+	args = append(args, c.Args...)
 	return launch(bin, args, listen, admin, relpAddr, rc.MaxPending, 10*time.Second)
 }
 

@@ -50,6 +50,18 @@ type Stats struct {
 	SinkErrors                                         uint64
 	Batches                                            map[string]uint64 // flushed batches by reason
 	Goroutines, FDs                                    int               // FDs -1 = not known
+	// Send is logrelay_sink_send_seconds, the time from sending a batch to
+	// its acknowledgement (a frame's ack, a _bulk request's answer), as
+	// cumulative buckets; nil when the relay's counters do not carry it
+	// (an in-process relay).
+	Send []Bucket
+}
+
+// Bucket is one cumulative histogram bucket: Count observations ≤ Le
+// seconds (the last one's Le is +Inf).
+type Bucket struct {
+	Le    float64
+	Count uint64
 }
 
 // Relay is a relay under test.
@@ -93,6 +105,14 @@ type Config struct {
 	MaxPending      int
 	SendTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	// BatchSize overrides the Starter's batch size when > 0.
+	BatchSize int
+	// SinkConcurrency is the relay's --sink-concurrency when > 0 (batches
+	// in flight; requests in flight for an HTTP sink).
+	SinkConcurrency int
+	// Args are more relay flags for a process relay (a sink's own, e.g.
+	// --file-fsync=false); an in-process relay refuses them.
+	Args []string
 	// Profile turns on mutex and block profiling (process relays).
 	Profile bool
 }
@@ -176,6 +196,12 @@ func (s *Starter) relayConfig(c Config) relay.Config {
 	}
 	if c.ShutdownTimeout > 0 {
 		rc.ShutdownTimeout = c.ShutdownTimeout
+	}
+	if c.SinkConcurrency > 0 {
+		rc.SinkConcurrency = c.SinkConcurrency
+	}
+	if c.BatchSize > 0 {
+		rc.BatchSize = c.BatchSize
 	}
 	return rc
 }

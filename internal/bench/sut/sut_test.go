@@ -38,6 +38,12 @@ logrelay_batches_flushed_total{reason="age"} 1
 go_goroutines 17
 # TYPE process_open_fds gauge
 process_open_fds 12
+# TYPE logrelay_sink_send_seconds histogram
+logrelay_sink_send_seconds_bucket{le="0.001"} 5
+logrelay_sink_send_seconds_bucket{le="0.002"} 8
+logrelay_sink_send_seconds_bucket{le="+Inf"} 9
+logrelay_sink_send_seconds_sum 0.02
+logrelay_sink_send_seconds_count 9
 `
 
 func TestParseMetrics(t *testing.T) {
@@ -49,6 +55,9 @@ func TestParseMetrics(t *testing.T) {
 	if s.ConnsOpen != 3 || s.Received != 1000 || s.Delivered != 900 || s.Rejected != 3 || s.Pending != 100 ||
 		s.Retries != 4 || s.SinkErrors != 5 || s.Batches["size"] != 8 || s.Batches["age"] != 1 || s.Goroutines != 17 || s.FDs != 12 {
 		t.Errorf("got %+v", s)
+	}
+	if len(s.Send) < 3 || s.Send[0] != (Bucket{Le: 0.001, Count: 5}) || s.Send[1] != (Bucket{Le: 0.002, Count: 8}) || s.Send[len(s.Send)-1].Count != 9 {
+		t.Errorf("send buckets %+v want ≤1 ms 5, ≤2 ms 8, all 9", s.Send)
 	}
 	noFDs := strings.Replace(metricsText, "process_open_fds 12", "", 1)
 	noFDs = strings.Replace(noFDs, "# TYPE process_open_fds gauge\n", "", 1)

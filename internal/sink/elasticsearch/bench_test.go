@@ -2,7 +2,6 @@ package elasticsearch
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/ideal"
 	"github.com/logrelay/logrelay/internal/relay"
 	"github.com/logrelay/logrelay/internal/wire"
 )
@@ -48,7 +48,7 @@ func BenchmarkDeliver100(b *testing.B) {
 	defer s.Close()
 	w := s.newWorker(&testHooks{}, &fakeClock{}, slog.New(slog.DiscardHandler), relay.Policy{Concurrency: 1, SendTimeout: 10 * time.Second, RetryBase: time.Second, RetryMax: time.Second})
 	for i := range 100 {
-		w.msgs = append(w.msgs, jsonLine(1, uint64(i+1), 1))
+		w.msgs = append(w.msgs, ideal.Line(1, uint64(i+1), 1))
 		w.recvs = append(w.recvs, 1)
 	}
 	h := wire.Header{Seq: 1, Count: 100}
@@ -59,15 +59,4 @@ func BenchmarkDeliver100(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/msg")
-}
-
-// jsonLine is a 200-byte line shaped like loadgen's JSON format, with a
-// stamp of stream and seq.
-func jsonLine(stream uint32, seq uint64, sentNs int64) []byte {
-	var st [wire.StampLen]byte
-	wire.PutStamp(st[:], wire.Stamp{Stream: stream, Seq: seq, SentNs: sentNs})
-	line := fmt.Sprintf(`{"ts":"2026-12-01T19:00:00.000Z","level":"info","service":"checkout","host":"web-0%d","trace":"%016x","stamp":"%s","msg":"`,
-		seq%6, uint64(stream)<<32|seq, st[:])
-	line += strings.Repeat("request completed ", 10)[:199-len(line)-2] + `"}`
-	return []byte(line)
 }

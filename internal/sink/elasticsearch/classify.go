@@ -9,28 +9,19 @@ import (
 	"time"
 
 	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // action is what the sink does next with a request's documents.
-type action uint8
+type action = httpsink.Action
 
 const (
-	// actItems: the engine answered item by item (verdict.items, or all
-	// delivered when verdict.allOK).
-	actItems action = iota
-	// actRetry: resend the whole request after the backoff.
-	actRetry
-	// actBlocked: the destination refuses every request (auth, missing
-	// index, a wrong URL): log at error, resend after the backoff.
-	actBlocked
-	// actSplit: resend each half; one document alone is rejected.
-	actSplit
+	actItems   = httpsink.ActItems
+	actRetry   = httpsink.ActRetry
+	actBlocked = httpsink.ActBlocked
+	actSplit   = httpsink.ActSplit
 )
-
-func (a action) String() string {
-	return [...]string{"items", "retry", "blocked", "split"}[a]
-}
 
 // verdict is what an answer to a _bulk request of n documents means.
 type verdict struct {
@@ -102,10 +93,10 @@ func parseItems(body []byte, n int, v *verdict) error {
 		Items  []struct{} `json:"items"`
 	}
 	if err := json.Unmarshal(body, &quick); err != nil {
-		return fmt.Errorf("%w: %v (%d bytes: %s)", ErrMalformed, err, len(body), excerpt(body))
+		return fmt.Errorf("%w: %v (%d bytes: %s)", ErrMalformed, err, len(body), httpsink.Excerpt(body))
 	}
 	if quick.Errors == nil {
-		return fmt.Errorf("%w: no \"errors\" field (%s)", ErrMalformed, excerpt(body))
+		return fmt.Errorf("%w: no \"errors\" field (%s)", ErrMalformed, httpsink.Excerpt(body))
 	}
 	if !*quick.Errors {
 		// filter_path may leave items out; when they are there, count them.
@@ -117,7 +108,7 @@ func parseItems(body []byte, n int, v *verdict) error {
 	}
 	var full wire.BulkResponse
 	if err := json.Unmarshal(body, &full); err != nil {
-		return fmt.Errorf("%w: %v (%s)", ErrMalformed, err, excerpt(body))
+		return fmt.Errorf("%w: %v (%s)", ErrMalformed, err, httpsink.Excerpt(body))
 	}
 	if len(full.Items) != n {
 		return fmt.Errorf("%w: %d items for %d documents", ErrMalformed, len(full.Items), n)
@@ -154,29 +145,19 @@ func storedBefore(body []byte, n int) int {
 	return k
 }
 
-// itemOutcome is what one item's status means.
-type itemOutcome uint8
-
-const (
-	itemDelivered itemOutcome = iota
-	itemDuplicate
-	itemRetry
-	itemRejected
-)
-
 // classifyItem: 2xx delivered; 409 a duplicate when the documents carry
 // deterministic ids (a create of an id already stored), else rejected; 429
 // and 5xx resent alone; anything else rejected for good.
-func classifyItem(status int, ids bool) itemOutcome {
+func classifyItem(status int, ids bool) httpsink.Outcome {
 	switch {
 	case status >= 200 && status < 300:
-		return itemDelivered
+		return httpsink.Delivered
 	case status == http.StatusConflict && ids:
-		return itemDuplicate
+		return httpsink.Duplicate
 	case status == http.StatusTooManyRequests || status >= 500:
-		return itemRetry
+		return httpsink.Retry
 	}
-	return itemRejected
+	return httpsink.Rejected
 }
 
 // itemReason is an item's error as one line.
@@ -202,16 +183,7 @@ func errorReason(status int, body []byte) string {
 		return fmt.Sprintf("HTTP %d: %s: %s", status, e.Error.Type, e.Error.Reason)
 	}
 	if t := bytes.TrimSpace(body); len(t) > 0 {
-		return fmt.Sprintf("HTTP %d: %s", status, excerpt(t))
+		return fmt.Sprintf("HTTP %d: %s", status, httpsink.Excerpt(t))
 	}
 	return "HTTP " + strconv.Itoa(status) + " " + http.StatusText(status)
-}
-
-// excerpt is the start of b, at most 300 bytes, as valid UTF-8.
-func excerpt(b []byte) string {
-	const max = 300
-	if len(b) > max {
-		return string(bytes.ToValidUTF8(b[:max], []byte("\uFFFD"))) + "…"
-	}
-	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
 }

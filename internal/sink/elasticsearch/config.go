@@ -11,6 +11,9 @@
 //     the documents carry deterministic ids, else a permanent rejection;
 //   - 429 and 5xx items are resent alone, in a new request, after the
 //     backoff;
+//   - an item failing with index_not_found_exception (Quickwit's _bulk
+//     answers a missing index so, item by item, in a 200) is resent alone
+//     after the backoff, for as long as it lasts, as a whole-request 404 is;
 //   - other items are rejected for good: counted by status, logged with the
 //     engine's reason (rate-limited), dead-lettered when configured.
 //
@@ -30,9 +33,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -87,18 +90,8 @@ type Config struct {
 // headers the sink sets itself and Authorization (a secret: it comes from
 // the environment or a file).
 func ParseHeader(h http.Header, s string) error {
-	name, value, ok := strings.Cut(s, ":")
-	name = strings.TrimSpace(name)
-	if !ok || name == "" || strings.ContainsAny(name, " \t") {
-		return fmt.Errorf("%w: header %q: want \"Name: value\"", ErrConfig, s)
+	if err := httpsink.ParseHeader(h, s); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	switch http.CanonicalHeaderKey(name) {
-	case "Authorization", "Proxy-Authorization":
-		return fmt.Errorf("%w: header %s: credentials come from %s, %s, %s or %s (or their _FILE variants), never from a flag",
-			ErrConfig, name, httpout.EnvUser, httpout.EnvPassword, httpout.EnvToken, httpout.EnvAPIKey)
-	case "Content-Type", "Content-Encoding", "Content-Length", "Host":
-		return fmt.Errorf("%w: header %s is set by the sink", ErrConfig, name)
-	}
-	h.Add(name, strings.TrimSpace(value))
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/bench/ideal"
 	"github.com/logrelay/logrelay/internal/bench/procstat"
 
 	"github.com/logrelay/logrelay/internal/relay"
@@ -64,9 +66,9 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 	defer cancel()
 	vl := startVL(t, ctx, bin)
 	endpoint := "http://" + vl.Addr() + "/insert/elasticsearch/_bulk?_msg_field=msg&_time_field=@timestamp&_stream_fields=host"
-	lines := relayLines(perRound, envInt("LOGRELAY_BENCH_LINE_CONNS", 4))
+	lines := ideal.Lines(perRound, envInt("LOGRELAY_BENCH_LINE_CONNS", 4))
 
-	var ideal, viaRelay, vlIdeal, vlRelay, selfIdeal, selfRelay []float64
+	var idealRates, viaRelay, vlIdeal, vlRelay, selfIdeal, selfRelay []float64
 	// cpu runs f and returns VictoriaLogs' and this process's CPU ns per
 	// document meanwhile.
 	cpu := func(f func()) (vlNs, selfNs float64) {
@@ -78,21 +80,27 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 		return (v1.CPUSeconds - v0.CPUSeconds) * 1e9 / perRound, (s1.CPUSeconds - s0.CPUSeconds) * 1e9 / perRound
 	}
 	for i := range rounds {
-		bodies := idealBodies(lines) // this round's receive times, as the relay's are
+		bodies := ideal.Bodies(lines, 100, wire.BulkFormat{}) // this round's receive times, as the relay's are
 		var rate float64
-		v, sf := cpu(func() { rate = idealRate(t, ctx, endpoint, bodies, conc, perRound) })
-		ideal, vlIdeal, selfIdeal = append(ideal, rate), append(vlIdeal, v), append(selfIdeal, sf)
+		v, sf := cpu(func() {
+			res, err := ideal.Post(ctx, ideal.Config{Endpoint: endpoint, Bodies: bodies, Concurrency: conc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rate = res.Rate()
+		})
+		idealRates, vlIdeal, selfIdeal = append(idealRates, rate), append(vlIdeal, v), append(selfIdeal, sf)
 		v, sf = cpu(func() { rate = relayRate(t, ctx, vl.Addr(), conc, lines, perRound) })
 		viaRelay, vlRelay, selfRelay = append(viaRelay, rate), append(vlRelay, v), append(selfRelay, sf)
-		t.Logf("round %d: ideal client %.0f docs/s, relay %.0f docs/s (%.0f%%)", i+1, ideal[i], viaRelay[i], 100*viaRelay[i]/ideal[i])
+		t.Logf("round %d: ideal client %.0f docs/s, relay %.0f docs/s (%.0f%%)", i+1, idealRates[i], viaRelay[i], 100*viaRelay[i]/idealRates[i])
 	}
 	t.Logf("CPU per document, medians: VictoriaLogs %.0f ns fed by the ideal client, %.0f ns fed by the relay; "+
 		"this process (the ideal client; the relay and its sender) %.0f ns and %.0f ns",
 		median(vlIdeal), median(vlRelay), median(selfIdeal), median(selfRelay))
-	mi, mr := median(ideal), median(viaRelay)
+	mi, mr := median(idealRates), median(viaRelay)
 	ratios := make([]float64, rounds)
 	for i := range ratios {
-		ratios[i] = viaRelay[i] / ideal[i]
+		ratios[i] = viaRelay[i] / idealRates[i]
 	}
 	t.Logf("medians over %d rounds of %d documents, batch 100, concurrency %d: ideal client %.0f docs/s, relay %.0f docs/s; "+
 		"relay/ideal ratio median %.2f (per round %v)", rounds, perRound, conc, mi, mr, median(ratios), fmtRatios(ratios))
@@ -100,6 +108,84 @@ func TestLongVictoriaLogsVsIdeal(t *testing.T) {
 	if rows, _ := countBack(t, ctx, vl); rows != int64(2*rounds*perRound) {
 		t.Errorf("VictoriaLogs holds %d rows, want %d", rows, 2*rounds*perRound)
 	}
+}
+
+// TestLongVictoriaLogsRequestVariants sends the ideal client's bodies to
+// one VictoriaLogs node with one difference to the relay's requests at a
+// time, in rounds that rotate the order, and reports VictoriaLogs' CPU per
+// document for each (medians): the experiment that finds which of the
+// relay's request traits costs the engine. Variants: ideal (as
+// TestLongVictoriaLogsVsIdeal's ideal client: no filter_path, no batch
+// headers, distinct times 1 µs apart); filter_path (the sink's default
+// query parameter); batch headers (the X-Logrelay-* headers); shared times
+// (every document of a body has one time, as the relay's messages of one
+// read share its receive time); relay-like (all three); paced (the ideal
+// requests, each sender pausing 400 µs after each answer, which feeds the
+// engine at about the relay's rate).
+// LOGRELAY_BENCH_DOCS sets the documents per variant and round (default
+// 100,000; VictoriaLogs' CPU time comes in 10 ms ticks, 100 ns a document
+// at the default).
+//
+//	go test -tags long -run LongVictoriaLogsRequestVariants -v -count 1 ./internal/sink/elasticsearch/
+func TestLongVictoriaLogsRequestVariants(t *testing.T) {
+	bin := vlBinary(t)
+	conc := envInt("LOGRELAY_BENCH_CONC", 2)
+	rounds := envInt("LOGRELAY_BENCH_ROUNDS", 5)
+	perRound := envInt("LOGRELAY_BENCH_DOCS", 100_000) / 100 * 100
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	vl := startVL(t, ctx, bin)
+	base := "http://" + vl.Addr() + "/insert/elasticsearch/_bulk?_msg_field=msg&_time_field=@timestamp&_stream_fields=host"
+	withFP := base + "&filter_path=" + url.QueryEscape("errors,items.*.status,items.*.error")
+	lines := ideal.Lines(perRound, 4)
+	type variant struct {
+		name     string
+		endpoint string
+		shared   bool
+		headers  bool
+		gap      time.Duration
+	}
+	variants := []variant{
+		{"ideal", base, false, false, 0}, {"filter_path", withFP, false, false, 0}, {"batch headers", base, false, true, 0},
+		{"shared times", base, true, false, 0}, {"relay-like", withFP, true, true, 0}, {"paced", base, false, false, 400 * time.Microsecond},
+	}
+	vlNs := make([][]float64, len(variants))
+	rates := make([][]float64, len(variants))
+	for r := range rounds {
+		for k := range variants {
+			j := (k + r) % len(variants)
+			v := variants[j]
+			step := int64(1000)
+			if v.shared {
+				step = 0
+			}
+			bodies := ideal.BodiesStep(lines, 100, wire.BulkFormat{}, step)
+			v0, _ := procstat.Read(vl.PID())
+			rate := postRate(t, ctx, ideal.Config{Endpoint: v.endpoint, Bodies: bodies, Concurrency: conc,
+				Requests: perRound / 100, BatchHeaders: v.headers, Gap: v.gap})
+			rates[j] = append(rates[j], rate)
+			v1, _ := procstat.Read(vl.PID())
+			vlNs[j] = append(vlNs[j], (v1.CPUSeconds-v0.CPUSeconds)*1e9/float64(perRound))
+		}
+	}
+	for j, v := range variants {
+		var each []string
+		for _, ns := range vlNs[j] {
+			each = append(each, fmt.Sprintf("%.0f", ns))
+		}
+		t.Logf("%-14s %6.0f docs/s; VictoriaLogs CPU per document: median %.0f ns (rounds %s)",
+			v.name, median(rates[j]), median(vlNs[j]), strings.Join(each, " "))
+	}
+}
+
+// postRate sends with the ideal client and returns documents per second.
+func postRate(t *testing.T, ctx context.Context, c ideal.Config) float64 {
+	t.Helper()
+	res, err := ideal.Post(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Rate()
 }
 
 func fmtRatios(r []float64) string {
@@ -117,105 +203,6 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// relayLines returns total lines split over conns buffers, one per
-// connection, each line followed by '\n'.
-func relayLines(total, conns int) [][]byte {
-	out := make([][]byte, conns)
-	now := time.Now().UnixNano()
-	for i := range total {
-		c := i % conns
-		out[c] = append(append(out[c], jsonLine(uint32(c), uint64(i/conns+1), now)...), '\n')
-	}
-	return out
-}
-
-// idealBodies returns _bulk bodies of 100 documents each, encoded as the
-// relay encodes them, holding the same lines the relay is fed (so the
-// engine stores the same content from both), with times from now.
-func idealBodies(lines [][]byte) [][]byte {
-	enc := wire.NewBulkEncoder(wire.BulkFormat{})
-	now := time.Now().UnixNano()
-	var out [][]byte
-	var b []byte
-	n := 0
-	for _, buf := range lines {
-		for len(buf) > 0 {
-			i := bytes.IndexByte(buf, '\n')
-			b = enc.Append(b, buf[:i], now+int64(n)*1000, nil)
-			buf = buf[i+1:]
-			if n++; n%100 == 0 {
-				out, b = append(out, b), nil
-			}
-		}
-	}
-	if len(b) > 0 {
-		out = append(out, b)
-	}
-	return out
-}
-
-// idealRate POSTs bodies (cycling) with conc requests in flight until
-// total documents are stored, and returns documents per second.
-func idealRate(t *testing.T, ctx context.Context, endpoint string, bodies [][]byte, conc, total int) float64 {
-	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: conc, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var next atomic.Int64
-	requests := int64(total / 100)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 0, 16<<10)
-			for {
-				k := next.Add(1) - 1
-				if k >= requests || ctx.Err() != nil {
-					return
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(bodies[k%int64(len(bodies))]))
-				req.Header.Set("Content-Type", wire.BulkContentType)
-				resp, err := client.Do(req)
-				if err != nil {
-					failed.Store(err.Error())
-					return
-				}
-				buf, _ = readAll(resp.Body, buf)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || !bytes.Contains(buf, []byte(`"errors":false`)) {
-					failed.Store(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, buf))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if f := failed.Load(); f != nil {
-		t.Fatalf("ideal client: %v", f)
-	}
-	return float64(total) / time.Since(start).Seconds()
-}
-
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			if err == io.EOF {
-				return buf, nil
-			}
-			return buf, err
-		}
-	}
 }
 
 // relayRate writes lines (one buffer per connection, total lines in all)
@@ -264,6 +251,12 @@ func relayRate(t *testing.T, ctx context.Context, addr string, conc int, lines [
 // the documents and answers as Elasticsearch does with filter_path, each
 // item's status). It reports the medians and their ratio.
 // LOGRELAY_BENCH_BATCH sets the batch size (default 100).
+// LOGRELAY_BENCH_BASE_RELAY names another relay binary (e.g. one built from
+// main) whose _bulk sink is measured in the same rounds, interleaved, for a
+// before/after comparison. LOGRELAY_BENCH_PROFILE names a directory: each
+// _bulk round of the binary under test then also writes a 2-second CPU
+// profile of the relay (from its /debug/pprof/profile) there, and the
+// rounds send 4 times as many lines so the profile covers the sending.
 //
 //	go test -tags long -run LongRelayCPUBulkVsTCP -v -count 1 ./internal/sink/elasticsearch/
 func TestLongRelayCPUBulkVsTCP(t *testing.T) {
@@ -273,31 +266,64 @@ func TestLongRelayCPUBulkVsTCP(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/logrelay/logrelay/relay").CombinedOutput(); err != nil {
 		t.Fatalf("build the relay: %v\n%s", err, out)
 	}
-	lines := relayLines(total, 4)
-	var tcpNs, bulkNs []float64
+	profDir := os.Getenv("LOGRELAY_BENCH_PROFILE")
+	n := total
+	if profDir != "" {
+		n = 4 * total
+	}
+	lines := ideal.Lines(n, 4)
+	base := os.Getenv("LOGRELAY_BENCH_BASE_RELAY")
+	kinds := []string{"tcp", "bulk"}
+	if base != "" {
+		kinds = append(kinds, "base")
+	}
+	var tcpNs, bulkNs, baseNs []float64
 	for i := range rounds {
-		for _, kind := range [][2]string{{"tcp", "bulk"}, {"bulk", "tcp"}}[i%2] {
-			ns := relayCPUPerMessage(t, bin, kind, lines, total)
-			if kind == "tcp" {
-				tcpNs = append(tcpNs, ns)
-			} else {
-				bulkNs = append(bulkNs, ns)
+		order := slices.Clone(kinds)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, kind := range order {
+			switch kind {
+			case "tcp":
+				tcpNs = append(tcpNs, relayCPUPerMessage(t, bin, "tcp", lines, n, ""))
+			case "bulk":
+				prof := ""
+				if profDir != "" {
+					prof = filepath.Join(profDir, fmt.Sprintf("bulk-%d.pprof", i+1))
+				}
+				bulkNs = append(bulkNs, relayCPUPerMessage(t, bin, "bulk", lines, n, prof))
+			case "base":
+				baseNs = append(baseNs, relayCPUPerMessage(t, base, "bulk", lines, n, ""))
 			}
 		}
 		t.Logf("round %d: relay CPU per message: tcp %.0f ns, bulk %.0f ns (%.2fx)", i+1, tcpNs[i], bulkNs[i], bulkNs[i]/tcpNs[i])
+		if base != "" {
+			t.Logf("round %d: base relay's bulk %.0f ns (%.2fx tcp)", i+1, baseNs[i], baseNs[i]/tcpNs[i])
+		}
 	}
-	ratios := make([]float64, rounds)
-	for i := range ratios {
-		ratios[i] = bulkNs[i] / tcpNs[i]
+	ratio := func(a []float64) []float64 {
+		r := make([]float64, rounds)
+		for i := range r {
+			r[i] = a[i] / tcpNs[i]
+		}
+		return r
 	}
+	ratios := ratio(bulkNs)
 	t.Logf("medians over %d rounds of %d messages: relay CPU per message tcp %.0f ns, bulk %.0f ns; bulk/tcp ratio median %.2f (per round %s)",
-		rounds, total, median(tcpNs), median(bulkNs), median(ratios), fmtRatios(ratios))
+		rounds, n, median(tcpNs), median(bulkNs), median(ratios), fmtRatios(ratios))
+	if base != "" {
+		br := ratio(baseNs)
+		t.Logf("base relay %s: bulk %.0f ns; bulk/tcp ratio median %.2f (per round %s)", base, median(baseNs), median(br), fmtRatios(br))
+	}
 }
 
 // relayCPUPerMessage runs the relay binary with a sink of kind ("tcp" or
 // "bulk") into a receiver in this process, writes lines, waits for total
 // messages at the receiver, and returns the relay's CPU ns per message.
-func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total int) float64 {
+// With prof set, it also writes a 2-second CPU profile of the relay there,
+// taken from the start of the writing.
+func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total int, prof string) float64 {
 	t.Helper()
 	var got atomic.Int64
 	done := make(chan struct{})
@@ -363,7 +389,15 @@ func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total in
 		t.Fatal(err)
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "--listen", listen, "--admin", "", "--sink", sinkURL, "--batch-size", strconv.Itoa(envInt("LOGRELAY_BENCH_BATCH", 100)),
+	admin := ""
+	if prof != "" {
+		ap, err := freeTCPPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin = "127.0.0.1:" + strconv.Itoa(ap)
+	}
+	cmd := exec.Command(bin, "--listen", listen, "--admin", admin, "--sink", sinkURL, "--batch-size", strconv.Itoa(envInt("LOGRELAY_BENCH_BATCH", 100)),
 		"--flush-interval", "1s", "--sink-concurrency", "2", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -389,6 +423,25 @@ func relayCPUPerMessage(t *testing.T, bin, kind string, lines [][]byte, total in
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	if prof != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get("http://" + admin + "/debug/pprof/profile?seconds=2")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(prof)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			io.Copy(f, resp.Body)
+		}()
+	}
 	for _, buf := range lines {
 		wg.Add(1)
 		go func() {

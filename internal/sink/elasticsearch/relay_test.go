@@ -1,13 +1,10 @@
 package elasticsearch
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,74 +13,27 @@ import (
 	"time"
 
 	"github.com/logrelay/logrelay/internal/relay"
+	"github.com/logrelay/logrelay/internal/sink/sinktest"
 )
 
 // startRelay runs a relay delivering to s on 127.0.0.1:0 and returns it
 // and a function that stops it and returns Serve's error.
 func startRelay(t *testing.T, s *Sink, mod func(*relay.Config)) (*relay.Relay, func() error) {
 	t.Helper()
-	c := relay.DefaultConfig()
-	c.Sink, c.Admin = s, ""
-	c.BatchSize, c.FlushInterval = 50, 20*time.Millisecond
-	c.SinkConcurrency = 4
-	c.RetryBase, c.RetryMax = 5*time.Millisecond, 20*time.Millisecond
-	c.ShutdownTimeout = 5 * time.Second
-	if mod != nil {
-		mod(&c)
-	}
-	r, err := relay.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	<-r.Ready()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		return <-done
-	}
-	t.Cleanup(func() { stop() })
-	return r, stop
+	return sinktest.StartRelay(t, s, mod)
 }
 
 func sendLines(t *testing.T, addr net.Addr, lines []string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, strings.Join(lines, "\n")+"\n"); err != nil {
-		t.Fatal(err)
-	}
+	sinktest.SendLines(t, addr, lines)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	sinktest.WaitFor(t, what, cond)
 }
 
-func get(h http.Handler, path string) (int, string) {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-	return rec.Code, rec.Body.String()
-}
+func get(h http.Handler, path string) (int, string) { return sinktest.Get(h, path) }
 
 // TestRelayThroughBulk: lines read by a relay reach the engine through
 // the sink; items the engine rejects are settled as rejected; the counters,

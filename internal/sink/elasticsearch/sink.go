@@ -1,69 +1,36 @@
 package elasticsearch
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"net/url"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/logrelay/logrelay/internal/relay"
-	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
-
-// unhealthyAfter is how many consecutive failed requests (whole-request
-// failures, or answers rejecting every document) make Health report the
-// destination failing; any request that delivers a document resets it.
-const unhealthyAfter = 3
 
 // Sink delivers relay batches to a _bulk endpoint. It is a relay.Sink, a
 // prometheus.Collector and a relay.HealthReporter.
 type Sink struct {
-	cfg      Config
-	endpoint string // URL with the query, filter_path added
-	name     string // for logs: the URL without its query
-	client   *http.Client
-	dead     *httpout.DeadLetter
-	run      uint64 // this process's id for IDBatch
-	ids      bool
-	m        *metrics
-
-	failing  atomic.Int64 // consecutive failed requests
-	lastMu   sync.Mutex
-	lastErr  string // the last failure, for Health
-	rejLog   *httpout.Limiter
-	blockLog *httpout.Limiter
-	retryLog *httpout.Limiter
+	*httpsink.Core
+	cfg Config
+	run uint64 // this process's id for IDBatch
+	ids bool
+	m   *httpsink.Metrics
 }
 
 // New checks c and returns a sink. It opens the dead-letter file.
 func New(c Config) (*Sink, error) {
-	if c.URL == nil || (c.URL.Scheme != "http" && c.URL.Scheme != "https") || c.URL.Host == "" {
-		return nil, fmt.Errorf("%w: URL: want http(s)://HOST:PORT/PATH", ErrConfig)
+	if err := httpsink.CheckURL(c.URL); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	switch c.IDs {
 	case "", IDNone, IDBatch:
 	default:
 		return nil, fmt.Errorf("%w: id mode %q: want %s or %s", ErrConfig, c.IDs, IDNone, IDBatch)
-	}
-	for name := range c.Headers {
-		switch name {
-		case "Authorization", "Proxy-Authorization", "Content-Type", "Content-Encoding", "Content-Length", "Host":
-			return nil, fmt.Errorf("%w: header %s cannot be set", ErrConfig, name)
-		}
 	}
 	u := *c.URL
 	q := u.Query()
@@ -71,86 +38,25 @@ func New(c Config) (*Sink, error) {
 		q.Set("filter_path", "errors,items.*.status,items.*.error")
 	}
 	u.RawQuery = q.Encode()
-	name := *c.URL
-	name.RawQuery, name.User = "", nil
-	client, err := httpout.NewClient(httpout.ClientConfig{Conns: c.Concurrency, TLS: c.TLS, Logger: c.Logger})
+	core, err := httpsink.NewCore(httpsink.Config{
+		Client: httpsink.Client{Headers: c.Headers, Gzip: c.Gzip, TLS: c.TLS, Credentials: c.Credentials,
+			DeadLetter: c.DeadLetter, Concurrency: c.Concurrency, Logger: c.Logger},
+		Scheme: "elasticsearch", Endpoint: &u, API: "_bulk",
+		ContentType: wire.BulkContentType,
+		Metrics:     httpsink.MetricsConfig{Prefix: "logrelay_bulk", API: "_bulk"},
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	s := &Sink{
-		cfg: c, endpoint: u.String(), name: "elasticsearch+" + name.String(), client: client,
-		run: rand.Uint64(), ids: c.IDs == IDBatch, m: newMetrics(),
-		rejLog: httpout.NewLimiter(time.Second), blockLog: httpout.NewLimiter(time.Second),
-		retryLog: httpout.NewLimiter(time.Second),
-	}
-	if c.DeadLetter != "" {
-		if s.dead, err = httpout.OpenDeadLetter(c.DeadLetter); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-	}
-	return s, nil
-}
-
-// String names the destination (no query, no credentials).
-func (s *Sink) String() string { return s.name }
-
-// Endpoint returns the URL the sink posts to, query included.
-func (s *Sink) Endpoint() string { return s.endpoint }
-
-// Close closes the dead-letter file and idle connections.
-func (s *Sink) Close() error {
-	s.client.CloseIdleConnections()
-	if s.dead != nil {
-		return s.dead.Close()
-	}
-	return nil
-}
-
-// Health returns nil while the destination takes data; else the last
-// failure, once unhealthyAfter requests in a row failed.
-func (s *Sink) Health() error {
-	n := s.failing.Load()
-	if n < unhealthyAfter {
-		return nil
-	}
-	s.lastMu.Lock()
-	defer s.lastMu.Unlock()
-	return fmt.Errorf("%s: %d requests in a row failed, last: %s", s.name, n, s.lastErr)
-}
-
-func (s *Sink) noteFailure(reason string) {
-	s.lastMu.Lock()
-	s.lastErr = reason
-	s.lastMu.Unlock()
-	s.failing.Add(1)
+	return &Sink{Core: core, cfg: c, run: rand.Uint64(), ids: c.IDs == IDBatch, m: core.M}, nil
 }
 
 // Run delivers batches with Policy.Concurrency workers, each taking a
 // batch, driving it to its outcome and settling it; see relay.Sink.
 func (s *Sink) Run(ctx context.Context, f *relay.Feed) error {
-	p := f.Policy()
-	var g errgroup.Group
-	for range max(p.Concurrency, 1) {
-		fh := &feedHooks{f: f}
-		w := s.newWorker(fh, f.Clock(), f.Logger(), p)
-		g.Go(func() error {
-			for {
-				b, ok := f.Next(ctx)
-				if !ok {
-					return nil
-				}
-				fh.b = b
-				o, err := w.deliverBatch(ctx, b)
-				if err != nil {
-					return nil // hard stop: b stays unsettled
-				}
-				f.Settle(b, o)
-			}
-		})
-	}
-	g.Wait()
-	s.client.CloseIdleConnections()
-	return ctx.Err()
+	return s.RunWorkers(ctx, f, func(fh *httpsink.FeedHooks) httpsink.BatchWorker {
+		return s.newWorker(feedHooks{fh}, f.Clock(), f.Logger(), f.Policy())
+	})
 }
 
 // hooks are the relay's counters and backoff as a worker uses them, so
@@ -161,66 +67,42 @@ type hooks interface {
 	backoff(failures int) time.Duration
 }
 
-// feedHooks are the hooks of a worker of Run: each request for batch b
-// is an attempt of b (Feed.Attempt).
-type feedHooks struct {
-	f *relay.Feed
-	b *relay.Batch
-}
+// feedHooks are the hooks of a worker of Run.
+type feedHooks struct{ fh *httpsink.FeedHooks }
 
-func (h *feedHooks) attempt()                    { h.f.Attempt(h.b) }
-func (h *feedHooks) failed()                     { h.f.Failed() }
-func (h *feedHooks) backoff(n int) time.Duration { return h.f.Backoff(n) }
+func (h feedHooks) attempt()                    { h.fh.Attempt() }
+func (h feedHooks) failed()                     { h.fh.Failed() }
+func (h feedHooks) backoff(n int) time.Duration { return h.fh.Backoff(n) }
 
-// worker is one request in flight at a time. All its buffers are reused
-// across batches.
+// worker is one request in flight at a time: the shared driver over this
+// package's encoder and classification.
 type worker struct {
 	s      *Sink
 	h      hooks
-	clock  relay.Clock
-	log    *slog.Logger
 	policy relay.Policy
+	d      *httpsink.Worker
 
 	enc   *wire.BulkEncoder
-	body  []byte
-	zbuf  bytes.Buffer
-	zw    *gzip.Writer
-	resp  []byte
 	id    []byte
-	timer relay.Timer
-
-	// the batch being delivered
-	bh    wire.Header
 	msgs  [][]byte
 	recvs []int64
-	arena []int32 // document indexes; parts are ranges of it
-	ready []part  // parts to send now (a stack: halves of a split)
-	later []part  // parts to resend after a backoff
-	dup   int
-	rej   []int
-}
-
-// part is a set of the batch's documents sent as one request:
-// arena[lo:hi], after failures consecutive failures.
-type part struct {
-	lo, hi     int
-	failures   int
-	retryAfter time.Duration
+	v     verdict
+	items []httpsink.Item
 }
 
 func (s *Sink) newWorker(h hooks, clock relay.Clock, log *slog.Logger, p relay.Policy) *worker {
-	w := &worker{s: s, h: h, clock: clock, log: log, policy: p,
-		enc: wire.NewBulkEncoder(s.cfg.Format)}
-	if s.cfg.Gzip {
-		w.zw = gzip.NewWriter(&w.zbuf)
-	}
-	w.timer = clock.NewTimer(time.Hour)
-	w.timer.Stop()
+	w := &worker{s: s, h: h, policy: p, enc: wire.NewBulkEncoder(s.cfg.Format)}
+	w.d = s.NewWorker(w, w, clock, log, &w.policy)
 	return w
 }
 
-// deliverBatch delivers b and returns its outcome, or ctx's error.
-func (w *worker) deliverBatch(ctx context.Context, b *relay.Batch) (relay.Outcome, error) {
+// The driver's hooks are the worker's, which tests may replace.
+func (w *worker) Attempt()                    { w.h.attempt() }
+func (w *worker) Failed()                     { w.h.failed() }
+func (w *worker) Backoff(n int) time.Duration { return w.h.backoff(n) }
+
+// DeliverBatch delivers b and returns its outcome, or ctx's error.
+func (w *worker) DeliverBatch(ctx context.Context, b *relay.Batch) (relay.Outcome, error) {
 	w.msgs, w.recvs = w.msgs[:0], w.recvs[:0]
 	for _, m := range b.All() {
 		w.msgs = append(w.msgs, m.Data)
@@ -233,248 +115,50 @@ func (w *worker) deliverBatch(ctx context.Context, b *relay.Batch) (relay.Outcom
 // outcomes: every one delivered, a duplicate or rejected. It returns early
 // only when ctx is done.
 func (w *worker) deliver(ctx context.Context, bh wire.Header) (relay.Outcome, error) {
-	w.bh = bh
-	n := len(w.msgs)
-	w.arena = w.arena[:0]
-	for i := range n {
-		w.arena = append(w.arena, int32(i))
-	}
-	w.ready = append(w.ready[:0], part{lo: 0, hi: n})
-	w.later = w.later[:0]
-	w.dup, w.rej = 0, w.rej[:0]
-	for len(w.ready)+len(w.later) > 0 {
-		var p part
-		if k := len(w.ready); k > 0 {
-			p, w.ready = w.ready[k-1], w.ready[:k-1]
-		} else {
-			p, w.later = w.later[0], w.later[1:]
-			d := max(w.h.backoff(p.failures), min(p.retryAfter, w.policy.RetryMax))
-			if err := w.sleep(ctx, d); err != nil {
-				return relay.Outcome{}, err
-			}
-		}
-		if p.hi == p.lo {
-			continue
-		}
-		if err := w.send(ctx, p); err != nil {
-			return relay.Outcome{}, err
-		}
-	}
-	slices.Sort(w.rej)
-	return relay.Outcome{Duplicate: w.dup, Rejected: w.rej}, nil
+	return w.d.Deliver(ctx, bh, w.msgs, w.recvs)
 }
 
-func (w *worker) sleep(ctx context.Context, d time.Duration) error {
-	w.timer.Reset(d)
-	select {
-	case <-w.timer.C():
-		return nil
-	case <-ctx.Done():
-		w.timer.Stop()
-		return ctx.Err()
-	}
-}
-
-// send sends part p as one request and files its documents by the answer.
-func (w *worker) send(ctx context.Context, p part) error {
-	idx := w.arena[p.lo:p.hi]
-	v, err := w.post(ctx, idx)
-	if err != nil {
-		return err
-	}
-	s, m := w.s, w.s.m
-	switch v.act {
-	case actItems:
-		w.fileItems(p, idx, v)
-	case actRetry, actBlocked:
-		w.h.failed()
-		s.noteFailure(v.reason)
-		m.item(v.status, outRetried, uint64(len(idx)))
-		if v.maybeStored {
-			cause := causeNoAnswer
-			if v.status != 0 {
-				cause = causeMalformed
-			}
-			m.possibleDups[cause].Add(uint64(len(idx)))
-		}
-		p.failures++
-		p.retryAfter = v.retryAfter
-		lim, level, msg := s.retryLog, slog.LevelWarn, "_bulk request failed; will resend it after the backoff"
-		if v.act == actBlocked {
-			lim, level, msg = s.blockLog, slog.LevelError,
-				"_bulk destination refuses every request (auth, index, URL?); holding the documents and retrying"
-		}
-		if ok, suppressed := lim.Allow(w.clock.Now()); ok {
-			w.log.Log(ctx, level, msg, "sink", s.name, "status", v.status, "reason", v.reason,
-				"documents", len(idx), "failures", p.failures, "suppressed", suppressed)
-		}
-		w.later = append(w.later, p)
-	case actSplit:
-		w.h.failed()
-		if len(idx) == 1 {
-			w.reject(int(idx[0]), v.status, v.reason)
-			m.item(v.status, outRejected, 1)
-			s.noteFailure(v.reason)
-			return nil
-		}
-		if v.maybeStored {
-			// Resending stores again what the engine already stored: its
-			// count when it says (VictoriaLogs), else at most all of them.
-			stored := len(idx)
-			if v.storedBefore >= 0 {
-				stored = v.storedBefore
-			}
-			m.possibleDups[causeSplit400].Add(uint64(stored))
-		}
-		m.item(v.status, outRetried, uint64(len(idx)))
-		mid := p.lo + (p.hi-p.lo)/2
-		// the first half is sent first: ready is a stack
-		w.ready = append(w.ready, part{lo: mid, hi: p.hi}, part{lo: p.lo, hi: mid})
-	}
-	return nil
-}
-
-// fileItems files each document of an answered request.
-func (w *worker) fileItems(p part, idx []int32, v verdict) {
-	s, m := w.s, w.s.m
-	if v.allOK {
-		m.item(v.status, outDelivered, uint64(len(idx)))
-		s.failing.Store(0)
-		return
-	}
-	start := len(w.arena)
-	delivered := 0
-	for k, it := range v.items {
-		r := &it.Result
-		i := int(idx[k])
-		switch classifyItem(r.Status, s.ids) {
-		case itemDelivered:
-			delivered++
-			m.item(r.Status, outDelivered, 1)
-		case itemDuplicate:
-			delivered++
-			w.dup++
-			m.item(r.Status, outDuplicate, 1)
-		case itemRetry:
-			w.arena = append(w.arena, int32(i))
-			m.item(r.Status, outRetried, 1)
-		case itemRejected:
-			w.reject(i, r.Status, itemReason(r))
-			m.item(r.Status, outRejected, 1)
-		}
-	}
-	if delivered > 0 {
-		s.failing.Store(0)
-	} else {
-		s.noteFailure(fmt.Sprintf("HTTP %d, no document of %d stored", v.status, len(idx)))
-	}
-	if len(w.arena) > start {
-		w.h.failed()
-		failures := 1
-		if len(w.arena)-start == len(idx) { // no progress
-			failures = p.failures + 1
-		}
-		w.later = append(w.later, part{lo: start, hi: len(w.arena), failures: failures})
-		if ok, suppressed := s.retryLog.Allow(w.clock.Now()); ok {
-			w.log.Warn("_bulk items refused for now (429/5xx); resending them alone after the backoff", "sink", s.name,
-				"documents", len(w.arena)-start, "of", len(idx), "suppressed", suppressed)
-		}
-	}
-}
-
-// reject files document i as rejected for good: counted, logged
-// (rate-limited) and dead-lettered.
-func (w *worker) reject(i, status int, reason string) {
-	s := w.s
-	w.rej = append(w.rej, i)
-	s.m.rejected(status)
-	if ok, suppressed := s.rejLog.Allow(w.clock.Now()); ok {
-		w.log.Warn("_bulk document rejected", "sink", s.name, "status", status, "reason", reason,
-			"batch", w.bh.Seq, "position", i, "dead_letter", s.cfg.DeadLetter, "suppressed", suppressed)
-	}
-	if s.dead != nil {
-		if err := s.dead.Write(w.clock.Now(), status, reason, w.msgs[i]); err != nil {
-			s.m.deadLetterFailed.Add(1)
-			w.log.Error("dead-letter write failed", "error", err)
-			return
-		}
-		s.m.deadLettered.Add(1)
-	}
-}
-
-// post encodes the documents idx into one request, sends it and classifies
-// the answer. It returns an error only when ctx is done.
-func (w *worker) post(ctx context.Context, idx []int32) (verdict, error) {
-	s := w.s
-	w.body = w.body[:0]
+// Encode appends the _bulk actions and documents of idx.
+func (w *worker) Encode(dst []byte, bh wire.Header, msgs [][]byte, recvs []int64, idx []int32) []byte {
 	before := w.enc.Replaced()
 	for _, i := range idx {
 		var id []byte
-		if s.ids {
-			w.id = wire.AppendBulkID(w.id[:0], s.run, w.bh.Seq, int(i))
+		if w.s.ids {
+			w.id = wire.AppendBulkID(w.id[:0], w.s.run, bh.Seq, int(i))
 			id = w.id
 		}
-		w.body = w.enc.Append(w.body, w.msgs[i], w.recvs[i], id)
+		dst = w.enc.Append(dst, msgs[i], recvs[i], id)
 	}
-	s.m.replaced.Add(w.enc.Replaced() - before)
-	body := w.body
-	if w.zw != nil {
-		w.zbuf.Reset()
-		w.zw.Reset(&w.zbuf)
-		w.zw.Write(body)
-		w.zw.Close()
-		body = w.zbuf.Bytes()
-	}
-	s.m.bodyBytes.Add(uint64(len(w.body)))
-
-	actx, cancel := context.WithTimeout(ctx, w.policy.SendTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, s.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return verdict{}, fmt.Errorf("build _bulk request: %w", err) // cannot happen: the URL was checked
-	}
-	for k, vs := range s.cfg.Headers {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Content-Type", wire.BulkContentType)
-	if w.zw != nil {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	s.cfg.Credentials.Apply(req.Header)
-	wire.SetBatchHeaders(req.Header, w.bh, len(idx))
-
-	w.h.attempt()
-	start := w.clock.Now()
-	resp, err := s.client.Do(req)
-	s.m.sentBytes.Add(uint64(len(body)))
-	if err != nil {
-		if ctx.Err() != nil {
-			return verdict{}, ctx.Err()
-		}
-		s.m.requests[0].Add(1)
-		s.m.latency.Observe(w.clock.Now().Sub(start).Seconds())
-		return classify(0, nil, nil, nil, redact(err), len(idx), w.clock.Now()), nil
-	}
-	limit := int64(4096 + 1024*len(idx))
-	w.resp, err = httpout.ReadBounded(resp.Body, w.resp, limit)
-	if err != nil {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused if it is short
-	}
-	resp.Body.Close()
-	if err != nil && ctx.Err() != nil {
-		return verdict{}, ctx.Err()
-	}
-	s.m.latency.Observe(w.clock.Now().Sub(start).Seconds())
-	s.m.requests[classOf(resp.StatusCode)].Add(1)
-	return classify(resp.StatusCode, resp.Header, w.resp, err, nil, len(idx), w.clock.Now()), nil
+	w.s.m.Replaced.Add(w.enc.Replaced() - before)
+	return dst
 }
 
-// redact drops the URL (and its query) from a client error: the reason is
-// logged and shown by /healthz.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+// indexNotFound is the item error of a document sent to an index that
+// does not exist.
+const indexNotFound = "index_not_found_exception"
+
+// Classify reads a _bulk answer (see classify) as the driver's verdict.
+func (w *worker) Classify(a httpsink.Answer, idx []int32) httpsink.Verdict {
+	w.v = classify(a.Status, a.Header, a.Body, a.ReadErr, a.TransportErr, len(idx), a.Now)
+	v := &w.v
+	out := httpsink.Verdict{Act: v.act, Status: v.status, Reason: v.reason, RetryAfter: v.retryAfter,
+		AllOK: v.allOK, MaybeStored: v.maybeStored, StoredBefore: v.storedBefore}
+	if v.act == actItems && !v.allOK {
+		w.items = w.items[:0]
+		for k := range v.items {
+			r := &v.items[k].Result
+			it := httpsink.Item{Outcome: classifyItem(r.Status, w.s.ids), Status: r.Status}
+			if r.Error != nil && r.Error.Type == indexNotFound {
+				// the destination's refusal (Quickwit's _bulk answers a
+				// missing index item by item), not the document's fault
+				it.Outcome = httpsink.Retry
+			}
+			if it.Outcome == httpsink.Rejected || it.Outcome == httpsink.Retry {
+				it.Reason = itemReason(r)
+			}
+			w.items = append(w.items, it)
+		}
+		out.Items = w.items
 	}
-	return err
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,11 +19,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logrelay/logrelay/internal/relay"
 	"github.com/logrelay/logrelay/internal/sink/httpout"
+	"github.com/logrelay/logrelay/internal/sink/httpsink"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -408,7 +411,7 @@ func TestDeliverTimeout(t *testing.T) {
 	if n := len(e.requests()); n != 2 || o.Duplicate != 0 || len(o.Rejected) != 0 {
 		t.Errorf("got %d requests, outcome %+v; want 2 requests, all delivered", n, o)
 	}
-	if got := ts.s.m.possibleDups[causeNoAnswer].Load(); got != 2 {
+	if got := ts.s.m.PossibleDups[httpsink.CauseNoAnswer].Load(); got != 2 {
 		t.Errorf("possible duplicates (no answer) = %d, want 2", got)
 	}
 }
@@ -450,7 +453,7 @@ func TestDeliverHeaders(t *testing.T) {
 	if query.Get("_msg_field") != "message" || query.Get("filter_path") != "errors,items.*.status,items.*.error" {
 		t.Errorf("query %v", query)
 	}
-	if b, s := ts.s.m.bodyBytes.Load(), ts.s.m.sentBytes.Load(); b == 0 || s == 0 || s == b {
+	if b, s := ts.s.m.BodyBytes.Load(), ts.s.m.SentBytes.Load(); b == 0 || s == 0 || s == b {
 		t.Errorf("body bytes %d, sent bytes %d: want both counted, and different with gzip", b, s)
 	}
 }
@@ -556,7 +559,101 @@ func TestSplit400Duplicates(t *testing.T) {
 	if !slices.Equal(o.Rejected, []int{3}) || len(stored) != 9 {
 		t.Errorf("rejected %v, stored %d distinct; want [3] and 9", o.Rejected, len(stored))
 	}
-	if got := ts.s.m.possibleDups[causeSplit400].Load(); got != uint64(copies) || copies == 0 {
+	if got := ts.s.m.PossibleDups[httpsink.CauseSplit400].Load(); got != uint64(copies) || copies == 0 {
 		t.Errorf("counted %d possible duplicates, the engine holds %d extra copies", got, copies)
+	}
+}
+
+// TestDeliverReusesConnection: one worker's requests share one keep-alive
+// connection and carry Content-Length (no chunked body), also after a
+// failed request, and each request's body is its own batch.
+func TestDeliverReusesConnection(t *testing.T) {
+	var conns atomic.Int64
+	var mu sync.Mutex
+	var bodies []string
+	fail := atomic.Bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.ContentLength != int64(len(b)) || len(r.TransferEncoding) != 0 {
+			t.Errorf("Content-Length %d, transfer encoding %v, body %d bytes", r.ContentLength, r.TransferEncoding, len(b))
+		}
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if fail.Swap(false) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, `{"errors":false}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	ts := newTestSink(t, &engine{t: t, srv: srv}, nil)
+	for k := range 20 {
+		fail.Store(k == 5)
+		ts.w.msgs, ts.w.recvs = ts.w.msgs[:0], ts.w.recvs[:0]
+		ts.w.msgs = append(ts.w.msgs, []byte(fmt.Sprintf("batch %d", k)))
+		ts.w.recvs = append(ts.w.recvs, 1)
+		if _, err := ts.w.deliver(context.Background(), wire.Header{Seq: uint64(k + 1), Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for one worker's 21 requests, want 1", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 21 {
+		t.Fatalf("%d requests, want 21", len(bodies))
+	}
+	for i, b := range bodies {
+		k := i
+		if i > 5 {
+			k = i - 1 // batch 5 was sent twice
+		}
+		if !strings.Contains(b, fmt.Sprintf(`"message":"batch %d"`, k)) {
+			t.Errorf("request %d: body %q, want batch %d", i, b, k)
+		}
+	}
+}
+
+// TestDeliverEarlyAnswer: a server that answers before reading a large
+// body (the transport may still be writing it when the answer arrives);
+// the resend carries the same documents intact, and nothing races (-race).
+func TestDeliverEarlyAnswer(t *testing.T) {
+	var calls atomic.Int64
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // before reading anything
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+		io.WriteString(w, `{"errors":false}`)
+	}))
+	defer srv.Close()
+	ts := newTestSink(t, &engine{t: t, srv: srv}, nil)
+	ts.w.msgs, ts.w.recvs = ts.w.msgs[:0], ts.w.recvs[:0]
+	for k := range 40 {
+		ts.w.msgs = append(ts.w.msgs, []byte(fmt.Sprintf("%d %s", k, strings.Repeat("x", 60<<10))))
+		ts.w.recvs = append(ts.w.recvs, 1)
+	}
+	if _, err := ts.w.deliver(context.Background(), wire.Header{Seq: 1, Count: 40}); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := got.Load().(string)
+	for k := range 40 {
+		if !strings.Contains(body, fmt.Sprintf(`"message":"%d %s"`, k, strings.Repeat("x", 60<<10))) {
+			t.Fatalf("resent body (%d bytes) lacks document %d intact", len(body), k)
+		}
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
 	}
 }

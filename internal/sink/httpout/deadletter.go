@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/logrelay/logrelay/internal/wire"
 )
 
 // DeadLetter appends the documents a destination rejected for good to a
@@ -44,9 +45,9 @@ func (d *DeadLetter) Write(now time.Time, status int, reason string, line []byte
 	b = append(b, `","status":`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"reason":`...)
-	b = AppendJSONString(b, []byte(reason))
+	b = wire.AppendJSONString(b, []byte(reason))
 	b = append(b, `,"line":`...)
-	b = AppendJSONString(b, line)
+	b = wire.AppendJSONString(b, line)
 	b = append(b, "}\n"...)
 	d.buf = b
 	if _, err := d.f.Write(b); err != nil {
@@ -57,32 +58,6 @@ func (d *DeadLetter) Write(now time.Time, status int, reason string, line []byte
 
 // Close closes the file.
 func (d *DeadLetter) Close() error { return d.f.Close() }
-
-// AppendJSONString appends s as a quoted JSON string, invalid UTF-8 as
-// U+FFFD. (Not on a hot path: the documents themselves are encoded by
-// wire.BulkEncoder.)
-func AppendJSONString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	for len(s) > 0 {
-		r, size := utf8.DecodeRune(s)
-		s = s[size:]
-		switch {
-		case r == '"' || r == '\\':
-			dst = append(dst, '\\', byte(r))
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r < 0x20:
-			dst = append(dst, fmt.Sprintf(`\u%04x`, r)...)
-		default:
-			dst = utf8.AppendRune(dst, r)
-		}
-	}
-	return append(dst, '"')
-}
 
 // Limiter lets a repeated log line through at most once per interval and
 // counts what it held back, so a destination rejecting every document

@@ -167,8 +167,8 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 	}
 	if cfg.RelayAddr != "" && len(cfg.Scenarios) == 0 {
 		// The bench cannot signal a relay it did not start.
-		scs = slices.DeleteFunc(scs, func(s *scenario.Scenario) bool { return s.Relay == scenario.BothWays })
-		fmt.Fprintln(cfg.Progress, "external relay: the shutdown scenario is left out (the bench cannot signal it)")
+		scs = slices.DeleteFunc(scs, (*scenario.Scenario).Signals)
+		fmt.Fprintln(cfg.Progress, "external relay: the shutdown and restart scenarios are left out (the bench cannot signal it)")
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
@@ -189,14 +189,24 @@ func Run(ctx context.Context, cfg Config) (*report.Suite, error) {
 
 	results := make([]*report.Scenario, len(scs))
 	var wg sync.WaitGroup
-	// Concurrent scenarios start first and run alongside the sequential
-	// ones, each with its own relay and mockdest. With an external relay
+	// Concurrent scenarios start first (or after their StartAfter) and
+	// run alongside the sequential ones, each with its own relay and
+	// mockdest. With an external relay
 	// everything is sequential (one relay, one destination address).
 	concurrent := cfg.RelayAddr == "" && cfg.DestAddr == ""
 	for i, sc := range scs {
 		if sc.Concurrent && concurrent {
 			wg.Add(1)
-			go func() { defer wg.Done(); results[i] = e.Run(ctx, sc) }()
+			go func() {
+				defer wg.Done()
+				if d := sc.Params(&cfg.Config).StartAfter; d > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(d):
+					}
+				}
+				results[i] = e.Run(ctx, sc)
+			}()
 		}
 	}
 	for i, sc := range scs {

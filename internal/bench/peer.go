@@ -53,7 +53,7 @@ func List(cfg Config) string {
 	for _, s := range scenario.Suite() {
 		mode := s.Relay.String()
 		switch {
-		case cfg.RelayAddr != "" && s.Relay == scenario.BothWays:
+		case cfg.RelayAddr != "" && s.Signals():
 			mode = "not applicable to an external relay"
 		case cfg.RelayAddr != "":
 			mode = "external relay at " + cfg.RelayAddr

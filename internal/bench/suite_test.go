@@ -44,7 +44,7 @@ func TestSelectAndConfig(t *testing.T) {
 
 // TestRunExternalNilProgress: an embedder may leave Progress (and Stdout,
 // Logger) nil, also with an external relay and the whole suite, where Run
-// says on Progress that the shutdown scenario is left out.
+// says on Progress that the shutdown and restart scenarios are left out.
 func TestRunExternalNilProgress(t *testing.T) {
 	t.Parallel()
 	cfg := DefaultConfig()
@@ -56,8 +56,10 @@ func TestRunExternalNilProgress(t *testing.T) {
 	if !errors.Is(err, ErrFailed) {
 		t.Fatalf("Run: got %v want ErrFailed (no scenario ran)", err)
 	}
-	if suite.Scenario("shutdown") != nil {
-		t.Error("external relay: the shutdown scenario ran")
+	for _, n := range []string{"shutdown", "relp-restart", "relp-restart-bulk"} {
+		if suite.Scenario(n) != nil {
+			t.Errorf("external relay: the %s scenario ran", n)
+		}
 	}
 }
 

@@ -117,6 +117,7 @@ type stream struct {
 	kick chan struct{} // a ChaosEvery close request
 
 	failed, atRisk seqrange.Set
+	resent         seqrange.Set // RELP mode: seqs resent after a reconnect
 
 	relp        *relpState // RELP mode's session state
 	relpUnacked uint64     // RELP messages unanswered at the end
@@ -170,6 +171,9 @@ func New(cfg Config) (*Generator, error) {
 		}
 		s.rng = rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(i)+1))
 		s.kick = make(chan struct{}, 1)
+		if cfg.RELP {
+			s.relp = &relpState{answered: make(chan struct{}, 1)}
+		}
 	}
 	size := max(batchBytes, cfg.Size)
 	g.bufs.New = func() any {

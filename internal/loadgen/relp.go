@@ -51,6 +51,40 @@ type relpState struct {
 	readErr  error
 
 	acked, refused, resent uint64
+	written                uint64 // messages appended to pend (the stream's next schedule index)
+}
+
+// RELPMarks returns, in RELP mode, how many messages each stream has
+// written so far (nil otherwise): a mark for RELPAnswered.
+func (g *Generator) RELPMarks() []uint64 {
+	if !g.cfg.RELP {
+		return nil
+	}
+	marks := make([]uint64, len(g.streams))
+	for i := range g.streams {
+		st := g.streams[i].relp
+		st.mu.Lock()
+		marks[i] = st.written
+		st.mu.Unlock()
+	}
+	return marks
+}
+
+// RELPAnswered reports whether every stream has had the first marks[i]
+// of its messages answered (marks from RELPMarks).
+func (g *Generator) RELPAnswered(marks []uint64) bool {
+	for i, m := range marks {
+		st := g.streams[i].relp
+		st.mu.Lock()
+		// Outstanding messages are the oldest unanswered, in order: all
+		// before the first of them are answered.
+		ok := st.head == len(st.pend) || st.pend[st.head].j >= m
+		st.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (st *relpState) outstanding() int {
@@ -66,8 +100,7 @@ func (st *relpState) nextTxnr() uint32 {
 
 // runRELPStream is stream s's goroutine in RELP mode.
 func (g *Generator) runRELPStream(ctx context.Context, s *stream) {
-	st := &relpState{answered: make(chan struct{}, 1)}
-	s.relp = st
+	st := s.relp
 	for ctx.Err() == nil && s.next < s.quota {
 		if s.conn == nil {
 			if !g.connect(ctx, s) {
@@ -173,6 +206,9 @@ func (g *Generator) relpOpen(s *stream) error {
 		b = g.appendRELPMessage(b, s, st.pend[i])
 	}
 	st.resent += uint64(n)
+	if n > 0 { // outstanding messages are consecutive seqs
+		s.resent = s.resent.Add(wire.SeqRange{From: st.pend[st.head].j + 1, To: st.pend[len(st.pend)-1].j + 1})
+	}
 	st.mu.Unlock()
 	if n > 0 {
 		g.c.relpResent.Add(uint64(n))
@@ -280,6 +316,7 @@ func (g *Generator) relpSend(ctx context.Context, s *stream, now time.Duration) 
 		}
 		m := relpMsg{txnr: st.nextTxnr(), j: j, sentNs: sentNs}
 		st.pend = append(st.pend, m)
+		st.written = j + 1
 		b = g.appendRELPMessage(b, s, m)
 		intended = append(intended, sentNs)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logrelay/logrelay/internal/seqrange"
 	"github.com/logrelay/logrelay/internal/wire"
 )
 
@@ -138,6 +139,9 @@ func TestRELPResendAfterBreaks(t *testing.T) {
 		t.Fatalf("sent %d acked %d unacked %d refused %d at risk %d, want %d acked, none unacked",
 			rep.Sent, x.Acked, x.Unacked, x.Refused, rep.AtRisk, count)
 	}
+	if m := g.RELPMarks(); len(m) != 3 || m[0]+m[1]+m[2] != count || !g.RELPAnswered(m) {
+		t.Errorf("marks %v answered %v: want the %d messages, all answered", m, g.RELPAnswered(m), count)
+	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.breaks == 0 || x.Resent == 0 {
@@ -161,6 +165,22 @@ func TestRELPResendAfterBreaks(t *testing.T) {
 	}
 	if uint64(dups) > x.Resent || dups == 0 {
 		t.Errorf("%d duplicates at the server, %d resends: want 0 < duplicates ≤ resends", dups, x.Resent)
+	}
+	// Every seq that arrived twice is in its stream's Resent ranges, and
+	// the ranges hold no more seqs than the resends.
+	resent := map[uint32]seqrange.Set{}
+	var inRanges uint64
+	for _, s := range rep.Streams {
+		resent[s.ID] = seqrange.Of(s.Resent)
+		inRanges += resent[s.ID].Len()
+	}
+	for st, n := range srv.got {
+		if n > 1 && len(resent[st.Stream].Outside(wire.SeqRange{From: st.Seq, To: st.Seq})) > 0 {
+			t.Errorf("stream %d seq %d arrived %d times but is not in the stream's resent ranges %v", st.Stream, st.Seq, n, resent[st.Stream])
+		}
+	}
+	if inRanges == 0 || inRanges > x.Resent {
+		t.Errorf("%d seqs in the resent ranges, %d resends: want 0 < seqs ≤ resends", inRanges, x.Resent)
 	}
 	t.Logf("breaks %d, resent %d, duplicates %d", srv.breaks, x.Resent, dups)
 }
@@ -204,6 +224,9 @@ func TestRELPWindowAndFinalWait(t *testing.T) {
 	}
 	start := time.Now()
 	rep, _ := g.Run(context.Background())
+	if m := g.RELPMarks(); len(m) != 1 || m[0] != 16 || g.RELPAnswered(m) || !g.RELPAnswered([]uint64{0}) {
+		t.Errorf("marks %v, answered %v: want [16], not answered (0 answered trivially)", m, g.RELPAnswered(m))
+	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("run took %v: the final wait is not bounded", el)
 	}

@@ -68,6 +68,9 @@ type StreamReport struct {
 	ConnFails   uint64            `json:"connect_failures"`
 	Disconnects map[string]uint64 `json:"disconnects,omitempty"`  // by cause, only causes that occurred
 	RELPUnacked uint64            `json:"relp_unacked,omitempty"` // RELP mode: unanswered at the end
+	// Resent are the seqs RELP mode resent after a reconnect (each at
+	// least once): the only seqs of the stream that may arrive twice.
+	Resent []wire.SeqRange `json:"resent,omitempty"`
 }
 
 func (g *Generator) report(start, end time.Time, lag, conn *hdrhistogram.Histogram) *Report {
@@ -99,7 +102,7 @@ func (g *Generator) report(start, end time.Time, lag, conn *hdrhistogram.Histogr
 		s := &g.streams[i]
 		sr := StreamReport{ID: s.id, LastSeq: s.next, Failed: s.failed, AtRisk: s.atRisk, Sent: s.written,
 			WriteFailed: s.failedN, AtRiskCount: s.atRiskN, Connects: s.connects, Attempts: s.attempts,
-			ConnFails: s.connFails, RELPUnacked: s.relpUnacked}
+			ConnFails: s.connFails, RELPUnacked: s.relpUnacked, Resent: s.resent}
 		for j, n := range s.disc {
 			if n > 0 {
 				if sr.Disconnects == nil {

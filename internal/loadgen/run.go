@@ -28,6 +28,7 @@ type Live struct {
 	Reconnects      uint64 // successful connections after a stream's first
 	Disconnects     uint64 // connections lost or closed, every cause
 	Errors          uint64 // connect failures plus write errors other than a peer's close
+	RELPAcked       uint64 // RELP mode: messages answered 200
 }
 
 // Live returns the generator's counters; it is safe to call at any time.
@@ -41,6 +42,7 @@ func (g *Generator) Live() Live {
 		ConnectAttempts: g.c.attempts.Load(),
 		ConnectFailures: g.c.connFailures.Load(),
 		Reconnects:      g.c.reconnects.Load(),
+		RELPAcked:       g.c.relpAcked.Load(),
 	}
 	for i := range g.c.disconnects {
 		l.Disconnects += g.c.disconnects[i].Load()

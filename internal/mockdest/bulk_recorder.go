@@ -19,6 +19,7 @@ type bulkRecState struct {
 	order   []uint64              // ring of the seqs in batches, oldest at head
 	head    int
 
+	restartNs           int64  // flush time of the batch that showed the last sender restart
 	parts               uint64 // requests that added to a batch already recorded
 	dupsAfterBreak      uint64 // duplicates under a batch whose answer mockdest broke
 	reorderedAfterFault uint64 // late arrivals under a batch with an injected failure
@@ -113,9 +114,12 @@ func (r *Recorder) bulkBatchFor(b *Batch) *bulkBatch {
 	}
 	if acc.flushNs != b.FlushNs {
 		// Same seq, another flush time: the relay restarted and numbers
-		// its batches from 1 again.
-		if b.FlushNs > acc.flushNs {
+		// its batches from 1 again. Every batch it numbered before the
+		// restart collides in turn: only one numbered since the last
+		// restart seen makes another.
+		if b.FlushNs > acc.flushNs && acc.flushNs >= st.restartNs {
 			r.restarts++
+			st.restartNs = b.FlushNs
 		}
 		*acc = bulkBatch{flushNs: b.FlushNs}
 	}

@@ -840,3 +840,23 @@ func TestBulkConfigInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkSenderRestarts: a relay restarted twice numbers its batches
+// from 1 each time; every batch of the old numbering collides, but each
+// restart counts once.
+func TestBulkSenderRestarts(t *testing.T) {
+	t.Parallel()
+	c := startBulk(t, Config{})
+	t0 := time.Now().UnixNano()
+	stream := uint32(1)
+	for epoch, n := range []uint64{4, 3, 2} {
+		for seq := uint64(1); seq <= n; seq++ {
+			flush := t0 + int64(epoch)*1e9 + int64(seq)
+			c.mustPost("/logs/_bulk", batchHeaders(seq, 2, wire.ReasonSize, flush), ndjson(`{"create":{}}`, stampDocs(stream, 1, 2)...))
+			stream++
+		}
+	}
+	if snap := c.s.Snapshot(); snap.SenderRestarts != 2 || snap.Batches != 9 {
+		t.Errorf("restarts %d batches %d, want 2 restarts, 9 batches", snap.SenderRestarts, snap.Batches)
+	}
+}

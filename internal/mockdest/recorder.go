@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +118,17 @@ type stream struct {
 	distinct             uint64
 	dups, reordered      uint64
 	untracked, latencies uint64
+	// dupSeqs are the seqs that arrived more than once; dupUntracked
+	// counts those the range budget left out of it.
+	dupSeqs      seqSet
+	dupUntracked uint64
+}
+
+// noteDup records that seq arrived again.
+func (st *stream) noteDup(seq uint64, budget *rangeBudget) {
+	if st.dupSeqs.add(seq, budget) == arrivedUntracked {
+		st.dupUntracked++
+	}
 }
 
 // parsed is a batch's stamps, parsed before the lock is taken.
@@ -287,6 +299,7 @@ func (r *Recorder) checkStamps(arrivalNs int64, p *parsed, afterBreak, afterFaul
 		case arrivedDuplicate:
 			st.dups++
 			r.dups++
+			st.noteDup(s.Seq, &r.budget)
 			if afterBreak {
 				r.bulk.dupsAfterBreak++
 			}
@@ -410,6 +423,20 @@ func (r *Recorder) MissingRanges(stream uint32, upTo uint64) []wire.SeqRange {
 		return []wire.SeqRange{{From: 1, To: upTo}}
 	}
 	return st.seqs.missing(upTo)
+}
+
+// DuplicateRanges returns the sequence numbers of stream that arrived more
+// than once, as inclusive ranges in increasing order, and how many
+// duplicate arrivals the range budget kept out of them (each of those is
+// a seq not listed).
+func (r *Recorder) DuplicateRanges(stream uint32) (seqs []wire.SeqRange, untracked uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.lookup(stream)
+	if st == nil {
+		return nil, 0
+	}
+	return slices.Clone(st.dupSeqs.ranges), st.dupUntracked
 }
 
 // check is Server.Check's verdict on the recorder's totals.

@@ -367,6 +367,12 @@ func (s *Server) Snapshot() Snapshot {
 	return snap
 }
 
+// DuplicateRanges returns the seqs of stream that arrived more than once
+// (Recorder.DuplicateRanges).
+func (s *Server) DuplicateRanges(stream uint32) ([]wire.SeqRange, uint64) {
+	return s.rec.DuplicateRanges(stream)
+}
+
 // MissingRanges returns the sequence numbers in [1, upTo] of stream that
 // never arrived, as inclusive ranges in increasing order.
 func (s *Server) MissingRanges(stream uint32, upTo uint64) []wire.SeqRange {

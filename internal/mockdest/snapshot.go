@@ -215,6 +215,7 @@ func (r *Recorder) Snapshot() Snapshot {
 // Progress is a cheap subset of Snapshot, for polling while a run goes on.
 type Progress struct {
 	Batches, Messages, DuplicateBatches, Distinct uint64
+	SenderRestarts                                uint64 // as Snapshot.SenderRestarts
 	ConnsOpen                                     int64
 }
 
@@ -223,7 +224,7 @@ type Progress struct {
 func (s *Server) Progress() Progress {
 	r := s.rec
 	r.mu.Lock()
-	p := Progress{Batches: r.batches, Messages: r.messages, DuplicateBatches: r.dupBatch, Distinct: r.distinct}
+	p := Progress{Batches: r.batches, Messages: r.messages, DuplicateBatches: r.dupBatch, Distinct: r.distinct, SenderRestarts: r.restarts}
 	r.mu.Unlock()
 	p.ConnsOpen = s.open.Load()
 	return p

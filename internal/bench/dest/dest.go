@@ -193,6 +193,13 @@ func (d *Dest) MissingRanges(stream uint32, upTo uint64) []wire.SeqRange {
 	return d.srv.MissingRanges(stream, upTo)
 }
 
+// DuplicateRanges returns the seqs of stream that arrived more than
+// once, and how many duplicate arrivals are not among them (mockdest's
+// range budget ran out).
+func (d *Dest) DuplicateRanges(stream uint32) ([]wire.SeqRange, uint64) {
+	return d.srv.DuplicateRanges(stream)
+}
+
 // Stop ends mockdest, which writes its files, and returns its final
 // snapshot and its error.
 func (d *Dest) Stop() (*mockdest.Snapshot, error) {

@@ -113,6 +113,50 @@ type Observation struct {
 	Throughput *Throughput        `json:"throughput,omitempty"` // throughput steps
 	Overload   *Overload          `json:"overload,omitempty"`   // overload: fairness and quiet latency
 	Compare    *Compare           `json:"compare,omitempty"`    // the victorialogs scenario: relay vs the ideal client
+	Restarts   *Restarts          `json:"restarts,omitempty"`   // relp-restart: the relay killed and restarted under load
+	Resends    *Resends           `json:"resends,omitempty"`    // RELP: duplicates at mockdest against loadgen's resends
+}
+
+// Restarts are the faults of a relay-restart scenario, in order.
+type Restarts struct {
+	Faults []Fault `json:"faults"`
+}
+
+// Fault is one stop of the relay under load and its recovery. Every time
+// counts from the signal.
+type Fault struct {
+	Signal string    `json:"signal"` // "SIGKILL" or "SIGTERM"
+	At     time.Time `json:"at"`
+	// InFlight is what loadgen had sent and not had answered once the old
+	// process was gone: the messages that may be resent, so the bound on
+	// the duplicates this fault may cause.
+	InFlight uint64 `json:"in_flight"`
+	// SentAt is what loadgen had sent when the old process was gone.
+	SentAt uint64 `json:"sent_at"`
+	// Exit is how long the old process took to exit.
+	Exit time.Duration `json:"exit_ns"`
+	// Up is when the new process accepted connections on the same ports.
+	Up time.Duration `json:"up_ns"`
+	// FirstDelivery is when the first batch the new process sent arrived
+	// at mockdest (seen as a sender restart: its seq 1 again); Cleared
+	// when every loadgen stream had each message it had written before
+	// the old process was gone answered (its backlog resent and
+	// acknowledged). 0 = not seen before the next fault or the end of the
+	// load.
+	FirstDelivery time.Duration `json:"first_delivery_ns"`
+	Cleared       time.Duration `json:"cleared_ns"`
+	Err           string        `json:"error,omitempty"`
+}
+
+// Resends compares the duplicates at mockdest with what loadgen resent:
+// a duplicate of a seq loadgen resent is explained by the resend; any
+// other is unexplained.
+type Resends struct {
+	Resent      uint64 `json:"resent"`      // seqs in loadgen's resent ranges
+	Duplicated  uint64 `json:"duplicated"`  // seqs that arrived more than once
+	Explained   uint64 `json:"explained"`   // of those, in their stream's resent ranges
+	Unexplained uint64 `json:"unexplained"` // the others, plus duplicates mockdest could not track
+	Examples    []Gap  `json:"examples,omitempty"`
 }
 
 // Load is loadgen's account of what it sent.
@@ -138,6 +182,7 @@ type RELPLoad struct {
 	Refused uint64 `json:"refused"` // messages answered 500
 	Resent  uint64 `json:"resent"`  // resends after reconnects
 	Unacked uint64 `json:"unacked"` // unanswered at the end
+	Window  int    `json:"window"`  // messages outstanding per connection, at most
 }
 
 // Gap is a range of a stream's sequence numbers.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -260,6 +261,84 @@ var CheckRELPAcked = newCheck("RELP: every message acknowledged", func(r report.
 	ok := l.Sent > 0 && x.Acked == l.Sent && x.Unacked == 0 && x.Refused == 0 && l.WriteFailed == 0 && l.AtRisk == 0 &&
 		dups <= x.Resent
 	return verdict(r, ok, "%s", m)
+})
+
+// CheckResendsExplained: every seq that arrived twice at mockdest is one
+// loadgen resent after a reconnect (its per-stream resent ranges): the
+// resend explains it. Any other duplicate — or one mockdest could not
+// track — is unexplained, and there must be none.
+var CheckResendsExplained = newCheck("duplicates explained by resends", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "0 unexplained duplicates (every seq that arrived twice was resent by loadgen)"
+	x := o.Resends
+	if x == nil {
+		return missing(r, "no resend account")
+	}
+	m := fmt.Sprintf("%d seqs duplicated: %d explained by resends (of %d resent seqs), %d unexplained", x.Duplicated, x.Explained, x.Resent, x.Unexplained)
+	if len(x.Examples) > 0 {
+		g := x.Examples[0]
+		m += fmt.Sprintf(" (e.g. stream %d seq %d–%d)", g.Stream, g.From, g.To)
+	}
+	return verdict(r, x.Unexplained == 0, "%s", m)
+})
+
+// CheckRestarts: the relay, killed or stopped under load, came back on
+// the same ports each time, delivered again and had every message sent
+// before the fault answered before the next one; each fault's recovery
+// times are the measured figures.
+var CheckRestarts = newCheck("relay restarts recovered", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "each fault: the relay back on the same ports, a new delivery, the backlog answered; mockdest sees each restart"
+	x := o.Restarts
+	if x == nil || len(x.Faults) == 0 {
+		return missing(r, "no fault recorded")
+	}
+	ok := true
+	var parts []string
+	for i, f := range x.Faults {
+		if f.Err != "" || f.Up <= 0 || f.FirstDelivery <= 0 || f.Cleared <= 0 {
+			ok = false
+		}
+		p := fmt.Sprintf("%d %s: up %s, first delivery %s, backlog cleared %s", i+1, f.Signal, ms(f.Up), ms(f.FirstDelivery), ms(f.Cleared))
+		if f.Err != "" {
+			p += " (" + f.Err + ")"
+		}
+		parts = append(parts, p)
+	}
+	if d := o.Dest; d == nil || d.SenderRestarts != uint64(len(x.Faults)) {
+		ok = false
+		if d != nil {
+			parts = append(parts, fmt.Sprintf("mockdest saw %d sender restarts, want %d", d.SenderRestarts, len(x.Faults)))
+		}
+	}
+	return verdict(r, ok, "%s", strings.Join(parts, "; "))
+})
+
+// ms formats d in milliseconds; 0 reads "not seen".
+func ms(d time.Duration) string {
+	if d <= 0 {
+		return "not seen"
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+// CheckRestartDuplicates: the duplicates at mockdest are at most what was
+// in flight at the faults — per fault, what loadgen had sent and not had
+// answered once the old process was gone, itself at most conns × window.
+var CheckRestartDuplicates = newCheck("duplicates ≤ in flight at the faults", func(r report.Rule, w Want, o *report.Observation) report.Rule {
+	r.Expected = "duplicates ≤ Σ in flight per fault ≤ faults × conns × window"
+	x, d, l := o.Restarts, o.Dest, o.Load
+	if x == nil || d == nil || l == nil || l.RELP == nil {
+		return missing(r, "restarts, mockdest or RELP load report")
+	}
+	var bound uint64
+	var each []string
+	for _, f := range x.Faults {
+		bound += f.InFlight
+		each = append(each, strconv.FormatUint(f.InFlight, 10))
+	}
+	window := uint64(len(x.Faults)) * uint64(l.Conns) * uint64(l.RELP.Window)
+	dups := d.Streams.Duplicates
+	return verdict(r, dups <= bound && bound <= window, "%d duplicates ≤ %d in flight (%s per fault; %d faults × %d conns × window %d = %d)",
+		dups, bound, strings.Join(each, " + "), len(x.Faults), l.Conns, l.RELP.Window, window)
 })
 
 // CheckOrder: per-stream order holds. Into mockdest's _bulk receiver, the

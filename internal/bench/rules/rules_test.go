@@ -74,6 +74,7 @@ func good() (rules.Want, *report.Observation) {
 	}
 	snap := rc.snapshot()
 	snap.Misbehaviour = mockdest.Misbehaviour{DownPeriods: 3, AcksDelayed: 10, Nacks: 2, AcksDropped: 1}
+	snap.SenderRestarts = 3
 	snap.Bulk = &mockdest.BulkStats{Injected: mockdest.BulkInjected{Delayed: 10, ItemsRejected: 5, RequestsRejected: 1, ServerErrors: 1, Broken: 1}}
 	sent := snap.Streams.Distinct
 	p := rules.Want{Conns: 2, MinRate: 100_000, MinAgeFlushes: 3, MaxRSS: 512 << 20}
@@ -82,7 +83,12 @@ func good() (rules.Want, *report.Observation) {
 		Dest: snap,
 		Load: &report.Load{Conns: 2, Sent: sent, Seconds: 1, AchievedRate: 120_000, ConnectAttempts: 10,
 			Disconnects: map[string]uint64{"chaos_graceful": 3, "chaos_abortive": 4},
-			RELP:        &report.RELPLoad{Acked: sent, Resent: 5}},
+			RELP:        &report.RELPLoad{Acked: sent, Resent: 5, Window: 128}},
+		Restarts: &report.Restarts{Faults: []report.Fault{
+			{Signal: "SIGKILL", InFlight: 40, Up: 50 * time.Millisecond, FirstDelivery: 60 * time.Millisecond, Cleared: 70 * time.Millisecond},
+			{Signal: "SIGKILL", InFlight: 30, Up: 50 * time.Millisecond, FirstDelivery: 60 * time.Millisecond, Cleared: 70 * time.Millisecond},
+			{Signal: "SIGTERM", InFlight: 0, Up: 50 * time.Millisecond, FirstDelivery: 60 * time.Millisecond, Cleared: 50 * time.Millisecond}}},
+		Resends:  &report.Resends{Resent: 5, Duplicated: 2, Explained: 2},
 		Delivery: &report.Delivery{Streams: 2, MustArrive: sent},
 		Relay: &report.Relay{Received: sent, Delivered: sent, Retries: 4, ConnsPeak: 2, PendingPeak: 500,
 			MaxPending: 1000, Samples: 10},
@@ -160,6 +166,21 @@ func TestChecks(t *testing.T) {
 			o.Load.RELP.Acked--
 			o.Load.RELP.Unacked++
 		}, func(p *rules.Want, o *report.Observation) { o.Load.RELP = nil }},
+		{rules.CheckRestarts, func(p *rules.Want, o *report.Observation) { o.Restarts.Faults[1].Cleared = 0 },
+			func(p *rules.Want, o *report.Observation) { o.Restarts = nil }},
+		{rules.CheckRestartDuplicates, func(p *rules.Want, o *report.Observation) {
+			rc := newRecording()
+			rc.seqs("size", 0, 1, 2, 3)
+			rc.seqs("size", 0, 3, 4)
+			o.Dest = rc.snapshot()
+			for i := range o.Restarts.Faults {
+				o.Restarts.Faults[i].InFlight = 0 // one duplicate, nothing in flight
+			}
+		}, func(p *rules.Want, o *report.Observation) { o.Load.RELP = nil }},
+		{rules.CheckResendsExplained, func(p *rules.Want, o *report.Observation) {
+			o.Resends.Unexplained = 1
+			o.Resends.Examples = []report.Gap{{Stream: 1, SeqRange: wire.SeqRange{From: 9, To: 9}}}
+		}, func(p *rules.Want, o *report.Observation) { o.Resends = nil }},
 		{rules.CheckNoDuplicates, func(p *rules.Want, o *report.Observation) {
 			rc := newRecording()
 			rc.seqs("size", 0, 1, 2, 3)

@@ -164,6 +164,9 @@ func (r *run) teardown(ctx context.Context, streams []loadgen.StreamReport, sent
 	r.rec.SendRate = r.w.sendRate()
 	if streams != nil {
 		r.rec.Obs.Delivery = delivery(streams, r.d.MissingRanges)
+		if r.t.P.RELP {
+			r.rec.Obs.Resends = resends(streams, r.d.DuplicateRanges)
+		}
 	}
 	return res, derr
 }
@@ -227,8 +230,19 @@ func ownPID(h sut.Relay) int {
 	return h.PID()
 }
 
+// setRelay makes w poll h from now on (a relay restarted as a new
+// process); the process sampler stays on the first one.
+func (w *watcher) setRelay(h sut.Relay) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.h = h
+}
+
 func (w *watcher) poll(rate bool) {
-	s, err := w.h.Stats()
+	w.mu.Lock()
+	h := w.h
+	w.mu.Unlock()
+	s, err := h.Stats()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err == nil {
@@ -287,7 +301,7 @@ func loadObs(r *loadgen.Report, conns int) *report.Load {
 		Conns: conns, Sent: r.Sent, WriteFailed: r.WriteFailed, AtRisk: r.AtRisk,
 		ConnectAttempts: r.ConnectAttempts, ConnectFailures: r.ConnectFailures, Disconnects: r.Disconnects}
 	if x := r.RELP; x != nil {
-		l.RELP = &report.RELPLoad{Acked: x.Acked, Refused: x.Refused, Resent: x.Resent, Unacked: x.Unacked}
+		l.RELP = &report.RELPLoad{Acked: x.Acked, Refused: x.Refused, Resent: x.Resent, Unacked: x.Unacked, Window: x.Window}
 	}
 	if h := r.ScheduleLag; h != nil && h.TotalCount() > 0 {
 		l.ScheduleLagP99 = time.Duration(h.ValueAtQuantile(99)) * time.Microsecond
@@ -315,6 +329,33 @@ func delivery(streams []loadgen.StreamReport, missing func(stream uint32, upTo u
 		}
 	}
 	return d
+}
+
+// resends checks, stream by stream, every seq that arrived more than once
+// against the seqs loadgen resent: inside them it is explained by the
+// resend, outside unexplained (as is every duplicate mockdest could not
+// track).
+func resends(streams []loadgen.StreamReport, dups func(stream uint32) ([]wire.SeqRange, uint64)) *report.Resends {
+	x := &report.Resends{}
+	var outside uint64
+	for _, s := range streams {
+		resent := seqrange.Of(s.Resent)
+		x.Resent += resent.Len()
+		ds, untracked := dups(s.ID)
+		x.Unexplained += untracked
+		for _, d := range ds {
+			x.Duplicated += d.Len()
+			for _, u := range resent.Outside(d) {
+				outside += u.Len()
+				if len(x.Examples) < 10 {
+					x.Examples = append(x.Examples, report.Gap{Stream: s.ID, SeqRange: u})
+				}
+			}
+		}
+	}
+	x.Unexplained += outside
+	x.Explained = x.Duplicated - outside
+	return x
 }
 
 // stampWriter writes stamped lines of one stream on one connection.

@@ -35,8 +35,9 @@ type Scenario struct {
 	// victoria-logs binary) and are not part of the default suite.
 	OptIn bool
 	// Concurrent scenarios are long and light (a trickle, bursts between
-	// silences); they run alongside the others, each with its own relay
-	// and mockdest.
+	// silences, RELP loads waiting for their last age flush); they run
+	// alongside the others, each with its own relay and mockdest, from
+	// Params.StartAfter on.
 	Concurrent bool
 	// FlushTimed scenarios are timed in flush intervals (the age and
 	// bursts scenarios): their durations follow Config.FlushInterval, and
@@ -44,6 +45,9 @@ type Scenario struct {
 	FlushTimed bool
 	// Relay is how the scenario runs its relay.
 	Relay RelayUse
+	// Restarts says the scenario kills and restarts its relay process:
+	// like BothWays, not applicable to an external relay.
+	Restarts bool
 	// Checks are the rules judged on the recording.
 	Checks []rules.Check
 	// Adjust, if set, applies the scaling flags that concern this
@@ -52,6 +56,10 @@ type Scenario struct {
 	// Run drives the scenario and fills t.Rec.
 	Run func(ctx context.Context, t *Trial) error
 }
+
+// Signals reports whether the scenario signals its relay (shutdown,
+// restarts), which the bench cannot do to an external relay.
+func (s *Scenario) Signals() bool { return s.Relay == BothWays || s.Restarts }
 
 // RelayUse is how a scenario runs its relay. Config.RelayProcess makes
 // every relay a process; Config.RelayAddr replaces them all with the
@@ -86,11 +94,14 @@ func (u RelayUse) kind() sut.Kind {
 // and a full set; the scaling flags of Config override some fields.
 type Params struct {
 	Expected time.Duration // about how long the scenario takes
-	Duration time.Duration // load duration
-	Rate     float64       // aggregate messages/s; 0 = as fast as possible
-	Conns    int           // client connections
-	Size     int           // bytes per message
-	RELP     bool          // loadgen --relp to the relay's RELP listener
+	// StartAfter delays a concurrent scenario's start, past the first
+	// sequential scenarios (size: its rate rule wants the CPU).
+	StartAfter time.Duration
+	Duration   time.Duration // load duration
+	Rate       float64       // aggregate messages/s; 0 = as fast as possible
+	Conns      int           // client connections
+	Size       int           // bytes per message
+	RELP       bool          // loadgen --relp to the relay's RELP listener
 
 	MinRate       float64 // CheckRate threshold, messages/s
 	MinAgeFlushes int     // CheckAgeFlushes threshold
@@ -110,6 +121,9 @@ type Params struct {
 	SinkConcurrency     int           // relay --sink-concurrency; 0 = the run's
 
 	ShutdownAfter time.Duration // shutdown: load time before the signal
+
+	FaultEvery time.Duration // relp-restart: a relay fault (SIGKILL, SIGKILL, SIGTERM) every FaultEvery
+	Bulk       bool          // relp-restart-bulk: the elasticsearch+http sink into mockdest's _bulk receiver, whatever the run's --sink
 
 	Quiet  int           // overload: quiet clients, 10 msgs/s each, beside the Conns flooders
 	Window time.Duration // overload: the window over which the flooders' shares are compared
@@ -147,7 +161,7 @@ func (s *Scenario) Params(cfg *Config) Params {
 		}
 	}
 	if f := cfg.DurationScale; f > 0 && f != 1 && !s.FlushTimed {
-		scale(f, &p.Duration, &p.Expected, &p.StepDuration, &p.ShutdownAfter, &p.DownFor, &p.DownEvery)
+		scale(f, &p.Duration, &p.Expected, &p.StepDuration, &p.ShutdownAfter, &p.DownFor, &p.DownEvery, &p.FaultEvery)
 	}
 	if k := float64(cfg.FlushInterval) / float64(10*time.Second); k > 0 && k != 1 && s.FlushTimed {
 		scale(k, &p.Duration, &p.Expected)
@@ -170,6 +184,7 @@ func (p Params) describe() []report.Param {
 			ps = append(ps, report.Param{Name: n, Value: fmt.Sprintf(format, a...)})
 		}
 	}
+	add(p.StartAfter > 0, "starts after", "%s (runs concurrently)", p.StartAfter)
 	add(p.Duration > 0, "duration", "%s", p.Duration)
 	add(p.Rate > 0, "rate", "%s msgs/s", report.Human(p.Rate))
 	add(p.Conns > 0, "conns", "%d", p.Conns)
@@ -185,6 +200,8 @@ func (p Params) describe() []report.Param {
 	add(p.SendTimeout > 0, "send-timeout", "%s", p.SendTimeout)
 	add(p.SinkConcurrency > 0, "sink-concurrency", "%d", p.SinkConcurrency)
 	add(p.ShutdownAfter > 0, "signal after", "%s", p.ShutdownAfter)
+	add(p.FaultEvery > 0, "faults", "SIGKILL, SIGKILL, SIGTERM, one every %s, each followed by a restart on the same ports", p.FaultEvery)
+	add(p.Bulk, "sink", "elasticsearch+http into mockdest's _bulk receiver")
 	add(p.Quiet > 0, "quiet clients", "%d, one message per %s each", p.Quiet, quietEvery)
 	add(p.Window > 0, "fairness window", "%s", p.Window)
 	add(p.QuietTimeout > 0, "quiet message bound", "%s", p.QuietTimeout)

@@ -38,6 +38,29 @@ func TestDelivery(t *testing.T) {
 	}
 }
 
+// TestResends: a duplicated seq inside its stream's resent ranges is
+// explained, one outside them (or one mockdest could not track) is not.
+func TestResends(t *testing.T) {
+	t.Parallel()
+	rng := func(a, b uint64) wire.SeqRange { return wire.SeqRange{From: a, To: b} }
+	streams := []loadgen.StreamReport{
+		{ID: 0, LastSeq: 100, Resent: []wire.SeqRange{rng(10, 20), rng(50, 52)}},
+		{ID: 1, LastSeq: 100},
+		{ID: 2, LastSeq: 100, Resent: []wire.SeqRange{rng(1, 5)}},
+	}
+	dups := map[uint32][]wire.SeqRange{0: {rng(12, 14), rng(19, 22), rng(51, 51)}, 1: {rng(7, 7)}}
+	untracked := map[uint32]uint64{2: 2}
+	x := resends(streams, func(id uint32) ([]wire.SeqRange, uint64) { return dups[id], untracked[id] })
+	// Stream 0: 12–14, 19–20, 51 explained (6), 21–22 not; stream 1: 7
+	// not; stream 2: two untracked.
+	if x.Resent != 11+3+5 || x.Duplicated != 3+4+1+1 || x.Explained != 6 || x.Unexplained != 2+1+2 {
+		t.Errorf("got resent %d duplicated %d explained %d unexplained %d, want 19 9 6 5", x.Resent, x.Duplicated, x.Explained, x.Unexplained)
+	}
+	if len(x.Examples) != 2 || x.Examples[0].Stream != 0 || x.Examples[0].SeqRange != rng(21, 22) || x.Examples[1].Stream != 1 || x.Examples[1].SeqRange != rng(7, 7) {
+		t.Errorf("examples %v, want stream 0 21–22, stream 1 7", x.Examples)
+	}
+}
+
 // TestFullSpeedSteps: under --profile the profiled run comes on top of the
 // replicates, which alone make the median and the gate.
 func TestFullSpeedSteps(t *testing.T) {
@@ -112,9 +135,38 @@ func TestSuiteDefinitions(t *testing.T) {
 		}
 		seen[s.Name] = true
 	}
-	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "relp-chaos", "relp-outage", "acks", "shutdown", "overload", "throughput", "victorialogs"}
+	want := []string{"size", "age", "bursts", "many-conns", "chaos", "outage", "relp-chaos", "relp-outage", "relp-restart", "relp-restart-bulk",
+		"acks", "shutdown", "overload", "throughput", "victorialogs"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names: got %v want %v", got, want)
+	}
+}
+
+// TestQuickBudget: --quick stays under 90 s as the scenarios expect it:
+// the sequential ones in turn, each concurrent one from its StartAfter on
+// (the opt-in scenarios are not in the default suite).
+func TestQuickBudget(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Quick: true, FlushInterval: 10 * time.Second}
+	var seq time.Duration
+	for _, s := range Suite() {
+		p := s.Params(&cfg)
+		if s.OptIn {
+			continue // not in the default suite
+		}
+		if !s.Concurrent {
+			seq += p.Expected
+			if p.StartAfter != 0 {
+				t.Errorf("%s: StartAfter %s on a sequential scenario", s.Name, p.StartAfter)
+			}
+			continue
+		}
+		if end := p.StartAfter + p.Expected; end > 90*time.Second {
+			t.Errorf("%s: ends after %s", s.Name, end)
+		}
+	}
+	if seq > 90*time.Second {
+		t.Errorf("the sequential quick scenarios take %s", seq)
 	}
 }
 

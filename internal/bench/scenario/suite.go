@@ -91,20 +91,52 @@ func Suite() []*Scenario {
 			Name:        "relp-chaos",
 			Description: "RELP clients with chaos disconnects: loadgen --relp over 100 connections (or 200) closed at random, gracefully and abortively, resending everything unanswered after each reconnect. Every message is acknowledged, missing = 0 with nothing excused, duplicates (from resends only) are reported; the batch rules hold.",
 			// The last answers wait for the age flush: Expected covers it.
-			Quick:  Params{Expected: 18 * time.Second, Duration: 7 * time.Second, Rate: 20_000, Conns: 100, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5, RELP: true},
-			Full:   Params{Expected: 31 * time.Second, Duration: 20 * time.Second, Rate: 30_000, Conns: 200, Size: 200, ChaosProb: 0.5, ChaosAbortive: 0.5, RELP: true},
-			Checks: []rules.Check{rules.CheckChaos, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckMaxBatch, rules.CheckAgeBound},
-			Run:    runSteady,
+			// Light enough to run concurrently, after the size scenario.
+			Quick: Params{Expected: 18 * time.Second, StartAfter: relpStartQuick, Duration: 7 * time.Second, Rate: 5_000, Conns: 100, Size: 200,
+				ChaosProb: 0.5, ChaosAbortive: 0.5, RELP: true},
+			Full: Params{Expected: 31 * time.Second, StartAfter: relpStartFull, Duration: 20 * time.Second, Rate: 10_000, Conns: 200, Size: 200,
+				ChaosProb: 0.5, ChaosAbortive: 0.5, RELP: true},
+			Concurrent: true,
+			Checks:     []rules.Check{rules.CheckChaos, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckResendsExplained, rules.CheckMaxBatch, rules.CheckAgeBound},
+			Run:        runSteady,
 		},
 		{
 			Name:        "relp-outage",
 			Description: "Destination outage with RELP clients: mockdest goes down and comes back several times while loadgen --relp sends. Answers wait for delivery, backpressure holds pending within max-pending, every message is acknowledged, missing = 0, duplicates are reported; the batch rules hold.",
-			Quick: Params{Expected: 12 * time.Second, Duration: 10 * time.Second, Rate: 20_000, Conns: 20, Size: 200,
+			Quick: Params{Expected: 12 * time.Second, StartAfter: relpStartQuick, Duration: 10 * time.Second, Rate: 5_000, Conns: 20, Size: 200,
 				DownFor: time.Second, DownEvery: 3 * time.Second, MaxPending: 20_000, RELP: true},
-			Full: Params{Expected: 25 * time.Second, Duration: 22 * time.Second, Rate: 30_000, Conns: 20, Size: 200,
+			Full: Params{Expected: 25 * time.Second, StartAfter: relpStartFull, Duration: 22 * time.Second, Rate: 10_000, Conns: 20, Size: 200,
 				DownFor: 2 * time.Second, DownEvery: 5 * time.Second, MaxPending: 20_000, RELP: true},
-			Checks: []rules.Check{rules.CheckOutage, rules.CheckPendingBound, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckMaxBatch, rules.CheckAgeBound},
-			Run:    runSteady,
+			Concurrent: true,
+			Checks:     []rules.Check{rules.CheckOutage, rules.CheckPendingBound, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckResendsExplained, rules.CheckMaxBatch, rules.CheckAgeBound},
+			Run:        runSteady,
+		},
+		{
+			Name:        "relp-restart",
+			Description: "Relay restarts under RELP load: the relay process is SIGKILLed and restarted on the same ports twice, then SIGTERM-stopped and restarted, while loadgen --relp sends steadily. Every message is acknowledged, missing = 0 with nothing excused, every duplicate is a seq loadgen resent, duplicates stay within what was in flight at the faults, each fault's recovery time is reported; the batch rules hold.",
+			// The last answers wait for the age flush: Expected covers it.
+			Quick: Params{Expected: 18 * time.Second, StartAfter: relpStartQuick, Duration: 6 * time.Second, Rate: 5_000, Conns: 20, Size: 200,
+				FaultEvery: 1500 * time.Millisecond, RELP: true},
+			Full: Params{Expected: 31 * time.Second, StartAfter: relpStartFull, Duration: 20 * time.Second, Rate: 10_000, Conns: 50, Size: 200,
+				FaultEvery: 5 * time.Second, RELP: true},
+			Relay:      OwnProcess,
+			Restarts:   true,
+			Concurrent: true,
+			Checks:     restartChecks,
+			Run:        runRestart,
+		},
+		{
+			Name:        "relp-restart-bulk",
+			Description: "Relay restarts under RELP load over the _bulk sink: as relp-restart, with the relay's elasticsearch+http sink posting to mockdest's _bulk receiver, which answers some documents 429 (resent alone) and some whole requests 429 or 500 (resent whole). The same rules.",
+			Quick: Params{Expected: 18 * time.Second, StartAfter: relpStartQuick, Duration: 6 * time.Second, Rate: 5_000, Conns: 20, Size: 200,
+				FaultEvery: 1500 * time.Millisecond, RELP: true, Bulk: true, NackRate: 0.1},
+			Full: Params{Expected: 31 * time.Second, StartAfter: relpStartFull, Duration: 20 * time.Second, Rate: 10_000, Conns: 50, Size: 200,
+				FaultEvery: 5 * time.Second, RELP: true, Bulk: true, NackRate: 0.1},
+			Relay:      OwnProcess,
+			Restarts:   true,
+			Concurrent: true,
+			Checks:     restartChecks,
+			Run:        runRestart,
 		},
 		{
 			Name:        "acks",
@@ -209,6 +241,17 @@ func Suite() []*Scenario {
 		},
 	}
 }
+
+// relpStartQuick and relpStartFull are when the concurrent RELP scenarios
+// start: once the size scenario, whose rate rule wants the CPU, is over.
+const (
+	relpStartQuick = 8 * time.Second
+	relpStartFull  = 23 * time.Second
+)
+
+// restartChecks are the relay-restart scenarios' rules.
+var restartChecks = []rules.Check{rules.CheckRestarts, rules.CheckRELPAcked, rules.CheckNoLoss, rules.CheckRestartDuplicates,
+	rules.CheckResendsExplained, rules.CheckMaxBatch, rules.CheckAgeBound}
 
 // Names returns the names of the suite's scenarios, in order.
 func Names() []string {

@@ -9,4 +9,6 @@ var (
 	// ErrNoCounters means the relay's counters cannot be read (an
 	// external relay without an admin address).
 	ErrNoCounters = errors.New("relay counters unavailable")
+	// ErrKilled is the shutdown result of a relay process ended by Kill.
+	ErrKilled = errors.New("relay killed (SIGKILL)")
 )

@@ -27,6 +27,7 @@ type ProcessRelay struct {
 	bin         string
 	addr, admin string
 	relpAddr    string
+	args        []string // the command line's flags: Restart reuses them
 	maxPending  int
 	stderr      *tailBuffer
 	waitDone    chan struct{}
@@ -184,6 +185,12 @@ func tryProcess(bin string, c Config, rc relay.Config) (*ProcessRelay, error) {
 		args = append(args, "--mutex-profile-fraction", "100", "--block-profile-rate", "100000")
 	}
 	args = append(args, c.Args...)
+	return launch(bin, args, listen, admin, relpAddr, rc.MaxPending, 10*time.Second)
+}
+
+// launch runs bin with args, whose ports are listen, admin and relpAddr,
+// and waits up to ready until it serves /metrics and accepts connections.
+func launch(bin string, args []string, listen, admin, relpAddr string, maxPending int, ready time.Duration) (*ProcessRelay, error) {
 	cmd := exec.Command(bin, args...)
 	// If the bench dies, the relay goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -193,10 +200,10 @@ func tryProcess(bin string, c Config, rc relay.Config) (*ProcessRelay, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start relay %s: %w", bin, err)
 	}
-	h := &ProcessRelay{cmd: cmd, bin: bin, addr: listen, admin: admin, relpAddr: relpAddr, maxPending: rc.MaxPending, stderr: tb, waitDone: make(chan struct{}),
+	h := &ProcessRelay{cmd: cmd, bin: bin, addr: listen, admin: admin, relpAddr: relpAddr, args: args, maxPending: maxPending, stderr: tb, waitDone: make(chan struct{}),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	go func() { h.waitErr = cmd.Wait(); close(h.waitDone) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(ready)
 	for {
 		if _, err := h.Stats(); err == nil {
 			if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
@@ -207,13 +214,54 @@ func tryProcess(bin string, c Config, rc relay.Config) (*ProcessRelay, error) {
 		select {
 		case <-h.waitDone:
 			return nil, fmt.Errorf("relay exited at start: %s", tb.lastError())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			h.kill()
 			<-h.waitDone
-			return nil, fmt.Errorf("relay not ready after 10 s: %s", tb.lastError())
+			return nil, fmt.Errorf("relay not ready after %s: %s", ready, tb.lastError())
 		}
+	}
+}
+
+// Kill ends the process with SIGKILL, by its PID, and waits for it: no
+// flush, no answer to what it holds. Stop afterwards returns the kill's
+// result (not exited cleanly).
+func (h *ProcessRelay) Kill() {
+	h.once.Do(func() {
+		start := time.Now()
+		if err := h.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			h.res.Err = fmt.Errorf("SIGKILL: %w", err)
+		}
+		<-h.waitDone
+		h.res.Took = time.Since(start)
+		h.res.ExitCode = h.cmd.ProcessState.ExitCode()
+		if h.res.Err == nil {
+			h.res.Err = ErrKilled
+		}
+	})
+}
+
+// Restart starts the relay again, after Kill or Stop, with the same
+// binary and flags: the same listen, RELP and admin ports, so that its
+// clients reconnect to the address they know. A port the old process's
+// connections still hold is retried until ctx ends or 10 s pass.
+func (h *ProcessRelay) Restart(ctx context.Context) (*ProcessRelay, error) {
+	select {
+	case <-h.waitDone:
+	default:
+		return nil, fmt.Errorf("restart: relay process %d is still running", h.PID())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := launch(h.bin, h.args, h.addr, h.admin, h.relpAddr, h.maxPending, 10*time.Second)
+		if err == nil {
+			return n, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("restart on %s: %w", h.addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -186,3 +186,56 @@ func TestInProcess(t *testing.T) {
 		t.Errorf("second Stop: got %+v want %+v", again, res)
 	}
 }
+
+// TestProcessKillRestart kills a relay process and restarts it on the
+// same ports twice, then stops it with SIGTERM: each new process has its
+// own PID, listens at the same addresses and delivers.
+func TestProcessKillRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the relay")
+	}
+	d, err := dest.Start(context.Background(), dest.Config{Mode: "frames"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	s := &Starter{BatchSize: 10, FlushInterval: time.Second}
+	defer s.Close()
+	r, err := s.Start(context.Background(), Config{Sink: d.Sink()}, Process)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.(*ProcessRelay)
+	addr, relpAddr, pid := h.Addr(), h.RELPAddr(), h.PID()
+	if _, err := h.Restart(context.Background()); err == nil {
+		t.Fatal("Restart of a running relay: no error")
+	}
+	for i := range 2 {
+		h.Kill()
+		if res := h.Stop(context.Background()); !errors.Is(res.Err, ErrKilled) || res.Exited {
+			t.Fatalf("Stop after Kill: got %+v want ErrKilled", res)
+		}
+		if h, err = h.Restart(context.Background()); err != nil {
+			t.Fatalf("restart %d: %v", i+1, err)
+		}
+		if h.Addr() != addr || h.RELPAddr() != relpAddr || h.PID() == pid {
+			t.Fatalf("restart %d: %s %s pid %d, want %s %s and a new pid than %d", i+1, h.Addr(), h.RELPAddr(), h.PID(), addr, relpAddr, pid)
+		}
+		pid = h.PID()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("restart %d: %v", i+1, err)
+		}
+		c.Write([]byte(strings.Repeat("line\n", 10)))
+		c.Close()
+		want := uint64(10 * (i + 1))
+		for deadline := time.Now().Add(10 * time.Second); d.Progress().Messages < want; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("restart %d: %d of %d lines arrived", i+1, d.Progress().Messages, want)
+			}
+		}
+	}
+	if res := h.Stop(context.Background()); res.Err != nil || !res.Exited || res.ExitCode != 0 {
+		t.Fatalf("SIGTERM after the restarts: %+v", res)
+	}
+}

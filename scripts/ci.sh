@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # What a CI job runs: the tests (scripts/test.sh), then the quick scenario
-# suite end to end (under 90 s), which exits non-zero if any rule fails and
+# suite end to end (about 75 s), which exits non-zero if any rule fails and
 # appends its verdict table to $GITHUB_STEP_SUMMARY when that is set.
 # With BENCH_BASELINE=path/to/report.json it also gates throughput against
 # that earlier run. Then the same suite with the relay's _bulk sink into
-# mockdest's _bulk receiver (--sink elasticsearch, about 110 s); the script
+# mockdest's _bulk receiver (--sink elasticsearch, about 85 s); the script
 # fails if either did. Last the victorialogs scenario (the relay vs the
 # ideal client into a real VictoriaLogs, which scripts/test.sh installed;
 # about 25 s), reported but not failing the job: the relay does not yet

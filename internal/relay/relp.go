@@ -138,7 +138,7 @@ func (s *relpSession) readChunk() (*chunk, int, error) {
 	r := s.r
 	if s.rc == nil {
 		r.pending.done(&s.turn) // the read blocks, so it must not hold a turn
-		c := r.chunks.get()
+		c := r.chunks.getSize(len(s.carry) + readRoom)
 		copy(c.buf, s.carry)
 		m, err := s.nc.Read(c.buf[len(s.carry):])
 		return c, m, err
@@ -152,7 +152,7 @@ func (s *relpSession) readChunk() (*chunk, int, error) {
 				rerr = errHeld
 				return true
 			}
-			c = r.chunks.get()
+			c = r.chunks.getSize(len(s.carry) + readRoom) // a frame longer than a chunk gets one of its own
 			copy(c.buf, s.carry)
 		}
 		for {
@@ -192,6 +192,9 @@ func (s *relpSession) frameBuffered() bool {
 		return false
 	}
 	_, _, err := wire.ParseRELP(s.carry, s.r.cfg.MaxLineBytes+relpSlack)
+	if errors.Is(err, wire.ErrTooLarge) && relpHeaderPending(s.carry) {
+		return false // its DATALEN has not ended yet: read on
+	}
 	return err != wire.ErrShort
 }
 
@@ -230,6 +233,9 @@ loop:
 		if errors.Is(perr, wire.ErrTooLarge) {
 			// Refuse it without holding it: skip DATALEN bytes and the LF.
 			txnr, dlen, hdr, ok := relpHeader(buf[pos:])
+			if !ok && s.opened && relpHeaderPending(buf[pos:]) {
+				break // the header ends in a later read
+			}
 			if !ok || !s.opened {
 				err = perr
 				break
@@ -349,6 +355,19 @@ func hasLF(b []byte) bool {
 
 // relpHeader parses just the header of a frame whose DATALEN is over the
 // limit: its TXNR, DATALEN and header length (up to the SP before DATA).
+// relpHeaderPending reports whether b is a syslog command's header cut
+// inside its DATALEN: it would parse with relpHeader once DATALEN ends.
+// (The parser can tell a DATALEN is over the limit before it ends, since
+// more digits only make it larger.) It is called only for such rare
+// frames, so its copy of b does not matter.
+func relpHeaderPending(b []byte) bool {
+	if len(b) == 0 || b[len(b)-1] < '0' || b[len(b)-1] > '9' {
+		return false
+	}
+	_, _, _, ok := relpHeader(append(b[:len(b):len(b)], ' '))
+	return ok
+}
+
 func relpHeader(b []byte) (txnr uint32, dlen, n int, ok bool) {
 	field := func() (int, bool) {
 		v, d := 0, 0

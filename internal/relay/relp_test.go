@@ -386,3 +386,38 @@ func TestRELPShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestRELPBigMessage: a message longer than a read chunk (MaxLineBytes
+// above 128 KiB) is read whole, delivered and answered 200.
+func TestRELPBigMessage(t *testing.T) {
+	d := newTestDest(t)
+	cfg := testConfig(d.addr)
+	cfg.MaxLineBytes = 300_000
+	cfg.FlushInterval = 50 * time.Millisecond
+	rr := startRELPRelay(t, cfg)
+	c := dialRELP(t, rr)
+	c.send("syslog", strings.Repeat("x", 200_000))
+	if got := c.answers(1); !slices.Equal(got, []string{"2 200"}) {
+		t.Fatalf("answers %v, want [2 200]", got)
+	}
+	waitFor(t, "the message delivered", func() bool { return rr.Stats().Delivered == 1 })
+}
+
+// TestRELPTooLongHeaderSplit: an over-long command whose header arrives cut
+// inside DATALEN is refused with 500 once the header has ended, and the
+// session goes on.
+func TestRELPTooLongHeaderSplit(t *testing.T) {
+	d := newTestDest(t)
+	cfg := testConfig(d.addr)
+	cfg.FlushInterval = 50 * time.Millisecond
+	rr := startRELPRelay(t, cfg)
+	c := dialRELP(t, rr)
+	c.nc.Write([]byte("2 syslog 100000"))
+	time.Sleep(100 * time.Millisecond) // the relay reads the cut header alone
+	c.nc.Write([]byte(" " + strings.Repeat("x", 100_000) + "\n"))
+	c.txnr = 2
+	c.send("syslog", "after")
+	if got := c.answers(2); !slices.Equal(got, []string{"2 500", "3 200"}) {
+		t.Fatalf("answers %v, want [2 500 3 200]", got)
+	}
+}

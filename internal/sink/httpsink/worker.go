@@ -137,8 +137,10 @@ type Worker struct {
 	// last request, body included, or given up writing it. Until then it
 	// may still read the body and the headers, even after RoundTrip
 	// returned (a server that answers before reading the request), so the
-	// next request gets new buffers, reader and header map.
-	wrote atomic.Bool
+	// next request gets new buffers, reader and header map. Each set of
+	// buffers has a flag and a trace of its own, so a late callback from
+	// a request whose buffers were replaced cannot mark the new ones.
+	wrote *atomic.Bool
 	trace *httptrace.ClientTrace
 	timer relay.Timer
 
@@ -171,8 +173,7 @@ func (k *Core) NewWorker(eng Engine, h Hooks, clock relay.Clock, log *slog.Logge
 	w.timer = clock.NewTimer(time.Hour)
 	w.timer.Stop()
 	w.newReader()
-	w.wrote.Store(true)
-	w.trace = &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { w.wrote.Store(true) }}
+	w.newTrace()
 	w.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(w.sent)), nil }
 	w.req = http.Request{Method: http.MethodPost, URL: k.url, Host: k.url.Host,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(k.cfg.Headers)+8)}
@@ -209,7 +210,16 @@ func (w *Worker) fresh() {
 	w.body, w.zbuf = nil, bytes.Buffer{} // post resets w.zw onto the new zbuf
 	w.newReader()
 	w.req.Header = w.req.Header.Clone()
-	w.wrote.Store(true)
+	w.newTrace()
+}
+
+// newTrace gives the worker's buffers a new written flag, set, and the
+// trace that sets it.
+func (w *Worker) newTrace() {
+	f := new(atomic.Bool)
+	f.Store(true)
+	w.wrote = f
+	w.trace = &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { f.Store(true) }}
 }
 
 // DeliverBatch delivers b; see Deliver.

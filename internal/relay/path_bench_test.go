@@ -37,6 +37,22 @@ func benchLines() []byte {
 func sendLoad(b *testing.B, addr string, total int) {
 	buf := benchLines()
 	perWrite := len(buf) / benchLineSize
+	onConns(b, addr, total, func(c net.Conn, n int) {
+		for n > 0 {
+			k := min(n, perWrite)
+			if _, err := c.Write(buf[:k*benchLineSize]); err != nil {
+				b.Error(err)
+				return
+			}
+			n -= k
+		}
+	})
+}
+
+// onConns spreads total messages over benchConns connections to addr, as
+// evenly as they divide, and runs send on each connection with its share,
+// all at once; it returns when every send has returned.
+func onConns(b *testing.B, addr string, total int, send func(c net.Conn, n int)) {
 	var wg sync.WaitGroup
 	for i := range benchConns {
 		n := total / benchConns
@@ -55,14 +71,7 @@ func sendLoad(b *testing.B, addr string, total int) {
 				return
 			}
 			defer c.Close()
-			for n > 0 {
-				k := min(n, perWrite)
-				if _, err := c.Write(buf[:k*benchLineSize]); err != nil {
-					b.Error(err)
-					return
-				}
-				n -= k
-			}
+			send(c, n)
 		}()
 	}
 	wg.Wait()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,64 +29,45 @@ func sendLoadRELP(b *testing.B, addr string, total int) {
 		msg := lines[k*benchLineSize : (k+1)*benchLineSize-1]
 		block = wire.AppendRELP(block, uint32(2+i), "syslog", msg) // the relay echoes TXNRs, whatever they are
 	}
-	var wg sync.WaitGroup
-	for i := range benchConns {
-		n := total / benchConns
-		if i < total%benchConns {
-			n++
+	onConns(b, addr, total, func(c net.Conn, n int) {
+		c.Write(wire.AppendRELP(nil, 1, "open", []byte("relp_version=0\ncommands=syslog")))
+		rd := wire.NewRELPReader(c, 1<<16)
+		if _, err := rd.Next(); err != nil {
+			b.Error(err)
+			return
 		}
-		if n == 0 {
-			continue
-		}
-		wg.Add(1)
+		answered := make(chan int, 64)
 		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer c.Close()
-			c.Write(wire.AppendRELP(nil, 1, "open", []byte("relp_version=0\ncommands=syslog")))
-			rd := wire.NewRELPReader(c, 1<<16)
-			if _, err := rd.Next(); err != nil {
-				b.Error(err)
-				return
-			}
-			answered := make(chan int, 64)
-			go func() {
-				defer close(answered)
-				got := 0
-				for got < n {
-					if _, err := rd.Next(); err != nil {
-						b.Error(err)
-						return
-					}
-					got++
-					if got%relpBlock == 0 || got == n {
-						answered <- got
-					}
-				}
-			}()
-			sent, acked := 0, 0
-			for acked < n {
-				for sent < n && sent-acked+relpBlock <= relpBenchWindow {
-					k := min(n-sent, relpBlock)
-					if _, err := c.Write(block[:frameEnd(block, k)]); err != nil {
-						b.Error(err)
-						return
-					}
-					sent += k
-				}
-				a, ok := <-answered
-				if !ok {
+			defer close(answered)
+			got := 0
+			for got < n {
+				if _, err := rd.Next(); err != nil {
+					b.Error(err)
 					return
 				}
-				acked = a
+				got++
+				if got%relpBlock == 0 || got == n {
+					answered <- got
+				}
 			}
 		}()
-	}
-	wg.Wait()
+		sent, acked := 0, 0
+		for acked < n {
+			for sent < n && sent-acked+relpBlock <= relpBenchWindow {
+				k := min(n-sent, relpBlock)
+				if _, err := c.Write(block[:frameEnd(block, k)]); err != nil {
+					b.Error(err)
+					return
+				}
+				sent += k
+			}
+			a, ok := <-answered
+			if !ok {
+				return
+			}
+			acked = a
+		}
+	})
 }
 
 // frameEnd returns the offset just past the first k frames of b.
